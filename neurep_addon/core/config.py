@@ -1,0 +1,173 @@
+"""Every default, preset and paper constant of NeuRep, in one place.
+
+The fitting loop, the command line, the Blender panel and the benchmarks all read their settings
+from here, so a number changed here changes everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+# --- Paper constants ---------------------------------------------------------------------------
+# Sitzmann et al. 2020, "Implicit Neural Representations with Periodic Activation Functions" (SIREN).
+SIREN_OMEGA_0 = 30.0
+"""Frequency factor w0 of sin(w0 * (Wx + b)); the paper uses 30 for every layer."""
+SIREN_HIDDEN_INIT_C = 6.0
+"""Hidden weights ~ U(-sqrt(c / fan_in) / w0, +sqrt(c / fan_in) / w0) with c = 6 (paper, Sec. 3.2)."""
+SIREN_OFF_SURFACE_ALPHA = 100.0
+"""alpha in the off-surface penalty exp(-alpha * |f(x)|) (paper, Eq. 6 and released code)."""
+
+# Tancik et al. 2020, "Fourier Features Let Networks Learn High Frequency Functions".
+FOURIER_DEFAULT_SCALE = 4.0
+"""Standard deviation sigma of the Gaussian frequency matrix B ~ N(0, sigma^2) for [-1, 1] inputs."""
+FOURIER_DEFAULT_FEATURES = 128
+"""Number of random frequencies (the embedding has twice as many entries: sin and cos)."""
+
+# --- Scene normalisation -----------------------------------------------------------------------
+BOX_HALF_SIZE = 1.0
+"""The network lives in the cube [-1, 1]^3."""
+DATA_HALF_EXTENT = 0.75
+"""The longest half side of the observation is mapped to this, leaving room for completed parts."""
+
+# --- Input limits ------------------------------------------------------------------------------
+MIN_POINTS = 100
+"""Fewer observed points than this cannot define a surface worth fitting."""
+MAX_POINTS = 500_000
+"""Larger inputs are randomly subsampled to this budget (the user is told)."""
+MIN_EXTENT_RATIO = 1e-3
+"""An observation whose smallest principal extent is below this fraction of its largest is flat."""
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the signed-distance objective (see ``losses.sdf_loss`` for each term).
+
+    The first four are the SIREN paper's released weights for SDF fitting (3e3, 1e2, 5e1, 1e2),
+    divided by 100 so the total stays near 1-100 (only ratios matter to Adam).
+    """
+
+    surface: float = 30.0
+    """|f(p)| on observed points: the surface passes through the data."""
+    normal: float = 1.0
+    """1 - cos(grad f(p), n(p)): the gradient follows the (given or estimated) normals."""
+    eikonal: float = 0.5
+    """| |grad f(x)| - 1 |: f is a distance function everywhere."""
+    off_surface: float = 1.0
+    """exp(-alpha |f(x)|) at random points: no zero level set away from the data."""
+    near_band: float = 10.0
+    """|f(x) - s(x)| in a thin band around the data, s the signed offset along the oriented normal.
+
+    Not in the SIREN paper: it is what points-only scans need, since it fixes the sign on both sides
+    of every observed patch and stops the network from growing ghost sheets near the data.
+    """
+    outside: float = 10.0
+    """relu(-f(x)) on the box shell: the far field is outside, so the completed surface closes."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture of the coordinate network f: R^3 -> R."""
+
+    encoding: str = "siren"
+    """"siren" (sine activations), "fourier" (Gaussian Fourier features + ReLU MLP), or "relu"."""
+    width: int = 128
+    depth: int = 3
+    """Number of hidden layers."""
+    omega_0: float = SIREN_OMEGA_0
+    fourier_scale: float = FOURIER_DEFAULT_SCALE
+    fourier_features: int = FOURIER_DEFAULT_FEATURES
+    sphere_radius: float = 0.5
+    """f(x) = |x| - r + g(x), a sphere's SDF plus the network (geometric initialisation); 0 disables."""
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+        if not 8 <= self.width <= 1024:
+            raise ValueError(f"network width must be between 8 and 1024, got {self.width}")
+        if not 1 <= self.depth <= 12:
+            raise ValueError(f"network depth must be between 1 and 12 hidden layers, got {self.depth}")
+        if not 0 < self.omega_0 <= 300:
+            raise ValueError(f"omega_0 must be in (0, 300], got {self.omega_0}")
+        if not 0 < self.fourier_scale <= 100:
+            raise ValueError(f"fourier_scale must be in (0, 100], got {self.fourier_scale}")
+        if not 1 <= self.fourier_features <= 4096:
+            raise ValueError(f"fourier_features must be in [1, 4096], got {self.fourier_features}")
+        if not 0 <= self.sphere_radius < 1:
+            raise ValueError(f"sphere_radius must be in [0, 1), got {self.sphere_radius}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+ENCODINGS = ("siren", "fourier", "relu")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of one completion: optimisation, sampling and extraction."""
+
+    steps: int = 200
+    points_per_step: int = 2048
+    """Observed points drawn per step; as many off-surface points are drawn besides."""
+    learning_rate: float = 1e-4
+    resolution: int = 160
+    """Marching-cubes grid resolution over the [-1, 1]^3 box."""
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    weights: LossWeights = field(default_factory=LossWeights)
+    preview_every: int = 25
+    """Steps between two coarse preview meshes (0 = no previews)."""
+    preview_resolution: int = 48
+    min_component_fraction: float = 0.02
+    """Drop connected components with less than this fraction of the total area (0 keeps all)."""
+    normal_neighbours: int = 16
+    """k of the k-nearest-neighbour plane fit when normals must be estimated."""
+    chunk_size: int = 65536
+    """Most points evaluated by the network at once, so no call allocates unbounded memory."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.steps <= 100_000:
+            raise ValueError(f"steps must be between 0 and 100000, got {self.steps}")
+        if not 64 <= self.points_per_step <= 1_000_000:
+            raise ValueError(f"points per step must be between 64 and 1000000, got {self.points_per_step}")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"learning rate must be in (0, 1), got {self.learning_rate}")
+        if not 16 <= self.resolution <= 1024:
+            raise ValueError(f"resolution must be between 16 and 1024, got {self.resolution}")
+        if self.preview_every < 0:
+            raise ValueError(f"preview_every must be >= 0, got {self.preview_every}")
+        if not 8 <= self.preview_resolution <= 256:
+            raise ValueError(f"preview resolution must be between 8 and 256, got {self.preview_resolution}")
+        if not 0 <= self.min_component_fraction < 1:
+            raise ValueError(f"min_component_fraction must be in [0, 1), got {self.min_component_fraction}")
+        if not 3 <= self.normal_neighbours <= 128:
+            raise ValueError(f"normal_neighbours must be between 3 and 128, got {self.normal_neighbours}")
+        if self.chunk_size < 1024:
+            raise ValueError(f"chunk_size must be at least 1024, got {self.chunk_size}")
+
+    def replace(self, **changes) -> "FitConfig":
+        """A copy with some fields changed; ``encoding``, ``width``, ``depth``, ``omega_0`` go to the network."""
+        net_keys = {f.name for f in dataclasses.fields(NetworkConfig)}
+        net_changes = {k: changes.pop(k) for k in list(changes) if k in net_keys}
+        if net_changes:
+            changes["network"] = dataclasses.replace(self.network, **net_changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, FitConfig] = {
+    "fast": FitConfig(steps=80, points_per_step=1024, resolution=128, preview_every=20),
+    "default": FitConfig(),
+    "quality": FitConfig(steps=1000, points_per_step=4096, resolution=256, preview_every=50),
+}
+"""Named settings; any field can still be overridden one by one with ``FitConfig.replace``."""
+
+
+def preset(name: str, **overrides) -> FitConfig:
+    """The preset ``name`` with the given fields overridden (``None`` values are ignored)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]

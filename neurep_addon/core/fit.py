@@ -1,0 +1,161 @@
+"""The one fitting loop. The batch command, the Blender operator, the benchmarks and prior training
+all fit through ``FitSession``.
+
+A session owns the network, the optimiser and the sampling RNG. ``step()`` takes one optimisation
+step; ``run()`` loops with progress and preview callbacks and cooperative cancellation (another thread
+may call ``request_cancel()``). Everything is seeded: two sessions with the same inputs and seed give
+the same weights on the CPU.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import FitConfig
+from .errors import FitCancelled
+from .extract import dense_grid, mesh_from_grid, sparse_grid
+from .losses import sample_batch, sdf_loss
+from .networks import build_network
+from .prior import Prior
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; other names must be available."""
+    name = name.lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but PyTorch sees no CUDA GPU; use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was requested but Apple MPS is not available; use --device auto or cpu")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+@dataclass
+class StepInfo:
+    """What one step did: its index (1-based), the loss and its terms, time spent so far and left."""
+
+    step: int
+    total_steps: int
+    loss: float
+    terms: dict[str, float]
+    elapsed: float
+    eta: float
+
+
+ProgressCallback = Callable[[StepInfo], None]
+PreviewCallback = Callable[[np.ndarray, np.ndarray, int], None]
+"""Called with box-space vertices [V, 3], faces [F, 3] and the step index."""
+
+
+class FitSession:
+    """Fit a signed-distance network to observed points (box coordinates) with oriented normals.
+
+    points, normals: float [N, 3] in the [-1, 1]^3 box (see ``observation.Normalization``).
+    prior: initial weights (and learned first steps); ``None`` is the network's random initialisation.
+    cancel: an event another thread may set to stop the fit (one is made if none is given).
+    """
+
+    def __init__(self, points: np.ndarray, normals: np.ndarray, config: FitConfig,
+                 prior: Prior | None = None, device: str = "auto", seed: int = 0,
+                 cancel: threading.Event | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(device)
+        torch.manual_seed(seed)
+        self.network = build_network(config.network).to(self.device)
+        self.prior = prior
+        if prior is not None:
+            prior.check_matches(config.network)
+            self.network.load_state_dict(prior.state_dict)
+        self.points = torch.as_tensor(points, dtype=torch.float32, device=self.device)
+        self.normals = torch.as_tensor(normals, dtype=torch.float32, device=self.device)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
+        self.steps_done = 0
+        self.last_evaluations = 0
+        """Network evaluations made by the latest ``mesh()`` call."""
+        self._cancel = cancel if cancel is not None else threading.Event()
+        self._started: float | None = None
+
+    def request_cancel(self) -> None:
+        """Ask a running ``run()`` to stop after the current step (safe from any thread)."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def step(self) -> StepInfo:
+        """One optimisation step on a fresh batch."""
+        if self._started is None:
+            self._started = time.perf_counter()
+        batch = sample_batch(self.points, self.normals, self.config.points_per_step, self.generator)
+        loss, terms = sdf_loss(self.network, batch, self.config.weights)
+        if self.prior is not None and self.steps_done < self.prior.inner_steps and self.prior.inner_lrs:
+            self._learned_step(loss)
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        self.steps_done += 1
+        elapsed = time.perf_counter() - self._started
+        total = max(self.config.steps, self.steps_done)
+        return StepInfo(self.steps_done, total, float(loss.detach()),
+                        {k: float(v.detach()) for k, v in terms.items()},
+                        elapsed, elapsed / self.steps_done * (total - self.steps_done))
+
+    def _learned_step(self, loss: torch.Tensor) -> None:
+        """Plain gradient step with the prior's per-parameter step sizes (MetaSDF's inner loop)."""
+        names, params = zip(*self.network.named_parameters())
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for name, param, grad in zip(names, params, grads):
+                param -= self.prior.inner_lrs[name].to(param.device) * grad
+
+    def run(self, progress: ProgressCallback | None = None, preview: PreviewCallback | None = None) -> list[StepInfo]:
+        """Take the remaining ``config.steps`` steps; raises ``FitCancelled`` if cancelled."""
+        history = []
+        every = self.config.preview_every
+        while self.steps_done < self.config.steps:
+            if self.cancelled:
+                raise FitCancelled(f"cancelled after {self.steps_done} of {self.config.steps} steps")
+            info = self.step()
+            history.append(info)
+            if progress is not None:
+                progress(info)
+            if preview is not None and every and info.step % every == 0 and info.step < self.config.steps:
+                preview(*self.mesh(self.config.preview_resolution, sparse=False), info.step)
+        if self.cancelled:
+            raise FitCancelled(f"cancelled after {self.steps_done} of {self.config.steps} steps")
+        return history
+
+    @torch.no_grad()
+    def sdf(self, points: np.ndarray) -> np.ndarray:
+        """Network values float32 [M] at box points [M, 3], evaluated in chunks of ``config.chunk_size``."""
+        self.network.eval()
+        out = np.empty(len(points), dtype=np.float32)
+        for start in range(0, len(points), self.config.chunk_size):
+            chunk = torch.as_tensor(points[start:start + self.config.chunk_size], device=self.device)
+            out[start:start + len(chunk)] = self.network(chunk)[:, 0].float().cpu().numpy()
+            if self.cancelled:
+                raise FitCancelled("cancelled during surface extraction")
+        self.network.train()
+        return out
+
+    def mesh(self, resolution: int, sparse: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The zero level set in box coordinates, closed at the box."""
+        grid = (sparse_grid if sparse else dense_grid)(self.sdf, resolution)
+        self.last_evaluations = grid.evaluations
+        return mesh_from_grid(grid)

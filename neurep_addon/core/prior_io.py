@@ -1,0 +1,97 @@
+"""Prior files: safetensors (no code runs on load) with the network config, inner loop and provenance
+as JSON metadata, and a SHA-256 checksum over both.
+
+Layout: tensors ``weights.<name>`` (the state dict) and ``inner_lr.<name>`` (learned step sizes);
+metadata keys ``format``, ``network``, ``inner_steps``, ``provenance`` and ``sha256``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import NetworkConfig
+from .errors import PriorError
+from .prior import Prior
+
+FORMAT = "neurep-prior/1"
+DEFAULT_PRIOR_PATH = Path(__file__).resolve().parent.parent / "priors" / "default.safetensors"
+"""The prior shipped inside the add-on; ``--prior default`` and the panel's Default use it."""
+
+
+def _checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(metadata):
+        if key != "sha256":
+            digest.update(f"{key}={metadata[key]}\n".encode())
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_prior(prior: Prior, path: str | os.PathLike) -> Path:
+    """Write ``prior`` to ``path`` (atomically: a temporary file, then a rename)."""
+    path = Path(path)
+    tensors = {f"weights.{k}": v.detach().cpu().contiguous() for k, v in prior.state_dict.items()}
+    tensors.update({f"inner_lr.{k}": v.detach().cpu().contiguous() for k, v in prior.inner_lrs.items()})
+    metadata = {
+        "format": FORMAT,
+        "network": json.dumps(prior.network.to_dict(), sort_keys=True),
+        "inner_steps": str(prior.inner_steps),
+        "provenance": json.dumps(prior.provenance, sort_keys=True),
+    }
+    metadata["sha256"] = _checksum(tensors, metadata)
+    temp = path.with_name(f".{path.name}.part")
+    save_file(tensors, str(temp), metadata=metadata)
+    os.replace(temp, path)
+    return path
+
+
+def load_prior(path: str | os.PathLike) -> Prior:
+    """Read a prior file; raises ``PriorError`` if it is missing, corrupt or not a NeuRep prior."""
+    path = Path(path)
+    if not path.is_file():
+        raise PriorError(f"{path}: prior file not found")
+    try:
+        tensors = load_file(str(path))
+        with open(path, "rb") as stream:
+            header_size = int.from_bytes(stream.read(8), "little")
+            metadata = json.loads(stream.read(header_size)).get("__metadata__", {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PriorError(f"{path}: not a readable prior file ({exc})") from exc
+    if metadata.get("format") != FORMAT:
+        raise PriorError(f"{path}: not a NeuRep prior (format {metadata.get('format')!r}, expected {FORMAT!r})")
+    if metadata.get("sha256") != _checksum(tensors, metadata):
+        raise PriorError(f"{path}: checksum mismatch; the file is corrupt or was edited")
+    try:
+        network = NetworkConfig(**json.loads(metadata["network"]))
+        inner_steps = int(metadata["inner_steps"])
+        provenance = json.loads(metadata["provenance"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PriorError(f"{path}: prior metadata is incomplete ({exc})") from exc
+    return Prior(
+        network=network,
+        state_dict={k[len("weights."):]: v for k, v in tensors.items() if k.startswith("weights.")},
+        inner_lrs={k[len("inner_lr."):]: v for k, v in tensors.items() if k.startswith("inner_lr.")},
+        inner_steps=inner_steps,
+        provenance=provenance,
+    )
+
+
+def resolve_prior(spec: str) -> Prior | None:
+    """``"none"`` -> no prior (random init); ``"default"`` -> the shipped prior; else a file path."""
+    if spec == "none":
+        return None
+    if spec == "default":
+        if not DEFAULT_PRIOR_PATH.is_file():
+            raise PriorError("this build ships no default prior; use --prior none or a prior file")
+        return load_prior(DEFAULT_PRIOR_PATH)
+    return load_prior(spec)
