@@ -33,7 +33,7 @@ DATA_HALF_EXTENT = 0.75
 # --- Input limits ------------------------------------------------------------------------------
 MIN_POINTS = 100
 """Fewer observed points than this cannot define a surface worth fitting."""
-MAX_POINTS = 500_000
+MAX_POINTS = 200_000
 """Larger inputs are randomly subsampled to this budget (the user is told)."""
 MIN_EXTENT_RATIO = 1e-3
 """An observation whose smallest principal extent is below this fraction of its largest is flat."""
@@ -63,6 +63,9 @@ class LossWeights:
     """
     outside: float = 10.0
     """relu(-f(x)) on the box shell: the far field is outside, so the completed surface closes."""
+    free_sign: float = 10.0
+    """relu(-s(x) f(x)) at free points with a confident sign hint s (Hoppe's oriented-point signed
+    distance, used only where the point faces observed patches head-on): removes ghost surfaces."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class NetworkConfig:
     omega_0: float = SIREN_OMEGA_0
     fourier_scale: float = FOURIER_DEFAULT_SCALE
     fourier_features: int = FOURIER_DEFAULT_FEATURES
-    sphere_radius: float = 0.5
+    sphere_radius: float = 0.0
     """f(x) = |x| - r + g(x), a sphere's SDF plus the network (geometric initialisation); 0 disables."""
 
     def __post_init__(self) -> None:

@@ -117,7 +117,7 @@ def mesh_from_grid(grid: Grid, close_at_box: bool = True) -> tuple[np.ndarray, n
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
     spacing = 2 * BOX_HALF_SIZE / grid.resolution
     vertices, faces, _, _ = marching_cubes(values, level=0.0, spacing=(spacing,) * 3,
-                                           gradient_direction="ascent")
+                                           gradient_direction="descent")
     return vertices.astype(np.float64) - BOX_HALF_SIZE, faces.astype(np.int64)
 
 

@@ -87,9 +87,14 @@ def _sample_mesh(mesh: trimesh.Trimesh, path: Path, seed: int, count: int) -> Ob
 
 def _ply_normals(cloud) -> np.ndarray | None:
     vertex = (cloud.metadata.get("_ply_raw") or {}).get("vertex", {}).get("data")
-    if vertex is None or not {"nx", "ny", "nz"} <= set(vertex.dtype.names or ()):
+    # Binary PLY gives a structured array, ASCII PLY a dict of columns.
+    if isinstance(vertex, dict):
+        names = set(vertex)
+    else:
+        names = set(getattr(getattr(vertex, "dtype", None), "names", None) or ())
+    if not {"nx", "ny", "nz"} <= names:
         return None
-    return np.stack([vertex["nx"], vertex["ny"], vertex["nz"]], axis=1).astype(np.float64)
+    return np.stack([np.ravel(vertex[c]) for c in ("nx", "ny", "nz")], axis=1).astype(np.float64)
 
 
 def write_mesh(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray,

@@ -8,8 +8,13 @@ Terms (weights in ``config.LossWeights``):
 - off_surface exp(-alpha |f(x)|)             no zero crossings at random points of the box (SIREN, Eq. 6)
 - near_band   |f(p + d n) - d|               the sign on both sides of every observed patch
 - outside     relu(-f(x)) on the box shell   the far field is outside, so the surface closes
+- free_sign   relu(-s(x) f(x))               the sign at free points that face observed patches head-on
+                                             (averaged over the points that have a hint)
 
-The first four are the SIREN paper's SDF loss; the last two are what points-only and partial scans need.
+The first four are the SIREN paper's SDF loss; the last three are what points-only and partial scans need.
+``free_sign`` uses Hoppe et al.'s signed distance to an oriented point set as a hint: a free point x gets
+s(x) = +1 or -1 only when its nearest observed points all agree on the side of x and x lies along their
+normals (within ``SIGN_HINT_CONE``); points beside a hole, where the sign is unknown, get s(x) = 0.
 ``sdf_loss`` takes the network as a plain callable so the meta-learning inner loop can use it with
 functional parameters.
 """
@@ -25,6 +30,11 @@ from .config import BOX_HALF_SIZE, SIREN_OFF_SURFACE_ALPHA, LossWeights
 
 NEAR_BAND_WIDTH = 0.02
 """Half width of the signed band around the data, in box units (the box is [-1, 1]^3)."""
+SIGN_HINT_NEIGHBOURS = 4
+SIGN_HINT_CONE = 0.8
+"""A free point gets a sign hint when |(x - p) . n| >= this times |x - p| for all its nearest points p."""
+SIGN_HINT_REFERENCES = 4096
+"""Observed points drawn per step as the reference set of the sign hints (bounds the cost of a step)."""
 
 
 @dataclass
@@ -33,7 +43,7 @@ class Batch:
 
     surface: [P, 3] observed points;        normals: [P, 3] their unit normals
     band:    [B, 3] points near the data;   band_distance: [B] their signed offsets
-    free:    [F, 3] uniform points in the box
+    free:    [F, 3] uniform points in the box;  free_sign: [F] their sign hints in {-1, 0, +1}
     shell:   [S, 3] points on the box boundary
     """
 
@@ -42,6 +52,7 @@ class Batch:
     band: torch.Tensor
     band_distance: torch.Tensor
     free: torch.Tensor
+    free_sign: torch.Tensor
     shell: torch.Tensor
 
 
@@ -62,7 +73,24 @@ def sample_batch(points: torch.Tensor, normals: torch.Tensor, count: int,
     axis = torch.randint(3, (count // 8,), generator=generator, device=device)
     side = torch.randint(2, (count // 8,), generator=generator, device=device).to(shell.dtype) * 2 - 1
     shell[torch.arange(len(shell), device=device), axis] = side * BOX_HALF_SIZE
-    return Batch(surface, surface_normals, band, offset, free, shell)
+    free_sign = sign_hints(free, points, normals, generator)
+    return Batch(surface, surface_normals, band, offset, free, free_sign, shell)
+
+
+def sign_hints(x: torch.Tensor, points: torch.Tensor, normals: torch.Tensor,
+               generator: torch.Generator) -> torch.Tensor:
+    """Sign hints [M] in {-1, 0, +1} for query points x [M, 3] from oriented points [N, 3] (see module doc)."""
+    refs = torch.randint(len(points), (min(SIGN_HINT_REFERENCES, len(points)),), generator=generator,
+                         device=points.device)
+    ref_points, ref_normals = points[refs], normals[refs]
+    k = min(SIGN_HINT_NEIGHBOURS, len(refs))
+    nearest = torch.cdist(x, ref_points).topk(k, largest=False).indices  # [M, k]
+    offset = x[:, None, :] - ref_points[nearest]  # [M, k, 3]
+    along = (offset * ref_normals[nearest]).sum(-1)  # [M, k]
+    head_on = along.abs() >= SIGN_HINT_CONE * offset.norm(dim=-1)
+    agree = (along > 0).all(dim=1) | (along < 0).all(dim=1)
+    confident = head_on.all(dim=1) & agree
+    return torch.where(confident, torch.sign(along[:, 0]), torch.zeros_like(along[:, 0]))
 
 
 def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: LossWeights,
@@ -85,5 +113,7 @@ def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: L
         "off_surface": weights.off_surface * torch.exp(-SIREN_OFF_SURFACE_ALPHA * v_free.abs()).mean(),
         "near_band": weights.near_band * (v_band - batch.band_distance).abs().mean(),
         "outside": weights.outside * torch.relu(-v_shell).mean(),
+        "free_sign": weights.free_sign * torch.relu(-batch.free_sign * v_free).sum()
+        / batch.free_sign.abs().sum().clamp(min=1),
     }
     return sum(terms.values()), terms

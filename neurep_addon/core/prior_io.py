@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import NetworkConfig
 from .errors import PriorError
+from .networks import build_network
 from .prior import Prior
 
 FORMAT = "neurep-prior/1"
@@ -77,13 +78,31 @@ def load_prior(path: str | os.PathLike) -> Prior:
         provenance = json.loads(metadata["provenance"])
     except (KeyError, TypeError, ValueError) as exc:
         raise PriorError(f"{path}: prior metadata is incomplete ({exc})") from exc
-    return Prior(
+    prior = Prior(
         network=network,
         state_dict={k[len("weights."):]: v for k, v in tensors.items() if k.startswith("weights.")},
         inner_lrs={k[len("inner_lr."):]: v for k, v in tensors.items() if k.startswith("inner_lr.")},
         inner_steps=inner_steps,
         provenance=provenance,
     )
+    _check_tensors(prior, path)
+    return prior
+
+
+def _check_tensors(prior: Prior, path: Path) -> None:
+    """Raise ``PriorError`` unless the weights and step sizes fit the network the metadata names."""
+    expected = {k: tuple(v.shape) for k, v in build_network(prior.network).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in prior.state_dict.items()}
+    if found != expected:
+        wrong = sorted(set(found) ^ set(expected)) or sorted(k for k in found if found[k] != expected[k])
+        raise PriorError(f"{path}: the weights do not fit the {prior.network.encoding} network its metadata "
+                         f"describes (first mismatch: {wrong[0]}); the file was not written by NeuRep")
+    for name, lr in prior.inner_lrs.items():
+        if found.get(name) != tuple(lr.shape):
+            raise PriorError(f"{path}: learned step size {name!r} matches no weight of the network")
+    if prior.inner_steps < 0 or (prior.inner_steps > 0) != bool(prior.inner_lrs):
+        raise PriorError(f"{path}: {prior.inner_steps} learned steps but {len(prior.inner_lrs)} step-size "
+                         "tensors; the file was not written by NeuRep")
 
 
 def resolve_prior(spec: str) -> Prior | None:

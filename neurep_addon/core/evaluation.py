@@ -1,0 +1,212 @@
+"""Benchmark cases and method runners, shared by ``scripts/benchmark.py`` and the priors benchmark.
+
+A ``Case`` is a partial observation with its complete ground truth, in the same coordinates. Cases come
+from the development data (``pairs/`` real hole pairs, ``scans/abc/`` simulated time-of-flight scans,
+2-view depth scans and ball holes cut from a fixed subset of ``meshes/``) or are generated (``--quick``).
+
+Every method maps an observation to a mesh through one runner: screened Poisson (``baselines``) or the
+engine's own ``pipeline.complete`` with a method-specific configuration. Neural runs are also scored at
+intermediate steps through the pipeline's preview callback (a coarse dense mesh), giving quality-vs-steps
+and quality-vs-seconds curves from the same fit; the time spent meshing and scoring those previews is
+excluded from the reported seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import trimesh
+
+from .config import LossWeights, FitConfig
+from .errors import InputError
+from .io import read_observation
+from .metrics import evaluate
+from .observation import Observation
+from .pipeline import complete, settings
+from .prior_io import DEFAULT_PRIOR_PATH
+from .synth import depth_scan, holed_samples
+from .tasks import load_mesh
+
+SCAN_MESHES = ("odedstein_spot_low_resolution", "c3d_fandisk", "cgal_bull")
+"""The fixed subset of ``meshes/`` turned into 2-view depth scans (points only, as users scan)."""
+HOLE_MESHES = ("odedstein_bunny", "cgal_rotor", "odedstein_penguin")
+"""The fixed subset of ``meshes/`` sampled with ball holes (with exact normals)."""
+ABC_SCANS = ("00010009", "00010039", "00010071")
+"""The ABC parts used (of the six in ``scans/abc/``)."""
+SCAN_VIEWS = 2
+HOLE_SAMPLES = 20_000
+HOLE_COUNT = 3
+HOLE_RADIUS = 0.12
+"""Ball-hole radius as a fraction of the bounding-box diagonal."""
+CURVE_POINTS = 4
+"""Intermediate scores per neural fit (at 1/4, 2/4, 3/4 of its steps, then the final mesh)."""
+CURVE_RESOLUTION = 96
+"""Dense grid of the intermediate meshes."""
+CURVE_SAMPLES = 30_000
+"""Surface samples per intermediate score (the final score uses ``metrics.evaluate``'s 100k)."""
+
+
+@dataclass
+class Case:
+    """A partial observation and its ground truth (vertices float64 [W, 3], faces int64 [G, 3])."""
+
+    name: str
+    kind: str
+    observation: Observation
+    gt_vertices: np.ndarray
+    gt_faces: np.ndarray
+
+
+@dataclass
+class Run:
+    """One method on one case: the mesh ([V, 3], [F, 3]), the final scores, seconds and the curve.
+
+    curve: per checkpoint {"step", "seconds", metric...}; empty for non-iterative methods.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    scores: dict
+    seconds: float
+    curve: list[dict] = field(default_factory=list)
+
+
+# --- Cases -------------------------------------------------------------------------------------
+
+def _mesh_case(name: str, kind: str, mesh: trimesh.Trimesh, observation: Observation) -> Case:
+    return Case(name, kind, observation, np.asarray(mesh.vertices, dtype=np.float64),
+                np.asarray(mesh.faces, dtype=np.int64))
+
+
+def _seed(name: str) -> int:
+    """A stable per-case seed (Python's ``hash`` of a string changes between runs)."""
+    return sum((i + 1) * ord(c) for i, c in enumerate(name))
+
+
+def synthetic_cases(mesh: trimesh.Trimesh, stem: str) -> list[Case]:
+    """The 2-view scan case and the ball-hole case of one complete mesh."""
+    scan = depth_scan(mesh, SCAN_VIEWS, np.random.default_rng(_seed(f"scan/{stem}")))
+    holes = holed_samples(mesh, HOLE_SAMPLES, HOLE_COUNT, HOLE_RADIUS,
+                          np.random.default_rng(_seed(f"holes/{stem}")), with_normals=True)
+    return [_mesh_case(f"scan2/{stem}", "2-view scan", mesh, scan),
+            _mesh_case(f"holes/{stem}", "ball holes", mesh, holes)]
+
+
+def data_cases(data: str | Path) -> list[Case]:
+    """Every case of the development data folder; ``InputError`` if it or a part of it is missing."""
+    data = Path(data)
+    if not data.is_dir():
+        raise InputError(f"{data}: no such data folder (expected meshes/, pairs/ and scans/abc/ in it; "
+                         "pass --data)")
+    for sub in ("meshes", "pairs", "scans/abc"):
+        if not (data / sub).is_dir():
+            raise InputError(f"{data}: missing the {sub}/ folder of the development data")
+    cases = []
+    for pair in sorted(p for p in (data / "pairs").iterdir() if p.is_dir()):
+        partial, full = sorted(pair.glob("partial.*")), sorted(pair.glob("complete.*"))
+        if not partial or not full:
+            raise InputError(f"{pair}: needs a partial.* and a complete.* mesh")
+        gt = trimesh.load(str(full[0]), force="mesh", process=False)
+        gt.merge_vertices()
+        cases.append(_mesh_case(f"pairs/{pair.name}", "real holes", gt, read_observation(partial[0])))
+    for part in ABC_SCANS:
+        scan, full = data / "scans/abc" / f"{part}_scan.ply", data / "scans/abc" / f"{part}_complete.ply"
+        gt = trimesh.load(str(full), force="mesh", process=False)
+        cases.append(_mesh_case(f"abc/{part}", "ToF scan", gt, read_observation(scan)))
+    meshes = data / "meshes"
+    for stem in sorted(set(SCAN_MESHES) | set(HOLE_MESHES)):
+        found = sorted(meshes.glob(f"{stem}.*"))
+        if not found:
+            raise InputError(f"{meshes}: {stem} is missing")
+        scan, holes = synthetic_cases(load_mesh(found[0]), stem)
+        cases += ([scan] if stem in SCAN_MESHES else []) + ([holes] if stem in HOLE_MESHES else [])
+    return cases
+
+
+def generated_cases() -> list[Case]:
+    """Two small cases on generated shapes (no data needed): a scanned torus and a holed capsule."""
+    torus = trimesh.creation.torus(major_radius=0.35, minor_radius=0.15, major_sections=48, minor_sections=24)
+    capsule = trimesh.creation.capsule(height=0.5, radius=0.25, count=[32, 32])
+    return [synthetic_cases(torus, "torus")[0], synthetic_cases(capsule, "capsule")[1]]
+
+
+# --- Methods -----------------------------------------------------------------------------------
+
+def _paper_siren(config: FitConfig) -> FitConfig:
+    """Random-init SIREN with only the SIREN paper's four loss terms (no sphere init, no extra terms)."""
+    return config.replace(sphere_radius=0.0, weights=LossWeights(near_band=0.0, outside=0.0, free_sign=0.0))
+
+
+METHODS: dict[str, tuple[str, str, str, Callable[[FitConfig], FitConfig] | None]] = {
+    "poisson": ("screened Poisson (pymeshlab, depth 8)", "", "", None),
+    "siren": ("SIREN, random init, paper loss", "default", "none", _paper_siren),
+    "fourier": ("Fourier-feature MLP (NeuRep loss)", "default", "none",
+                lambda config: config.replace(encoding="fourier")),
+    "neurep-fast": ("NeuRep, preset fast", "fast", "none", None),
+    "neurep": ("NeuRep, preset default", "default", "none", None),
+    "neurep-quality": ("NeuRep, preset quality", "quality", "none", None),
+    "neurep-prior": ("NeuRep, preset default + default prior", "default", "default", None),
+}
+"""Name -> (label, preset, prior, config change); ``poisson`` is the classical baseline."""
+DEFAULT_METHODS = ("poisson", "siren", "fourier", "neurep-fast", "neurep", "neurep-prior")
+
+
+def available_methods(names: list[str] | tuple[str, ...]) -> list[str]:
+    """``names`` checked against ``METHODS``; ``neurep-prior`` is dropped while no default prior exists."""
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    return [n for n in names if n != "neurep-prior" or DEFAULT_PRIOR_PATH.exists()]
+
+
+def method_config(name: str, **overrides) -> tuple[FitConfig, object]:
+    """The fit configuration and prior of neural method ``name`` (overrides apply to the preset)."""
+    _, preset_name, prior_spec, change = METHODS[name]
+    config, prior = settings(preset_name, prior_spec, **overrides)
+    return (change(config) if change else config), prior
+
+
+def run_method(name: str, case: Case, seed: int = 0, **overrides) -> Run:
+    """Run method ``name`` on ``case`` and score it; errors of the method propagate."""
+    if name == "poisson":
+        from .baselines import poisson
+
+        clock = time.perf_counter()
+        vertices, faces = poisson(case.observation)
+        seconds = time.perf_counter() - clock
+        return Run(vertices, faces, _score(vertices, faces, case), seconds)
+    config, prior = method_config(name, **overrides)
+    config = config.replace(preview_every=max(1, config.steps // CURVE_POINTS),
+                            preview_resolution=CURVE_RESOLUTION)
+    return _run_neural(config, prior, case, seed)
+
+
+def _score(vertices: np.ndarray, faces: np.ndarray, case: Case, samples: int = 100_000) -> dict:
+    return evaluate(vertices, faces, case.gt_vertices, case.gt_faces,
+                    observed_points=case.observation.points, samples=samples)
+
+
+def _run_neural(config: FitConfig, prior, case: Case, seed: int) -> Run:
+    """``pipeline.complete`` with the previews scored; seconds exclude preview meshing and scoring."""
+    curve: list[dict] = []
+    clock = {"last_step": 0.0, "excluded": 0.0, "start": time.perf_counter()}
+
+    def progress(info) -> None:
+        clock["last_step"] = time.perf_counter()
+
+    def preview(vertices, faces, step) -> None:
+        seconds = clock["last_step"] - clock["start"] - clock["excluded"]
+        curve.append({"step": step, "seconds": seconds, **_score(vertices, faces, case, CURVE_SAMPLES)})
+        clock["excluded"] += time.perf_counter() - clock["last_step"]
+        clock["last_step"] = time.perf_counter()
+
+    result = complete(case.observation, config, prior=prior, device="cpu", seed=seed,
+                      progress=progress, preview=preview)
+    seconds = time.perf_counter() - clock["start"] - clock["excluded"]
+    scores = _score(result.vertices, result.faces, case)
+    curve.append({"step": result.stats["steps"], "seconds": seconds, **scores})
+    return Run(result.vertices, result.faces, scores, seconds, curve)

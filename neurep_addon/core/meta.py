@@ -1,0 +1,482 @@
+"""Meta-learning of priors: MetaSDF-style MAML with learned step sizes, and Reptile.
+
+MetaSDF (Sitzmann et al. 2020), the default:
+    inner  K steps  theta_k+1 = theta_k - alpha * grad L_fit(theta_k; partial observation)
+           with L_fit = ``losses.sdf_loss`` on ``losses.sample_batch`` of the partial points: exactly
+           ``FitSession``'s learned steps (``inner_loop`` is checked against it in the tests);
+    outer  L_complete(theta_K) = ``sdf_loss`` on a batch of the *complete* surface (surface, normal,
+           eikonal, near-band, off-surface and shell terms) + ``field_weight`` * |f(q) - sdf(q)| at points q
+           of the box with the complete shape's approximate signed distance;
+    update Adam on the initial weights theta_0 and on the elementwise step sizes alpha, through the
+           K inner steps (second order) or with the inner gradients held constant (first order).
+The outer loss only sees the complete shape, so the initialisation and the step sizes learn to complete.
+
+Reptile (Nichol et al. 2018; Tancik et al. 2021's recipe for coordinate networks), the comparison:
+    K Adam steps of ``FitSession`` fitting the task's complete surface from theta, then
+    theta += epsilon * (theta_K - theta), epsilon annealed linearly to 0. Reptile has no separate outer
+    loss, so the complete shape is its fitting target; its prior has no learned steps.
+
+Distributed training (``torch.distributed``, gloo or NCCL, started by torchrun): every rank draws its own
+tasks from its own share of the task pool, the meta-gradients (MetaSDF) or weight deltas (Reptile) are
+averaged with ``all_reduce`` (what DistributedDataParallel does for a module), and every rank applies the
+same update, so the ranks stay identical; rank 0 validates, logs and writes checkpoints and the prior.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.func import functional_call
+
+from .config import FitConfig, LossWeights, NetworkConfig
+from .errors import PriorError
+from .fit import FitSession
+from .losses import sample_batch, sdf_loss
+from .networks import build_network
+from .prior import Prior
+from .prior_io import save_prior
+from .tasks import ShapeDistribution, Task, task_seed
+
+ALGORITHMS = ("metasdf", "reptile")
+CHECKPOINT_FORMAT = "neurep-meta-checkpoint/1"
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """Settings of one meta-training run (all of them go into the checkpoint and the prior's provenance)."""
+
+    algorithm: str = "metasdf"
+    iterations: int = 2000
+    inner_steps: int = 5
+    """K: learned steps of the fit (MetaSDF) or Adam steps per task (Reptile)."""
+    inner_points: int = 512
+    """Observed points per inner step (``sample_batch`` count)."""
+    outer_points: int = 1024
+    """Complete-surface points per outer loss evaluation."""
+    meta_batch: int = 2
+    """Tasks per iteration and per process."""
+    first_order: bool = False
+    outer_lr: float = 1e-4
+    """Adam learning rate of the initial weights (MetaSDF)."""
+    inner_lr_init: float = 1e-4
+    """Initial value of every elementwise step size alpha (stable for the SIREN fit at K <= 10)."""
+    inner_lr_lr: float = 1e-5
+    """Adam learning rate of the step sizes."""
+    field_weight: float = 10.0
+    """Weight of |f(q) - sdf(q)| in the outer loss (the loss weights of ``LossWeights`` apply to the rest)."""
+    grad_clip: float = 10.0
+    """Meta-gradients are clipped to this global norm (second-order gradients through SIREN can spike)."""
+    reptile_epsilon: float = 1.0
+    """Reptile's interpolation step at iteration 0 (annealed linearly to 0)."""
+    reptile_lr: float = 1e-4
+    """Adam learning rate of Reptile's inner fit (the engine's default)."""
+    pool_size: int = 400
+    """Tasks held in memory (split between the processes); drawing a task costs ~0.3 s, a meta step less."""
+    refresh_every: int = 4
+    """Every this many iterations, each process replaces one pool task with a new one (0: never)."""
+    validation_tasks: int = 24
+    validate_every: int = 100
+    checkpoint_every: int = 200
+    log_every: int = 20
+    seed: int = 0
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    weights: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+        for name in ("iterations", "inner_steps", "inner_points", "outer_points", "meta_batch", "pool_size",
+                     "validation_tasks", "validate_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("outer_lr", "inner_lr_init", "inner_lr_lr", "reptile_lr", "reptile_epsilon", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "MetaConfig":
+        values = dict(values)
+        values["network"] = NetworkConfig(**values["network"])
+        values["weights"] = LossWeights(**values["weights"])
+        return cls(**values)
+
+
+@dataclass
+class TaskTensors:
+    """A ``Task`` as float32 tensors on the training device (shapes as in ``Task``)."""
+
+    points: torch.Tensor
+    normals: torch.Tensor
+    target_points: torch.Tensor
+    target_normals: torch.Tensor
+    field_points: torch.Tensor
+    field_sdf: torch.Tensor
+
+    @classmethod
+    def of(cls, task: Task, device: torch.device) -> "TaskTensors":
+        return cls(*(torch.as_tensor(getattr(task, f.name), device=device) for f in dataclasses.fields(cls)))
+
+
+Params = dict[str, torch.Tensor]
+
+
+def inner_loop(network: torch.nn.Module, params: Params, inner_lrs: Params, points: torch.Tensor,
+               normals: torch.Tensor, steps: int, count: int, generator: torch.Generator,
+               weights: LossWeights, second_order: bool) -> Params:
+    """``steps`` of ``FitSession``'s learned step, functionally: p <- p - alpha * grad sdf_loss(p).
+
+    points, normals: [N, 3] the observation in box coordinates. With ``second_order`` the result is
+    differentiable through the gradients themselves; otherwise only through ``params`` and ``inner_lrs``.
+    """
+    for _ in range(steps):
+        batch = sample_batch(points, normals, count, generator)
+        loss, _ = sdf_loss(lambda x: functional_call(network, params, (x,)), batch, weights)
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=second_order)
+        params = {name: value - inner_lrs[name] * grad for (name, value), grad in zip(params.items(), grads)}
+    return params
+
+
+def completion_loss(f: Callable[[torch.Tensor], torch.Tensor], task: TaskTensors, count: int,
+                    generator: torch.Generator, weights: LossWeights, field_weight: float,
+                    create_graph: bool = True) -> torch.Tensor:
+    """How well the field ``f`` represents the task's complete shape (a scalar; lower is better).
+
+    The engine's own objective on a batch of the complete surface, plus the mean absolute error to the
+    approximate signed distance at ``count / 2`` points of the box.
+    """
+    batch = sample_batch(task.target_points, task.target_normals, count, generator)
+    loss, _ = sdf_loss(f, batch, weights, create_graph=create_graph)
+    pick = torch.randint(len(task.field_points), (count // 2,), generator=generator, device=task.field_points.device)
+    field_error = (f(task.field_points[pick])[:, 0] - task.field_sdf[pick]).abs().mean()
+    return loss + field_weight * field_error
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _average(tensors: list[torch.Tensor]) -> None:
+    """In-place mean over the processes (no-op without torch.distributed)."""
+    _, world = _world()
+    if world > 1:
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        dist.all_reduce(flat)
+        flat /= world
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+
+class MetaLearner:
+    """The meta-parameters (initial weights, step sizes), their optimiser, and one meta step.
+
+    Every process builds the same network from ``config.seed``; rank 0's weights are then broadcast, so
+    all ranks start (and, by averaging, stay) identical.
+    """
+
+    def __init__(self, config: MetaConfig, device: torch.device | str = "cpu") -> None:
+        self.config = config
+        self.device = torch.device(device)
+        torch.manual_seed(config.seed)
+        self.network = build_network(config.network).to(self.device)
+        for p in self.network.parameters():
+            p.requires_grad_(False)
+        self.params: Params = {name: p.detach().clone().requires_grad_(True)
+                               for name, p in self.network.named_parameters()}
+        self.inner_lrs: Params = {}
+        groups = [{"params": list(self.params.values()), "lr": config.outer_lr}]
+        if config.algorithm == "metasdf":
+            self.inner_lrs = {name: torch.full_like(p, config.inner_lr_init).requires_grad_(True)
+                              for name, p in self.params.items()}
+            groups.append({"params": list(self.inner_lrs.values()), "lr": config.inner_lr_lr})
+        self.optimizer = torch.optim.Adam(groups)
+        self.iteration = 0
+        _, world = _world()
+        if world > 1:
+            for tensor in self.meta_tensors():
+                dist.broadcast(tensor.data, src=0)
+
+    def meta_tensors(self) -> list[torch.Tensor]:
+        return list(self.params.values()) + list(self.inner_lrs.values())
+
+    def _generator(self, *key: int) -> torch.Generator:
+        seed = int(np.random.default_rng([self.config.seed, *key]).integers(2**62))
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def step(self, tasks: list[TaskTensors]) -> float:
+        """One meta update from this process's ``tasks``; returns their mean outer (or fit) loss."""
+        rank, _ = _world()
+        generator = self._generator(1, rank, self.iteration)
+        loss = (self._metasdf_step if self.config.algorithm == "metasdf" else self._reptile_step)(tasks, generator)
+        self.iteration += 1
+        return loss
+
+    def _metasdf_step(self, tasks: list[TaskTensors], generator: torch.Generator) -> float:
+        c = self.config
+        for p in self.meta_tensors():
+            p.grad = torch.zeros_like(p)
+        total = 0.0
+        for task in tasks:
+            adapted = inner_loop(self.network, self.params, self.inner_lrs, task.points, task.normals,
+                                 c.inner_steps, c.inner_points, generator, c.weights, not c.first_order)
+            loss = completion_loss(lambda x: functional_call(self.network, adapted, (x,)), task,
+                                   c.outer_points, generator, c.weights, c.field_weight) / len(tasks)
+            grads = torch.autograd.grad(loss, self.meta_tensors())
+            for p, g in zip(self.meta_tensors(), grads):
+                p.grad += g
+            total += float(loss.detach())
+        grads = [p.grad for p in self.meta_tensors()]
+        _average(grads)
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        if not torch.isfinite(norm):
+            return math.nan  # identical on every rank (the gradients were averaged): all skip the update
+        torch.nn.utils.clip_grad_norm_(self.meta_tensors(), c.grad_clip)
+        self.optimizer.step()
+        with torch.no_grad():
+            for lr in self.inner_lrs.values():
+                lr.clamp_(min=0.0)
+        return total
+
+    def _reptile_step(self, tasks: list[TaskTensors], generator: torch.Generator) -> float:
+        c = self.config
+        fit = FitConfig(steps=c.inner_steps, points_per_step=c.inner_points, learning_rate=c.reptile_lr,
+                        network=c.network, weights=c.weights, preview_every=0)
+        start = self.prior()
+        deltas = [torch.zeros_like(p) for p in self.params.values()]
+        total = 0.0
+        for task in tasks:
+            seed = int(torch.randint(2**31, (1,), generator=generator))
+            session = FitSession(task.target_points, task.target_normals, fit, prior=start,
+                                 device=str(self.device.type), seed=seed)
+            history = session.run()
+            total += history[-1].loss / len(tasks)
+            adapted = dict(session.network.named_parameters())
+            for delta, (name, p) in zip(deltas, self.params.items()):
+                delta += (adapted[name].detach() - p.detach()) / len(tasks)
+        _average(deltas)
+        epsilon = c.reptile_epsilon * (1 - self.iteration / c.iterations)
+        with torch.no_grad():
+            for p, delta in zip(self.params.values(), deltas):
+                p += epsilon * delta
+        return total
+
+    def prior(self, provenance: dict[str, str] | None = None) -> Prior:
+        """The current meta-parameters as a ``Prior`` (buffers such as Fourier frequencies included)."""
+        state = {name: t.detach().clone() for name, t in self.network.state_dict().items()}
+        state.update({name: p.detach().clone() for name, p in self.params.items()})
+        return Prior(network=self.config.network, state_dict=state,
+                     inner_lrs={name: lr.detach().clone() for name, lr in self.inner_lrs.items()},
+                     inner_steps=self.config.inner_steps if self.inner_lrs else 0,
+                     provenance=dict(provenance or {}))
+
+    def state(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(), "iteration": self.iteration,
+                "params": {k: v.detach().cpu() for k, v in self.params.items()},
+                "inner_lrs": {k: v.detach().cpu() for k, v in self.inner_lrs.items()},
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        """Restore a ``state()``; ``PriorError`` if it was made with another algorithm or network."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise PriorError(f"not a NeuRep meta-training checkpoint (format {state.get('format')!r})")
+        theirs = MetaConfig.from_dict(state["config"])
+        if (theirs.algorithm, theirs.network) != (self.config.algorithm, self.config.network):
+            raise PriorError(f"the checkpoint was made for {theirs.algorithm} on {theirs.network}, "
+                             f"not {self.config.algorithm} on {self.config.network}; start a new run")
+        with torch.no_grad():
+            for mine, saved in ((self.params, state["params"]), (self.inner_lrs, state["inner_lrs"])):
+                for name, tensor in mine.items():
+                    tensor.copy_(saved[name])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.iteration = int(state["iteration"])
+
+
+def validate(prior: Prior | None, tasks: list[TaskTensors], config: MetaConfig, steps: int,
+             device: torch.device) -> float:
+    """Mean completion loss after ``steps`` steps of the engine's own fit on each partial observation.
+
+    This is the run-time path (``FitSession`` with the prior's learned steps, then Adam), so it scores a
+    MetaSDF prior, a Reptile prior and random initialisation (``prior=None``) alike.
+    """
+    fit = FitConfig(steps=steps, points_per_step=config.inner_points, network=config.network,
+                    weights=config.weights, preview_every=0)
+    total = 0.0
+    for index, task in enumerate(tasks):
+        session = FitSession(task.points, task.normals, fit, prior=prior, device=device.type, seed=index)
+        session.run()
+        generator = torch.Generator(device=device).manual_seed(index)
+        total += float(completion_loss(session.network, task, config.outer_points, generator, config.weights,
+                                       config.field_weight, create_graph=False).detach())
+    return total / len(tasks)
+
+
+class TaskPool:
+    """This process's share of the task pool, as a pure function of the iteration (so resume is exact).
+
+    Slot s of rank r starts with task r + world * s; refresh k (at iteration k * refresh_every) replaces
+    slot (k - 1) mod S with task pool_size + world * (k - 1) + r.
+    """
+
+    def __init__(self, shapes: ShapeDistribution, config: MetaConfig, device: torch.device,
+                 iteration: int = 0) -> None:
+        self.shapes, self.config, self.device = shapes, config, device
+        self.rank, self.world = _world()
+        self.size = max(1, config.pool_size // self.world)
+        refreshes = iteration // config.refresh_every if config.refresh_every else 0
+        self.slots = [self._make(self._latest_index(s, refreshes)) for s in range(self.size)]
+
+    def _latest_index(self, slot: int, refreshes: int) -> int:
+        if refreshes > slot:
+            last = slot + ((refreshes - 1 - slot) // self.size) * self.size + 1  # latest k with (k-1)%S == slot
+            return self.config.pool_size + self.world * (last - 1) + self.rank
+        return self.rank + self.world * slot
+
+    def _make(self, index: int) -> TaskTensors:
+        return TaskTensors.of(self.shapes.task(task_seed(self.config.seed, index)), self.device)
+
+    def draw(self, iteration: int) -> list[TaskTensors]:
+        """The tasks of ``iteration`` (refreshing one slot first when it is due)."""
+        c = self.config
+        if c.refresh_every and iteration > 0 and iteration % c.refresh_every == 0:
+            k = iteration // c.refresh_every
+            self.slots[(k - 1) % self.size] = self._make(c.pool_size + self.world * (k - 1) + self.rank)
+        rng = np.random.default_rng([c.seed, 2, self.rank, iteration])
+        return [self.slots[i] for i in rng.choice(self.size, size=min(c.meta_batch, self.size), replace=False)]
+
+
+@dataclass
+class History:
+    """Training curve: per logged iteration the mean training loss; per validation the completion loss
+    of the current prior after 0 and K steps, and of random initialisation after K steps."""
+
+    train: list[tuple[int, float]] = field(default_factory=list)
+    validation: list[tuple[int, float, float]] = field(default_factory=list)
+    random_init: float = math.nan
+    best: tuple[int, float] = (-1, math.inf)
+
+
+def train(config: MetaConfig, train_shapes: ShapeDistribution, validation_shapes: ShapeDistribution,
+          out: Path, provenance: dict[str, str], resume: bool = False, device: torch.device | str = "cpu",
+          log: Callable[[str], None] = print) -> History:
+    """Meta-train a prior and write it (best validation) to ``out``.
+
+    Writes ``out`` + ``.ckpt`` (checkpoint, every ``checkpoint_every`` iterations and at the end) and
+    ``out`` + ``.png`` (training curve). With ``resume``, continues from the checkpoint. Only rank 0 writes.
+    """
+    out = Path(out)
+    device = torch.device(device)
+    rank, world = _world()
+    checkpoint = out.with_name(out.name + ".ckpt")
+    learner = MetaLearner(config, device)
+    history = History()
+    if resume:
+        if not checkpoint.is_file():
+            raise PriorError(f"{checkpoint}: no checkpoint to resume from")
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        learner.load_state(state)
+        history = History(train=[tuple(x) for x in state["history"]["train"]],
+                          validation=[tuple(x) for x in state["history"]["validation"]],
+                          random_init=state["history"]["random_init"], best=tuple(state["history"]["best"]))
+        log(f"resumed from {checkpoint} at iteration {learner.iteration}")
+
+    clock = time.perf_counter()
+    pool = TaskPool(train_shapes, config, device, learner.iteration)
+    validation_tasks = []
+    if rank == 0:
+        validation_tasks = [TaskTensors.of(validation_shapes.task(task_seed(config.seed + 1_000_003, i)), device)
+                            for i in range(config.validation_tasks)]
+    log(f"rank {rank}/{world}: {pool.size} training tasks and {len(validation_tasks)} validation tasks "
+        f"drawn in {time.perf_counter() - clock:.0f} s")
+
+    def provenance_now() -> dict[str, str]:
+        return {**provenance, "algorithm": config.algorithm, "iterations": str(learner.iteration),
+                "meta_config": json.dumps(config.to_dict(), sort_keys=True), "processes": str(world),
+                "best_validation": f"iteration {history.best[0]}: {history.best[1]:.4f}",
+                "random_init_validation": f"{history.random_init:.4f}"}
+
+    def save_checkpoint() -> None:
+        state = learner.state()
+        state["history"] = dataclasses.asdict(history)
+        temp = checkpoint.with_name(checkpoint.name + ".part")
+        torch.save(state, temp)
+        temp.replace(checkpoint)
+        plot_history(history, config, out.with_name(out.name + ".png"))
+
+    if rank == 0 and math.isnan(history.random_init):
+        history.random_init = validate(None, validation_tasks, config, config.inner_steps, device)
+        log(f"validation: random init after {config.inner_steps} steps {history.random_init:.4f}")
+    started, window = time.perf_counter(), []
+    first = learner.iteration
+    while learner.iteration < config.iterations:
+        iteration = learner.iteration
+        window.append(learner.step(pool.draw(iteration)))
+        done = learner.iteration
+        if done % config.log_every == 0 or done == config.iterations:
+            finite = [x for x in window if math.isfinite(x)]
+            mean = float(np.mean(finite)) if finite else math.nan
+            history.train.append((done, mean))
+            per_iteration = (time.perf_counter() - started) / (done - first)
+            log(f"iteration {done}/{config.iterations}  loss {mean:.4f}  "
+                f"({per_iteration:.2f} s/it, {len(window) - len(finite)} skipped, "
+                f"eta {per_iteration * (config.iterations - done) / 60:.1f} min)")
+            window = []
+        if rank == 0 and (done % config.validate_every == 0 or done == config.iterations):
+            prior = learner.prior()
+            at_zero = validate(prior, validation_tasks, config, 0, device)
+            at_k = validate(prior, validation_tasks, config, config.inner_steps, device)
+            history.validation.append((done, at_zero, at_k))
+            best = at_k < history.best[1]
+            if best:
+                history.best = (done, at_k)
+                save_prior(learner.prior(provenance_now()), out)
+            log(f"validation at {done}: after 0 steps {at_zero:.4f}, after {config.inner_steps} steps "
+                f"{at_k:.4f} (random init {history.random_init:.4f}){'  best, saved' if best else ''}")
+        if rank == 0 and (done % config.checkpoint_every == 0 or done == config.iterations):
+            save_checkpoint()
+    if rank == 0:
+        log(f"done: best validation {history.best[1]:.4f} at iteration {history.best[0]}; prior in {out}")
+    return history
+
+
+def plot_history(history: History, config: MetaConfig, path: Path) -> None:
+    """Training curve PNG: training loss and validation completion losses against iterations."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
+    if history.train:
+        it, loss = zip(*history.train)
+        ax.plot(it, loss, color="0.6", lw=1, label="training (outer) loss" if config.algorithm == "metasdf"
+                else "training (fit) loss")
+    if history.validation:
+        it, at_zero, at_k = zip(*history.validation)
+        ax.plot(it, at_zero, "o-", ms=3, label="validation, prior after 0 steps")
+        ax.plot(it, at_k, "o-", ms=3, label=f"validation, prior after {config.inner_steps} steps")
+    if math.isfinite(history.random_init):
+        ax.axhline(history.random_init, color="k", ls="--", lw=1,
+                   label=f"validation, random init after {config.inner_steps} steps")
+    ax.set_xlabel("meta-iteration")
+    ax.set_ylabel("completion loss (lower is better)")
+    ax.set_yscale("log")
+    ax.set_title(f"{config.algorithm} prior, {config.network.encoding} "
+                 f"{config.network.width}x{config.network.depth}", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,293 @@
+"""Meta-learning tasks: a partial observation of a shape, and the complete shape it came from.
+
+A task is made the way a user's scan reaches the engine: a complete mesh is randomly rotated and
+(anisotropically) scaled, a partial observation is taken from it (a 1-4 view depth scan with occlusion, or
+surface samples minus random balls; with given or estimated normals; optionally noisy), and the box
+normalisation is computed from the *partial* points, as ``pipeline.complete`` does at run time. The ground
+truth of the complete shape is expressed in that same box: surface samples with normals, and approximate
+signed distances at points spread over the box, so the meta-learner can score how well a fit completes.
+
+Shapes come from a folder of meshes (OBJ/OFF/PLY/STL) and from procedural shapes (superquadrics and
+unions/differences of primitives, meshed by marching cubes from their implicit functions).
+Everything is seeded through the ``numpy.random.Generator`` passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+from skimage.measure import marching_cubes
+
+from .config import BOX_HALF_SIZE
+from .errors import InputError
+from .normals import estimate_normals
+from .observation import Normalization
+from .synth import depth_scan, holed_samples, sample_surface
+
+MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl")
+PROCEDURAL_RESOLUTION = 64
+"""Marching-cubes grid of the procedural shapes (over [-1, 1]^3)."""
+GROUND_TRUTH_SAMPLES = 60_000
+"""Complete-surface samples behind the approximate signed distance of each task."""
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """How partial observations are drawn; ranges are (low, high), drawn uniformly."""
+
+    scan_probability: float = 0.6
+    """Probability of a depth scan; otherwise surface samples minus random balls."""
+    views: tuple[int, int] = (1, 4)
+    scan_resolution: int = 192
+    noise_probability: float = 0.3
+    noise: tuple[float, float] = (0.0005, 0.004)
+    """Gaussian noise of depth scans, as a fraction of the bounding-box diagonal."""
+    holes: tuple[int, int] = (1, 4)
+    hole_radius: tuple[float, float] = (0.08, 0.22)
+    """Ball radius as a fraction of the bounding-box diagonal."""
+    given_normals_probability: float = 0.5
+    """Probability that the observation keeps exact normals; otherwise they are estimated (k-NN + MST)."""
+    normal_neighbours: int = 16
+    anisotropy: float = 0.35
+    """Each axis is scaled by a factor in [1 - a, 1 + a] after a random rotation."""
+    procedural_fraction: float = 0.3
+    """Fraction of tasks built on a procedural shape rather than a mesh of the collection."""
+    observed_points: int = 4096
+    """The observation is subsampled to at most this many points (meta-training batches are small)."""
+    target_points: int = 8192
+    field_points: int = 4096
+
+    def __post_init__(self) -> None:
+        for name in ("scan_probability", "noise_probability", "given_normals_probability", "procedural_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 1 <= self.views[0] <= self.views[1]:
+            raise ValueError(f"views must be a range (low, high) with 1 <= low <= high, got {self.views}")
+        if not 0 <= self.anisotropy < 1:
+            raise ValueError(f"anisotropy must be in [0, 1), got {self.anisotropy}")
+        if self.observed_points < 256:
+            raise ValueError(f"observed_points must be at least 256, got {self.observed_points}")
+
+
+@dataclass
+class Task:
+    """One partial observation and its complete shape, all float32 in the observation's box.
+
+    points, normals:               [N, 3] observed points and their (given or estimated) unit normals
+    target_points, target_normals: [M, 3] samples of the complete surface and their outward normals
+    field_points, field_sdf:       [Q, 3] points of the box and [Q] their approximate signed distance
+    name: the source shape; kind: how the observation was made (for logs)
+    """
+
+    points: np.ndarray
+    normals: np.ndarray
+    target_points: np.ndarray
+    target_normals: np.ndarray
+    field_points: np.ndarray
+    field_sdf: np.ndarray
+    name: str
+    kind: str
+
+
+def load_mesh(path: str | Path) -> trimesh.Trimesh:
+    """A mesh file as one triangle mesh with UV-seam duplicates merged; ``InputError`` if unusable."""
+    try:
+        loaded = trimesh.load(str(path), force="mesh", process=False)
+    except Exception as exc:  # trimesh raises many types for bad files
+        raise InputError(f"{path}: not a readable mesh ({exc})") from exc
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+        raise InputError(f"{path}: contains no triangles")
+    loaded.merge_vertices()
+    loaded.remove_unreferenced_vertices()
+    return _unit_box(loaded)
+
+
+def _unit_box(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Centre the bounding box at the origin and scale its longest side to 1."""
+    mesh = mesh.copy()
+    mesh.apply_translation(-mesh.bounding_box.centroid)
+    mesh.apply_scale(1.0 / float(mesh.extents.max()))
+    return mesh
+
+
+def mesh_files(folder: str | Path) -> list[Path]:
+    """Mesh files of ``folder`` (not recursive), sorted by name; ``InputError`` if there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder of meshes")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in MESH_SUFFIXES)
+    if not files:
+        raise InputError(f"{folder}: no mesh files ({', '.join(MESH_SUFFIXES)})")
+    return files
+
+
+def split_files(files: list[Path], validation_fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:
+    """A seeded train/validation split of ``files`` (at least one of each when there are two or more)."""
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation fraction must be in [0, 1), got {validation_fraction}")
+    order = np.random.default_rng(seed).permutation(len(files))
+    count = min(max(1, round(validation_fraction * len(files))), len(files) - 1) if validation_fraction else 0
+    validation = sorted(files[i] for i in order[:count])
+    return [f for f in files if f not in validation], validation
+
+
+# --- Procedural shapes -------------------------------------------------------------------------
+
+def _superquadric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Inside-outside function (negative inside) of a random superquadric, at points x [..., 3]."""
+    a = rng.uniform(0.35, 0.9, size=3)
+    e1, e2 = rng.uniform(0.25, 1.6, size=2)
+    q = np.abs(x) / a
+    radial = (q[..., 0] ** (2 / e2) + q[..., 1] ** (2 / e2)) ** (e2 / e1) + q[..., 2] ** (2 / e1)
+    return radial ** (e1 / 2) - 1.0
+
+
+def _primitive(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Signed distance of a random sphere, box, cylinder, torus or capsule, randomly placed and rotated."""
+    centre = rng.uniform(-0.35, 0.35, size=3)
+    p = (x - centre) @ Rotation.random(random_state=rng.integers(2**31)).as_matrix()
+    kind = rng.integers(5)
+    if kind == 0:
+        return np.linalg.norm(p, axis=-1) - rng.uniform(0.2, 0.45)
+    if kind == 1:
+        q = np.abs(p) - rng.uniform(0.1, 0.4, size=3)
+        return np.linalg.norm(np.maximum(q, 0), axis=-1) + np.minimum(q.max(axis=-1), 0)
+    if kind == 2:
+        radial = np.linalg.norm(p[..., :2], axis=-1) - rng.uniform(0.1, 0.3)
+        axial = np.abs(p[..., 2]) - rng.uniform(0.15, 0.45)
+        q = np.stack([radial, axial], axis=-1)
+        return np.linalg.norm(np.maximum(q, 0), axis=-1) + np.minimum(q.max(axis=-1), 0)
+    if kind == 3:
+        major, minor = rng.uniform(0.2, 0.4), rng.uniform(0.05, 0.15)
+        return np.linalg.norm(np.stack([np.linalg.norm(p[..., :2], axis=-1) - major, p[..., 2]], -1), axis=-1) - minor
+    half, radius = rng.uniform(0.1, 0.35), rng.uniform(0.08, 0.2)
+    p = p.copy()
+    p[..., 2] -= np.clip(p[..., 2], -half, half)
+    return np.linalg.norm(p, axis=-1) - radius
+
+
+def _csg(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A union of 2-4 primitives, sometimes with one more primitive carved out."""
+    value = _primitive(x, rng)
+    for _ in range(rng.integers(1, 4)):
+        value = np.minimum(value, _primitive(x, rng))
+    if rng.random() < 0.4:
+        value = np.maximum(value, -_primitive(x, rng))
+    return value
+
+
+def procedural_mesh(rng: np.random.Generator, resolution: int = PROCEDURAL_RESOLUTION) -> trimesh.Trimesh:
+    """A random superquadric or primitive CSG shape, as a closed mesh in the unit box."""
+    for _ in range(8):
+        axis = np.linspace(-BOX_HALF_SIZE, BOX_HALF_SIZE, resolution + 1)
+        grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1)
+        values = (_superquadric if rng.random() < 0.4 else _csg)(grid, rng)
+        # The shape must be inside the grid (closed) and large enough to be worth scanning.
+        if values.min() < 0 and (values[[0, -1]] > 0).all() and (values[:, [0, -1]] > 0).all() \
+                and (values[:, :, [0, -1]] > 0).all() and (values < 0).mean() > 0.01:
+            vertices, faces, _, _ = marching_cubes(values, 0.0, spacing=(axis[1] - axis[0],) * 3)
+            mesh = trimesh.Trimesh(vertices - BOX_HALF_SIZE, faces, process=True)
+            mesh = max(mesh.split(only_watertight=False), key=lambda m: m.area)
+            if mesh.volume < 0:  # marching cubes' winding depends on the sign convention
+                mesh.invert()
+            return _unit_box(mesh)
+    raise RuntimeError("could not draw a closed procedural shape in 8 attempts")
+
+
+# --- Tasks -------------------------------------------------------------------------------------
+
+def augment(mesh: trimesh.Trimesh, anisotropy: float, rng: np.random.Generator) -> trimesh.Trimesh:
+    """A randomly rotated and anisotropically scaled copy of ``mesh``."""
+    transform = np.eye(4)
+    scale = rng.uniform(1 - anisotropy, 1 + anisotropy, size=3)
+    transform[:3, :3] = np.diag(scale) @ Rotation.random(random_state=rng.integers(2**31)).as_matrix()
+    mesh = mesh.copy()
+    mesh.apply_transform(transform)
+    return mesh
+
+
+def approximate_sdf(query: np.ndarray, surface: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """Signed distance [Q] of ``query`` [Q, 3] to dense samples ``surface`` [S, 3] with outward ``normals``.
+
+    The magnitude is the distance to the nearest sample; the sign says on which side of that sample's
+    tangent plane the query lies (exact for closed, densely sampled surfaces away from thin parts).
+    """
+    distance, nearest = cKDTree(surface).query(query, workers=1)
+    side = np.einsum("ij,ij->i", query - surface[nearest], normals[nearest])
+    return np.where(side < 0, -distance, distance)
+
+
+def make_task(mesh: trimesh.Trimesh, config: TaskConfig, rng: np.random.Generator, name: str = "") -> Task:
+    """A random partial observation of an augmented ``mesh`` and its complete ground truth."""
+    mesh = augment(mesh, config.anisotropy, rng)
+    given_normals = rng.random() < config.given_normals_probability
+    if rng.random() < config.scan_probability:
+        views = int(rng.integers(config.views[0], config.views[1] + 1))
+        noise = rng.uniform(*config.noise) if rng.random() < config.noise_probability else 0.0
+        observation = depth_scan(mesh, views, rng, resolution=config.scan_resolution, noise=noise,
+                                 with_normals=True)
+        kind = f"scan{views}" + ("+noise" if noise else "")
+    else:
+        holes = int(rng.integers(config.holes[0], config.holes[1] + 1))
+        observation = holed_samples(mesh, 4 * config.observed_points, holes, rng.uniform(*config.hole_radius),
+                                    rng, with_normals=True)
+        kind = f"holes{holes}"
+    points, normals = observation.points, observation.normals
+    if len(points) > config.observed_points:
+        keep = rng.choice(len(points), size=config.observed_points, replace=False)
+        points, normals = points[keep], normals[keep]
+    normalization = Normalization.fit(points)
+    points = normalization.to_box(points)
+    if not given_normals:
+        normals = estimate_normals(points, config.normal_neighbours)
+        kind += "+estimated"
+
+    dense, dense_normals = sample_surface(mesh, GROUND_TRUTH_SAMPLES, rng)
+    dense = normalization.to_box(dense)
+    inside_box = (np.abs(dense) < BOX_HALF_SIZE).all(axis=1)
+    target = rng.choice(np.flatnonzero(inside_box), size=config.target_points)
+    uniform = rng.uniform(-BOX_HALF_SIZE, BOX_HALF_SIZE, size=(config.field_points // 2, 3))
+    near = dense[rng.choice(len(dense), size=config.field_points - len(uniform))]
+    near = np.clip(near + rng.normal(scale=0.05, size=near.shape), -BOX_HALF_SIZE, BOX_HALF_SIZE)
+    field = np.concatenate([uniform, near])
+    return Task(
+        points=points.astype(np.float32), normals=normals.astype(np.float32),
+        target_points=dense[target].astype(np.float32), target_normals=dense_normals[target].astype(np.float32),
+        field_points=field.astype(np.float32),
+        field_sdf=approximate_sdf(field, dense, dense_normals).astype(np.float32),
+        name=name, kind=kind)
+
+
+class ShapeDistribution:
+    """Meshes of a collection plus procedural shapes; ``task(rng)`` draws one task from them.
+
+    meshes: named unit-box meshes (may be empty when ``procedural_fraction`` is 1).
+    """
+
+    def __init__(self, meshes: dict[str, trimesh.Trimesh], config: TaskConfig = TaskConfig()) -> None:
+        if not meshes and config.procedural_fraction < 1:
+            raise InputError("the shape distribution has no meshes; give a folder of meshes "
+                             "or set the procedural fraction to 1")
+        self.meshes = meshes
+        self.names = sorted(meshes)
+        self.config = config
+
+    @classmethod
+    def from_files(cls, files: list[Path], config: TaskConfig = TaskConfig()) -> "ShapeDistribution":
+        return cls({f.stem: load_mesh(f) for f in files}, config)
+
+    def task(self, rng: np.random.Generator) -> Task:
+        if not self.names or rng.random() < self.config.procedural_fraction:
+            return make_task(procedural_mesh(rng), self.config, rng, name="procedural")
+        name = self.names[rng.integers(len(self.names))]
+        return make_task(self.meshes[name], self.config, rng, name=name)
+
+
+def task_seed(seed: int, index: int) -> np.random.Generator:
+    """The generator of task ``index`` of a pool seeded ``seed`` (the same on every process)."""
+    return np.random.default_rng([seed, index])

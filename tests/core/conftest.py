@@ -1,0 +1,26 @@
+"""Generated shapes for the core tests (no test depends on external data)."""
+
+import numpy as np
+import pytest
+import trimesh
+
+
+def sphere_points(count: int, radius: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform points [count, 3] on a sphere and their outward normals."""
+    rng = np.random.default_rng(seed)
+    normals = rng.normal(size=(count, 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    return radius * normals, normals
+
+
+@pytest.fixture
+def torus_mesh() -> trimesh.Trimesh:
+    return trimesh.creation.torus(major_radius=1.0, minor_radius=0.4, major_sections=64, minor_sections=32)
+
+
+@pytest.fixture
+def holed_sphere() -> tuple[np.ndarray, np.ndarray]:
+    """A unit sphere sampled with two large holes (a cap at +z and one at -x)."""
+    points, normals = sphere_points(12_000, seed=1)
+    keep = (points[:, 2] < 0.7) & (points[:, 0] > -0.8)
+    return points[keep], normals[keep]

@@ -1,0 +1,115 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from neurep_addon.core.config import preset
+from neurep_addon.core.errors import FitCancelled, PriorError
+from neurep_addon.core.fit import FitSession, resolve_device
+from neurep_addon.core.losses import sample_batch, sign_hints
+from neurep_addon.core.prior import Prior
+
+from .conftest import sphere_points
+
+TINY = preset("fast", steps=6, points_per_step=256, resolution=32, preview_every=2, preview_resolution=16,
+              width=32, depth=2)
+
+
+def session(seed=0, config=TINY, **kwargs):
+    points, normals = sphere_points(2000)
+    return FitSession(points * 0.6, normals, config, device="cpu", seed=seed, **kwargs)
+
+
+def test_same_seed_gives_identical_weights_on_cpu():
+    a, b, c = session(seed=3), session(seed=3), session(seed=4)
+    for s in (a, b, c):
+        s.run()
+    for pa, pb, pc in zip(a.network.parameters(), b.network.parameters(), c.network.parameters()):
+        assert torch.equal(pa, pb)
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.network.parameters(), c.network.parameters()))
+
+
+def test_run_reports_every_step_and_previews_every_n_steps():
+    infos, previews = [], []
+    history = session().run(progress=infos.append,
+                            preview=lambda v, f, step: previews.append((v.shape[1], f.shape[1], step)))
+    assert [i.step for i in infos] == [1, 2, 3, 4, 5, 6] == [h.step for h in history]
+    assert infos[-1].eta == 0 and all(i.total_steps == 6 for i in infos)
+    assert [p[2] for p in previews] == [2, 4]  # no preview at the last step: the final mesh follows
+    assert all(p[:2] == (3, 3) for p in previews)
+
+
+def test_cancel_from_another_thread_stops_the_run():
+    cancel = threading.Event()
+    s = session(config=TINY.replace(steps=10_000), cancel=cancel)
+    def stop_at_third(info):
+        if info.step == 3:
+            threading.Thread(target=cancel.set).start()
+    with pytest.raises(FitCancelled, match=r"cancelled after [34] of 10000 steps"):
+        s.run(progress=lambda info: (stop_at_third(info), threading.Event().wait(0.05)))
+    assert s.steps_done < 10
+
+
+def test_fitting_lowers_the_loss():
+    s = session(config=TINY.replace(steps=60))
+    history = s.run()
+    first, last = np.mean([h.loss for h in history[:5]]), np.mean([h.loss for h in history[-5:]])
+    assert last < 0.5 * first
+
+
+def test_chunked_evaluation_equals_one_pass():
+    s = session(config=TINY.replace(chunk_size=1024))
+    x = np.random.default_rng(0).uniform(-1, 1, (5000, 3)).astype(np.float32)
+    with torch.no_grad():
+        whole = s.network(torch.from_numpy(x))[:, 0].numpy()
+    np.testing.assert_allclose(s.sdf(x), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_prior_weights_are_the_starting_point_and_its_learned_steps_are_used():
+    reference = session()
+    state = {k: v.clone() + 0.01 for k, v in reference.network.state_dict().items()}
+    lrs = {k: torch.full_like(v, 1e-3) for k, v in reference.network.named_parameters()}
+    prior = Prior(TINY.network, state, lrs, inner_steps=2)
+    s = session(prior=prior)
+    for k, v in s.network.state_dict().items():
+        assert torch.equal(v, state[k])
+    s.step()
+    assert s.optimizer.state == {}  # the first step was the prior's learned step, not Adam
+    s.step()
+    s.step()
+    assert s.optimizer.state != {}
+
+
+def test_prior_for_another_network_is_refused():
+    other = TINY.replace(width=64).network
+    with pytest.raises(PriorError, match="width: prior 64 vs requested 32"):
+        session(prior=Prior(other, {}))
+
+
+def test_batch_shapes_and_sign_hints():
+    points, normals = sphere_points(3000)
+    p = torch.tensor(points * 0.5, dtype=torch.float32)
+    n = torch.tensor(normals, dtype=torch.float32)
+    g = torch.Generator().manual_seed(0)
+    batch = sample_batch(p, n, 512, g)
+    assert batch.surface.shape == (512, 3) and batch.band.shape == (256, 3)
+    assert batch.free.shape == (256, 3) and batch.free_sign.shape == (256,) and batch.shell.shape == (64, 3)
+    assert torch.all(batch.shell.abs().max(dim=1).values == 1.0)
+    # Far outside and deep inside a sphere the hint is certain; it is never wrong.
+    queries = torch.tensor([[0.0, 0.0, 0.9], [0.8, 0.0, 0.0], [0.0, 0.0, 0.0], [0.1, 0.1, 0.0]])
+    hints = sign_hints(queries, p, n, g)
+    assert hints.tolist() == [1.0, 1.0, -1.0, -1.0]
+    free_hints = sign_hints(batch.free, p, n, g)
+    inside = batch.free.norm(dim=1) < 0.5
+    assert torch.all(free_hints[inside] <= 0) and torch.all(free_hints[~inside] >= 0)
+
+
+def test_unavailable_devices_are_refused_clearly():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")

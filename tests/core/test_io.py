@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import trimesh
+
+from neurep_addon.core.errors import InputError
+from neurep_addon.core.io import read_observation, write_mesh
+
+from .conftest import sphere_points
+
+
+@pytest.mark.parametrize("suffix", [".ply", ".obj", ".off", ".stl"])
+def test_meshes_give_area_weighted_samples_with_face_normals(tmp_path, suffix):
+    box = trimesh.creation.box(extents=[2.0, 1.0, 1.0])
+    path = tmp_path / f"box{suffix}"
+    box.export(path)
+    obs = read_observation(path, mesh_samples=6000)
+    assert obs.points.shape == (6000, 3) and obs.has_normals
+    # Every sample is on the surface and its normal is the face's outward normal.
+    assert np.abs(np.abs(obs.points) - [1.0, 0.5, 0.5]).min(axis=1).max() < 1e-6
+    assert np.allclose(np.abs(obs.normals).max(axis=1), 1.0)
+    assert np.all(np.einsum("ij,ij->i", obs.points, obs.normals) > 0)
+    # The two 2x1 faces hold twice the area of the 1x1 ones: area-weighted sampling.
+    share = (np.abs(obs.points[:, 0]) > 1 - 1e-9).mean()
+    assert share == pytest.approx(2 * 1.0 / box.area, abs=0.02)
+
+
+def test_ply_point_cloud_with_and_without_normals(tmp_path):
+    points, normals = sphere_points(300)
+    header = ["ply", "format ascii 1.0", "element vertex 300", "property float x", "property float y",
+              "property float z"]
+    plain = tmp_path / "plain.ply"
+    plain.write_text("\n".join(header + ["end_header"] + [" ".join(map(str, p)) for p in points]) + "\n")
+    with_n = tmp_path / "normals.ply"
+    with_n.write_text("\n".join(header + ["property float nx", "property float ny", "property float nz",
+                                          "end_header"]
+                                + [" ".join(map(str, r)) for r in np.c_[points, normals]]) + "\n")
+    assert read_observation(plain).normals is None
+    obs = read_observation(with_n)
+    np.testing.assert_allclose(obs.points, points, atol=1e-6)
+    np.testing.assert_allclose(obs.normals, normals, atol=1e-6)
+
+
+def test_xyz_and_npy_with_three_or_six_columns(tmp_path):
+    points, normals = sphere_points(200)
+    np.savetxt(tmp_path / "a.xyz", points)
+    np.savetxt(tmp_path / "b.xyz", np.c_[points, normals])
+    np.save(tmp_path / "c.npy", points)
+    np.save(tmp_path / "d.npy", np.c_[points, normals])
+    for name, has_normals in (("a.xyz", False), ("b.xyz", True), ("c.npy", False), ("d.npy", True)):
+        obs = read_observation(tmp_path / name)
+        np.testing.assert_allclose(obs.points, points, atol=1e-9)
+        assert obs.has_normals == has_normals
+
+
+@pytest.mark.parametrize("suffix", [".ply", ".obj"])
+def test_written_meshes_read_back_identically(tmp_path, suffix):
+    mesh = trimesh.creation.icosphere(subdivisions=2)
+    path = write_mesh(tmp_path / f"out{suffix}", mesh.vertices, mesh.faces)
+    back = trimesh.load(path, process=False)
+    np.testing.assert_allclose(back.vertices, mesh.vertices, atol=1e-6)
+    np.testing.assert_array_equal(back.faces, mesh.faces)
+    assert [p.name for p in tmp_path.iterdir()] == [f"out{suffix}"]
+
+
+def test_read_errors_are_specific(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_observation(tmp_path / "missing.ply")
+    (tmp_path / "scan.las").write_bytes(b"\0" * 10)
+    with pytest.raises(InputError, match="unknown format '.las'"):
+        read_observation(tmp_path / "scan.las")
+    (tmp_path / "broken.ply").write_text("this is not a ply file\n")
+    with pytest.raises(InputError, match="cannot be read as PLY"):
+        read_observation(tmp_path / "broken.ply")
+    np.save(tmp_path / "wide.npy", np.zeros((10, 4)))
+    with pytest.raises(InputError, match=r"N x 3 .* got shape \(10, 4\)"):
+        read_observation(tmp_path / "wide.npy")
+
+
+def test_write_errors_leave_no_file(tmp_path, monkeypatch):
+    mesh = trimesh.creation.icosphere(subdivisions=1)
+    with pytest.raises(InputError, match="cannot write '.fbx'"):
+        write_mesh(tmp_path / "out.fbx", mesh.vertices, mesh.faces)
+    with pytest.raises(InputError, match="output folder does not exist"):
+        write_mesh(tmp_path / "nope" / "out.ply", mesh.vertices, mesh.faces)
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("neurep_addon.core.io.os.replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_mesh(tmp_path / "out.ply", mesh.vertices, mesh.faces)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_binary_ply_point_cloud_with_normals(tmp_path):
+    points, normals = sphere_points(200)
+    columns = ("x", "y", "z", "nx", "ny", "nz")
+    vertex = np.zeros(200, dtype=[(c, "<f4") for c in columns])
+    for i, c in enumerate(columns):
+        vertex[c] = np.c_[points, normals][:, i]
+    header = "ply\nformat binary_little_endian 1.0\nelement vertex 200\n"
+    header += "".join(f"property float {c}\n" for c in columns) + "end_header\n"
+    (tmp_path / "scan.ply").write_bytes(header.encode() + vertex.tobytes())
+    obs = read_observation(tmp_path / "scan.ply")
+    np.testing.assert_allclose(obs.normals, normals, atol=1e-6)
