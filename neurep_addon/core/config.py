@@ -63,9 +63,10 @@ class LossWeights:
     """
     outside: float = 10.0
     """relu(-f(x)) on the box shell: the far field is outside, so the completed surface closes."""
-    free_sign: float = 10.0
-    """relu(-s(x) f(x)) at free points with a confident sign hint s (Hoppe's oriented-point signed
-    distance, used only where the point faces observed patches head-on): removes ghost surfaces."""
+    hint: float = 10.0
+    """|f(x) - s(x) d(x)| at free points with a confident sign hint s and distance d to the data (Hoppe's
+    oriented-point signed distance, used only where the point faces observed patches head-on): removes
+    ghost surfaces and tunnels."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class FitConfig:
     steps: int = 200
     points_per_step: int = 2048
     """Observed points drawn per step; as many off-surface points are drawn besides."""
-    learning_rate: float = 1e-4
+    learning_rate: float = 5e-4
     resolution: int = 160
     """Marching-cubes grid resolution over the [-1, 1]^3 box."""
     network: NetworkConfig = field(default_factory=NetworkConfig)

@@ -83,6 +83,9 @@ class FitSession:
         self.normals = torch.as_tensor(normals, dtype=torch.float32, device=self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
+        # Cosine decay to 1% of the rate: large early steps reshape the field, small late ones refine it.
+        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=max(1, config.steps), eta_min=config.learning_rate * 0.01)
         self.steps_done = 0
         self.last_evaluations = 0
         """Network evaluations made by the latest ``mesh()`` call."""
@@ -109,6 +112,8 @@ class FitSession:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if self.schedule.last_epoch < self.schedule.T_max:
+                self.schedule.step()
         self.steps_done += 1
         elapsed = time.perf_counter() - self._started
         total = max(self.config.steps, self.steps_done)

@@ -8,13 +8,15 @@ Terms (weights in ``config.LossWeights``):
 - off_surface exp(-alpha |f(x)|)             no zero crossings at random points of the box (SIREN, Eq. 6)
 - near_band   |f(p + d n) - d|               the sign on both sides of every observed patch
 - outside     relu(-f(x)) on the box shell   the far field is outside, so the surface closes
-- free_sign   relu(-s(x) f(x))               the sign at free points that face observed patches head-on
-                                             (averaged over the points that have a hint)
+- hint        |f(x) - s(x) d(x)|             free points that face observed patches head-on take their
+                                             signed distance to the nearest observed point (averaged
+                                             over the points that have a hint)
 
 The first four are the SIREN paper's SDF loss; the last three are what points-only and partial scans need.
-``free_sign`` uses Hoppe et al.'s signed distance to an oriented point set as a hint: a free point x gets
+``hint`` follows Hoppe et al.'s signed distance to an oriented point set: a free point x gets a sign
 s(x) = +1 or -1 only when its nearest observed points all agree on the side of x and x lies along their
-normals (within ``SIGN_HINT_CONE``); points beside a hole, where the sign is unknown, get s(x) = 0.
+normals (within ``SIGN_HINT_CONE``), and d(x) is its distance to the nearest observed point; points
+beside a hole, where the sign is unknown, get no hint (s(x) = 0).
 ``sdf_loss`` takes the network as a plain callable so the meta-learning inner loop can use it with
 functional parameters.
 """
@@ -30,6 +32,8 @@ from .config import BOX_HALF_SIZE, SIREN_OFF_SURFACE_ALPHA, LossWeights
 
 NEAR_BAND_WIDTH = 0.02
 """Half width of the signed band around the data, in box units (the box is [-1, 1]^3)."""
+FREE_SCATTER = 0.1
+"""Standard deviation of the offsets of the free points drawn around the data, in box units."""
 SIGN_HINT_NEIGHBOURS = 4
 SIGN_HINT_CONE = 0.8
 """A free point gets a sign hint when |(x - p) . n| >= this times |x - p| for all its nearest points p."""
@@ -43,7 +47,7 @@ class Batch:
 
     surface: [P, 3] observed points;        normals: [P, 3] their unit normals
     band:    [B, 3] points near the data;   band_distance: [B] their signed offsets
-    free:    [F, 3] uniform points in the box;  free_sign: [F] their sign hints in {-1, 0, +1}
+    free:    [F, 3] points in the box (uniform, and scattered around the data);  hint_sign: [F] their sign hints in {-1, 0, +1}, hint_distance: [F] their distance to the data
     shell:   [S, 3] points on the box boundary
     """
 
@@ -52,7 +56,8 @@ class Batch:
     band: torch.Tensor
     band_distance: torch.Tensor
     free: torch.Tensor
-    free_sign: torch.Tensor
+    hint_sign: torch.Tensor
+    hint_distance: torch.Tensor
     shell: torch.Tensor
 
 
@@ -67,30 +72,37 @@ def sample_batch(points: torch.Tensor, normals: torch.Tensor, count: int,
     offset = (torch.rand(count // 2, generator=generator, device=device) * 2 - 1) * NEAR_BAND_WIDTH
     band = points[band_idx] + offset[:, None] * normals[band_idx]
 
-    free = (torch.rand(count // 2, 3, generator=generator, device=device) * 2 - 1) * BOX_HALF_SIZE
+    # Free points: half uniform in the box, half scattered around the data, where ghost surfaces and
+    # tunnels form and where the sign hints are most often confident.
+    uniform = (torch.rand(count // 4, 3, generator=generator, device=device) * 2 - 1) * BOX_HALF_SIZE
+    near_idx = torch.randint(len(points), (count // 2 - count // 4,), generator=generator, device=device)
+    scatter = torch.randn(len(near_idx), 3, generator=generator, device=device) * FREE_SCATTER
+    free = torch.cat([uniform, (points[near_idx] + scatter).clamp(-BOX_HALF_SIZE, BOX_HALF_SIZE)])
 
     shell = (torch.rand(count // 8, 3, generator=generator, device=device) * 2 - 1) * BOX_HALF_SIZE
     axis = torch.randint(3, (count // 8,), generator=generator, device=device)
     side = torch.randint(2, (count // 8,), generator=generator, device=device).to(shell.dtype) * 2 - 1
     shell[torch.arange(len(shell), device=device), axis] = side * BOX_HALF_SIZE
-    free_sign = sign_hints(free, points, normals, generator)
-    return Batch(surface, surface_normals, band, offset, free, free_sign, shell)
+    hint_sign, hint_distance = sign_hints(free, points, normals, generator)
+    return Batch(surface, surface_normals, band, offset, free, hint_sign, hint_distance, shell)
 
 
 def sign_hints(x: torch.Tensor, points: torch.Tensor, normals: torch.Tensor,
-               generator: torch.Generator) -> torch.Tensor:
-    """Sign hints [M] in {-1, 0, +1} for query points x [M, 3] from oriented points [N, 3] (see module doc)."""
+               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sign hints [M] in {-1, 0, +1} and distances [M] to the nearest observed point, for query points
+    x [M, 3] and oriented observed points [N, 3] (see the module docstring)."""
     refs = torch.randint(len(points), (min(SIGN_HINT_REFERENCES, len(points)),), generator=generator,
                          device=points.device)
     ref_points, ref_normals = points[refs], normals[refs]
     k = min(SIGN_HINT_NEIGHBOURS, len(refs))
-    nearest = torch.cdist(x, ref_points).topk(k, largest=False).indices  # [M, k]
+    distances, nearest = torch.cdist(x, ref_points).topk(k, largest=False)  # [M, k], ascending
     offset = x[:, None, :] - ref_points[nearest]  # [M, k, 3]
     along = (offset * ref_normals[nearest]).sum(-1)  # [M, k]
     head_on = along.abs() >= SIGN_HINT_CONE * offset.norm(dim=-1)
     agree = (along > 0).all(dim=1) | (along < 0).all(dim=1)
     confident = head_on.all(dim=1) & agree
-    return torch.where(confident, torch.sign(along[:, 0]), torch.zeros_like(along[:, 0]))
+    sign = torch.where(confident, torch.sign(along[:, 0]), torch.zeros_like(along[:, 0]))
+    return sign, distances[:, 0]
 
 
 def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: LossWeights,
@@ -113,7 +125,7 @@ def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: L
         "off_surface": weights.off_surface * torch.exp(-SIREN_OFF_SURFACE_ALPHA * v_free.abs()).mean(),
         "near_band": weights.near_band * (v_band - batch.band_distance).abs().mean(),
         "outside": weights.outside * torch.relu(-v_shell).mean(),
-        "free_sign": weights.free_sign * torch.relu(-batch.free_sign * v_free).sum()
-        / batch.free_sign.abs().sum().clamp(min=1),
+        "hint": weights.hint * (batch.hint_sign.abs() * (v_free - batch.hint_sign * batch.hint_distance).abs()
+                                ).sum() / batch.hint_sign.abs().sum().clamp(min=1),
     }
     return sum(terms.values()), terms

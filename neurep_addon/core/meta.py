@@ -199,12 +199,13 @@ class MetaLearner:
         self.params: Params = {name: p.detach().clone().requires_grad_(True)
                                for name, p in self.network.named_parameters()}
         self.inner_lrs: Params = {}
-        groups = [{"params": list(self.params.values()), "lr": config.outer_lr}]
+        self.optimizer: torch.optim.Adam | None = None  # Reptile interpolates instead
         if config.algorithm == "metasdf":
             self.inner_lrs = {name: torch.full_like(p, config.inner_lr_init).requires_grad_(True)
                               for name, p in self.params.items()}
-            groups.append({"params": list(self.inner_lrs.values()), "lr": config.inner_lr_lr})
-        self.optimizer = torch.optim.Adam(groups)
+            self.optimizer = torch.optim.Adam([
+                {"params": list(self.params.values()), "lr": config.outer_lr},
+                {"params": list(self.inner_lrs.values()), "lr": config.inner_lr_lr}])
         self.iteration = 0
         _, world = _world()
         if world > 1:
@@ -288,7 +289,7 @@ class MetaLearner:
         return {"format": CHECKPOINT_FORMAT, "config": self.config.to_dict(), "iteration": self.iteration,
                 "params": {k: v.detach().cpu() for k, v in self.params.items()},
                 "inner_lrs": {k: v.detach().cpu() for k, v in self.inner_lrs.items()},
-                "optimizer": self.optimizer.state_dict()}
+                "optimizer": self.optimizer.state_dict() if self.optimizer else {}}
 
     def load_state(self, state: dict) -> None:
         """Restore a ``state()``; ``PriorError`` if it was made with another algorithm or network."""
@@ -302,7 +303,8 @@ class MetaLearner:
             for mine, saved in ((self.params, state["params"]), (self.inner_lrs, state["inner_lrs"])):
                 for name, tensor in mine.items():
                     tensor.copy_(saved[name])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.iteration = int(state["iteration"])
 
 

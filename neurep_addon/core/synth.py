@@ -18,6 +18,9 @@ from .observation import Observation
 
 DENSE_SAMPLES = 400_000
 """Surface samples rendered into the z-buffer (more than pixels, so every visible pixel is covered)."""
+SAMPLES_PER_PIXEL = 10
+"""At high resolutions, at least this many samples per pixel of the view, or a pixel that no sample of
+the front surface falls into would let the surface behind it show through."""
 
 
 def sample_surface(mesh: trimesh.Trimesh, count: int,
@@ -44,7 +47,7 @@ def depth_scan(mesh: trimesh.Trimesh, views: int | np.ndarray, rng: np.random.Ge
     with_normals: keep the true face normals of the seen points (without noise or outliers they are exact).
     """
     directions = random_directions(views, rng) if np.isscalar(views) else np.asarray(views, dtype=np.float64)
-    points, normals = sample_surface(mesh, DENSE_SAMPLES, rng)
+    points, normals = sample_surface(mesh, max(DENSE_SAMPLES, SAMPLES_PER_PIXEL * resolution ** 2), rng)
     center = mesh.bounding_box.centroid
     radius = float(np.linalg.norm(points - center, axis=1).max())
     pixel = 2 * radius / resolution

@@ -20,7 +20,7 @@ def torus_mesh() -> trimesh.Trimesh:
 
 @pytest.fixture
 def holed_sphere() -> tuple[np.ndarray, np.ndarray]:
-    """A unit sphere sampled with two large holes (a cap at +z and one at -x)."""
+    """A unit sphere sampled with two holes (25-degree caps cut at +z and -x)."""
     points, normals = sphere_points(12_000, seed=1)
-    keep = (points[:, 2] < 0.7) & (points[:, 0] > -0.8)
+    keep = (points[:, 2] < 0.9) & (points[:, 0] > -0.9)
     return points[keep], normals[keep]

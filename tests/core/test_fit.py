@@ -94,13 +94,14 @@ def test_batch_shapes_and_sign_hints():
     g = torch.Generator().manual_seed(0)
     batch = sample_batch(p, n, 512, g)
     assert batch.surface.shape == (512, 3) and batch.band.shape == (256, 3)
-    assert batch.free.shape == (256, 3) and batch.free_sign.shape == (256,) and batch.shell.shape == (64, 3)
+    assert batch.free.shape == (256, 3) and batch.hint_sign.shape == (256,) and batch.shell.shape == (64, 3)
     assert torch.all(batch.shell.abs().max(dim=1).values == 1.0)
     # Far outside and deep inside a sphere the hint is certain; it is never wrong.
     queries = torch.tensor([[0.0, 0.0, 0.9], [0.8, 0.0, 0.0], [0.0, 0.0, 0.0], [0.1, 0.1, 0.0]])
-    hints = sign_hints(queries, p, n, g)
+    hints, distances = sign_hints(queries, p, n, g)
     assert hints.tolist() == [1.0, 1.0, -1.0, -1.0]
-    free_hints = sign_hints(batch.free, p, n, g)
+    assert distances[2].item() == pytest.approx(0.5, abs=1e-5)
+    free_hints, _ = sign_hints(batch.free, p, n, g)
     inside = batch.free.norm(dim=1) < 0.5
     assert torch.all(free_hints[inside] <= 0) and torch.all(free_hints[~inside] >= 0)
 
