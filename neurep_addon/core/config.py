@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # --- Paper constants ---------------------------------------------------------------------------
 # Sitzmann et al. 2020, "Implicit Neural Representations with Periodic Activation Functions" (SIREN).
@@ -23,6 +24,9 @@ FOURIER_DEFAULT_SCALE = 4.0
 """Standard deviation sigma of the Gaussian frequency matrix B ~ N(0, sigma^2) for [-1, 1] inputs."""
 FOURIER_DEFAULT_FEATURES = 128
 """Number of random frequencies (the embedding has twice as many entries: sin and cos)."""
+
+DEFAULT_PRIOR_PATH = Path(__file__).resolve().parent.parent / "priors" / "default.safetensors"
+"""The prior shipped inside the add-on; ``--prior default`` and the panel's Default use it."""
 
 # --- Scene normalisation -----------------------------------------------------------------------
 BOX_HALF_SIZE = 1.0

@@ -16,14 +16,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import NetworkConfig
+from .config import DEFAULT_PRIOR_PATH, NetworkConfig
 from .errors import PriorError
 from .networks import build_network
 from .prior import Prior
 
 FORMAT = "neurep-prior/1"
-DEFAULT_PRIOR_PATH = Path(__file__).resolve().parent.parent / "priors" / "default.safetensors"
-"""The prior shipped inside the add-on; ``--prior default`` and the panel's Default use it."""
 
 
 def _checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:

@@ -1,0 +1,111 @@
+"""A completion running in a worker thread, talking to Blender's main thread through a queue.
+
+The worker only touches numpy and torch, never ``bpy`` (Blender's threading rule): the main thread
+snapshots the input into an ``Observation`` first, then calls ``poll()`` (from a modal timer, or in a
+waiting loop for blocking runs) to receive progress, the latest preview and the outcome, and applies
+them to the scene itself. Every fit Blender starts, interactive or blocking, runs through ``FitJob``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+from dataclasses import dataclass
+
+from ..core.errors import FitCancelled, NeuRepError
+from ..core.observation import Observation
+
+RUNNING = "RUNNING"
+FINISHED = "FINISHED"
+CANCELLED = "CANCELLED"
+FAILED = "FAILED"
+
+
+@dataclass
+class JobUpdate:
+    """What arrived since the last ``poll()``.
+
+    progress: the latest ``core.fit.StepInfo`` or None; preview: the latest (vertices world float [V, 3],
+    faces int [F, 3], step) or None; state: RUNNING, FINISHED, CANCELLED or FAILED.
+    """
+
+    state: str
+    progress: object = None
+    preview: tuple | None = None
+
+
+class FitJob:
+    """``core.pipeline.complete`` on a worker thread; ``result`` (a ``Completion``) or ``error`` at the end."""
+
+    def __init__(self, observation: Observation, config, prior=None, device: str = "auto", seed: int = 0):
+        self.observation, self.config, self.prior = observation, config, prior
+        self.device, self.seed = device, seed
+        self.state = RUNNING
+        self.result = None
+        self.exception: BaseException | None = None
+        """Why the job did not finish: ``FitCancelled``, a user-facing error, or an internal one."""
+        self._messages: queue.Queue = queue.Queue()
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="neurep-fit", daemon=True)
+
+    def start(self) -> "FitJob":
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the worker to stop after its current step (safe to call any number of times)."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker ends; True if it did within ``timeout`` seconds."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def poll(self) -> JobUpdate:
+        """Drain the queue (main thread only); keeps the newest progress and preview, and the outcome."""
+        update = JobUpdate(self.state)
+        while True:
+            try:
+                kind, payload = self._messages.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "progress":
+                update.progress = payload
+            elif kind == "preview":
+                update.preview = payload
+            else:
+                self.state = kind
+                if kind == FINISHED:
+                    self.result = payload
+                else:
+                    self.exception = payload
+        update.state = self.state
+        return update
+
+    @property
+    def error(self) -> str | None:
+        """The user-facing message for a cancelled or failed job (None otherwise)."""
+        if self.exception is None:
+            return None
+        if isinstance(self.exception, (NeuRepError, ValueError)):
+            return str(self.exception)
+        return f"internal error: {type(self.exception).__name__}: {self.exception}"
+
+    def _run(self) -> None:
+        from ..core.pipeline import complete  # imports torch: only once a fit starts
+
+        try:
+            result = complete(self.observation, self.config, self.prior, device=self.device, seed=self.seed,
+                              progress=lambda info: self._messages.put(("progress", info)),
+                              preview=lambda v, f, step: self._messages.put(("preview", (v, f, step))),
+                              cancel=self._cancel)
+            self._messages.put((FINISHED, result))
+        except FitCancelled as exc:
+            self._messages.put((CANCELLED, exc))
+        except (NeuRepError, ValueError) as exc:
+            self._messages.put((FAILED, exc))
+        except Exception as exc:  # the traceback goes to the console; the user gets one line
+            traceback.print_exc()
+            self._messages.put((FAILED, exc))
+

@@ -1,0 +1,95 @@
+"""Fit settings (shared by the operator and the panel) and the window manager's view of a running job."""
+
+from __future__ import annotations
+
+
+import bpy
+from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from ..core.config import ENCODINGS, PRESETS
+
+
+SKIP_SAVE = {"SKIP_SAVE"}
+SETTING_NAMES = ("preset", "prior", "prior_path", "encoding", "steps", "resolution", "device", "seed")
+
+
+class FitSettings:
+    """Mixin: the per-run settings, as operator properties (redo panel, presets, scripting) and on the scene.
+
+    The operator does not remember its last values (SKIP_SAVE): from the UI it takes the panel's settings,
+    from a script the defaults plus the arguments given.
+    """
+
+    preset: EnumProperty(
+        name="Preset", description="Speed/quality trade-off; the fields below override it one by one",
+        options=SKIP_SAVE,
+        items=[(name, name.title(), f"{config.steps} steps, resolution {config.resolution}")
+               for name, config in PRESETS.items()],
+        default="default")
+    prior: EnumProperty(
+        options=SKIP_SAVE, name="Prior", description="Where the network's weights start",
+        items=[("DEFAULT", "Default", "The prior shipped with the add-on (learned from many shapes)"),
+               ("NONE", "None", "Random initial weights"),
+               ("FILE", "File", "A prior file (.safetensors) made with NeuRep's prior training")],
+        default="DEFAULT")
+    prior_path: StringProperty(name="Prior File", description="A NeuRep prior file", subtype="FILE_PATH",
+                               options=SKIP_SAVE)
+    encoding: EnumProperty(
+        options=SKIP_SAVE, name="Encoding", description="Network type",
+        items=[("PRESET", "From Prior/Preset", "The prior's network, or SIREN without a prior")]
+        + [(name, name.upper() if name == "siren" else name.title(), f"{name} network") for name in ENCODINGS],
+        default="PRESET")
+    steps: IntProperty(name="Steps", description="Optimisation steps (0 = the preset's)", options=SKIP_SAVE,
+                       default=0, min=0, max=100_000)
+    resolution: IntProperty(name="Resolution", description="Marching-cubes grid resolution (0 = the preset's)",
+                            options=SKIP_SAVE,
+                            default=0, min=0, max=1024)
+    device: EnumProperty(
+        options=SKIP_SAVE, name="Device", description="Where the network is fitted",
+        items=[("PREFERENCES", "From Preferences", "The device chosen in the add-on preferences"),
+               ("auto", "Auto", "CUDA, then Apple MPS, then the CPU"),
+               ("cpu", "CPU", ""), ("cuda", "CUDA", "An NVIDIA GPU"), ("mps", "MPS", "Apple silicon GPU")],
+        default="PREFERENCES")
+    seed: IntProperty(name="Seed", description="Random seed (same seed, same result on the CPU)",
+                      default=0, min=0, options=SKIP_SAVE)
+
+    def fit_settings(self):
+        """(core FitConfig, Prior or None); raises ``ValueError``/``PriorError`` with a user-facing message."""
+        from ..core.pipeline import settings  # imports torch: only once a fit starts
+
+        prior_spec = {"DEFAULT": "default", "NONE": "none"}.get(self.prior) or bpy.path.abspath(self.prior_path)
+        if self.prior == "FILE" and not self.prior_path:
+            raise ValueError("prior is set to File but no prior file is chosen")
+        return settings(self.preset, prior_spec,
+                        encoding=None if self.encoding == "PRESET" else self.encoding,
+                        steps=self.steps or None, resolution=self.resolution or None)
+
+    def take_unset_settings_from(self, other: "FitSettings") -> None:
+        """Operator only: fill the settings the caller did not give from ``other`` (the panel's)."""
+        for name in SETTING_NAMES:
+            if not self.properties.is_property_set(name):
+                setattr(self, name, getattr(other, name))
+
+class NEUREP_PG_settings(FitSettings, bpy.types.PropertyGroup):
+    """The panel's settings, saved with the .blend file."""
+
+
+class NEUREP_PG_job(bpy.types.PropertyGroup):
+    """What the panel and status bar show about the running or last job (runtime, not undone)."""
+
+    progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
+    status: StringProperty(name="Status")
+    last_result: StringProperty(name="Last Result", description="JSON of the last completion's figures")
+
+
+CLASSES = (NEUREP_PG_settings, NEUREP_PG_job)
+
+
+def register_properties() -> None:
+    bpy.types.Scene.neurep_settings = PointerProperty(type=NEUREP_PG_settings)
+    bpy.types.WindowManager.neurep_job = PointerProperty(type=NEUREP_PG_job)
+
+
+def unregister_properties() -> None:
+    del bpy.types.WindowManager.neurep_job
+    del bpy.types.Scene.neurep_settings

@@ -1,0 +1,222 @@
+"""Scene objects <-> numpy: what the selected objects observed, and the completed mesh as a new object.
+
+Everything here runs on Blender's main thread and moves geometry with ``foreach_get`` / ``foreach_set``
+(no per-vertex Python loops). Positions cross this boundary in world space, float64 [N, 3].
+
+Inputs, per selected object, after modifiers and geometry nodes (the evaluated geometry):
+- faces -> area-weighted surface samples carrying their face normals (the same rule the command line
+  applies to mesh files, ``core.synth.sample_surface``);
+- vertices without faces, point clouds, geometry-nodes point output -> the points themselves, no normals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.observation import Observation, merge
+
+SUPPORTED_TYPES = {"MESH", "POINTCLOUD"}
+DISTANCE_ATTRIBUTE = "neurep_distance"
+"""Float point attribute of the result: distance from each vertex to the nearest observed point."""
+DISTANCE_COLOR_ATTRIBUTE = "neurep_distance_color"
+"""Colour attribute of the result: grey where the surface was observed, orange where it was invented."""
+INVENTED_DISTANCE_FRACTION = 0.05
+"""A vertex this far from the data (as a fraction of the result's diagonal) is fully 'invented' in colour."""
+PREVIEW_TAG = "neurep_preview"
+"""Custom property that marks a preview object, so removing by name never deletes a user's object."""
+
+
+@dataclass
+class SelectionSummary:
+    """What the panel shows about a selection, from the original (unevaluated) data: cheap to compute."""
+
+    objects: list[str]
+    ignored: list[str]
+    points: int
+    faces: int
+
+    @property
+    def has_face_normals(self) -> bool:
+        return self.faces > 0
+
+
+def summarize_selection(objects) -> SelectionSummary:
+    """Counts over the selected objects; modifiers and geometry nodes are only evaluated at Complete."""
+    usable = [ob for ob in objects if ob.type in SUPPORTED_TYPES]
+    points = sum(len(ob.data.vertices) if ob.type == "MESH" else len(ob.data.points) for ob in usable)
+    faces = sum(len(ob.data.polygons) for ob in usable if ob.type == "MESH")
+    return SelectionSummary([ob.name for ob in usable],
+                            [ob.name for ob in objects if ob.type not in SUPPORTED_TYPES], points, faces)
+
+
+def usable_objects(objects) -> list:
+    """The meshes and point clouds among ``objects``; raises ``InputError`` naming what is wrong."""
+    objects = list(objects)
+    if not objects:
+        raise InputError("nothing is selected; select the scan (a mesh or point cloud) and try again")
+    usable = [ob for ob in objects if ob.type in SUPPORTED_TYPES]
+    if not usable:
+        described = ", ".join(f"'{ob.name}' ({ob.type.lower()})" for ob in objects)
+        raise InputError(f"the selection holds no mesh or point cloud: {described}; "
+                         "select the scan object and try again")
+    return usable
+
+
+def observation_from_objects(objects, depsgraph, seed: int = 0, mesh_samples: int | None = None) -> Observation:
+    """One merged observation, in world space, from the meshes and point clouds among ``objects``.
+
+    Objects of other types are skipped with a note; raises ``InputError`` if nothing usable remains or the
+    geometry holds no points at all. ``mesh_samples`` defaults to the command line's count for mesh files.
+    """
+    import trimesh  # the core's dependencies load when a fit starts, never at registration
+
+    from ..core.io import MESH_SAMPLES
+    from ..core.synth import sample_surface
+
+    mesh_samples = MESH_SAMPLES if mesh_samples is None else mesh_samples
+
+    usable = usable_objects(objects)
+    ignored = [ob.name for ob in objects if ob.type not in SUPPORTED_TYPES]
+    triangles, clouds = [], []
+    for ob in usable:
+        surface, points = _evaluated_geometry(ob, depsgraph)
+        if surface is not None:
+            triangles.append(surface)
+        if len(points):
+            clouds.append(points)
+    if not triangles and not clouds:
+        names = ", ".join(f"'{ob.name}'" for ob in usable)
+        raise InputError(f"{names}: no points after modifiers (empty geometry); nothing to complete")
+
+    observations = [Observation(points) for points in clouds]
+    if triangles:
+        vertices = np.concatenate([v for v, _ in triangles])
+        offsets = np.cumsum([0] + [len(v) for v, _ in triangles[:-1]])
+        faces = np.concatenate([f + offset for (_, f), offset in zip(triangles, offsets)])
+        mesh = trimesh.Trimesh(vertices, faces, process=False)
+        if not np.isfinite(mesh.area_faces).all() or mesh.area <= 0:
+            raise InputError("the selected faces have no area; they cannot be sampled")
+        points, normals = sample_surface(mesh, mesh_samples, np.random.default_rng(seed))
+        observations.append(Observation(points, normals,
+                                        (f"sampled {mesh_samples:,} points from {len(faces):,} triangles",)))
+    observation = merge(observations)
+    if ignored:
+        observation.notes += (f"ignored {', '.join(ignored)} (not a mesh or point cloud)",)
+    return observation
+
+
+def _evaluated_geometry(ob, depsgraph) -> tuple[tuple[np.ndarray, np.ndarray] | None, np.ndarray]:
+    """World-space (triangle vertices [V, 3], triangles int [T, 3]) or None, and loose points [P, 3]."""
+    evaluated = ob.evaluated_get(depsgraph)
+    matrix = np.array(evaluated.matrix_world, dtype=np.float64)
+    if hasattr(evaluated, "evaluated_geometry"):  # Blender 5.0+: meshes and points from geometry nodes
+        geometry = evaluated.evaluated_geometry()
+        mesh, cloud = geometry.mesh, geometry.pointcloud
+        surface, points = _mesh_arrays(mesh, matrix) if mesh is not None else (None, np.empty((0, 3)))
+        if cloud is not None:
+            points = np.concatenate([points, _to_world(_read_vectors(cloud.points, "co"), matrix)])
+        return surface, points
+    if ob.type == "POINTCLOUD":
+        return None, _to_world(_read_vectors(evaluated.data.points, "co"), matrix)
+    mesh = evaluated.to_mesh()
+    try:
+        return _mesh_arrays(mesh, matrix)
+    finally:
+        evaluated.to_mesh_clear()
+
+
+def _mesh_arrays(mesh, matrix: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, np.ndarray]:
+    """A mesh's triangles in world space, or (None, its vertices) when it has no faces."""
+    vertices = _to_world(_read_vectors(mesh.vertices, "co"), matrix)
+    if len(mesh.polygons) == 0:
+        return None, vertices
+    mesh.calc_loop_triangles()
+    triangles = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
+    mesh.loop_triangles.foreach_get("vertices", triangles)
+    return (vertices, triangles.reshape(-1, 3).astype(np.int64)), np.empty((0, 3))
+
+
+def _read_vectors(collection, name: str) -> np.ndarray:
+    values = np.empty(len(collection) * 3, dtype=np.float32)
+    collection.foreach_get(name, values)
+    return values.reshape(-1, 3).astype(np.float64)
+
+
+def _to_world(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    return points @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def set_mesh_geometry(mesh, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Replace ``mesh``'s geometry with vertices float [V, 3] and triangles int [F, 3]."""
+    mesh.clear_geometry()
+    mesh.vertices.add(len(vertices))
+    mesh.vertices.foreach_set("co", np.asarray(vertices, dtype=np.float32).ravel())
+    mesh.loops.add(faces.size)
+    mesh.loops.foreach_set("vertex_index", np.asarray(faces, dtype=np.int32).ravel())
+    mesh.polygons.add(len(faces))
+    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+    mesh.update(calc_edges=True)
+
+
+def target_collection(source, scene):
+    """The collection the result goes to: the source object's first collection, else the scene's."""
+    return source.users_collection[0] if source.users_collection else scene.collection
+
+
+def primary_source(objects, active):
+    """The object the result is named after and placed next to: the active one if usable, else the first."""
+    usable = usable_objects(objects)
+    return active if active in usable else sorted(usable, key=lambda ob: ob.name)[0]
+
+
+def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.ndarray,
+                         distance: np.ndarray):
+    """A new mesh object ``name`` in ``collection``, identity transform (vertices are world space), with
+    the ``neurep_distance`` float attribute and its colour view; returns the object."""
+    mesh = bpy.data.meshes.new(name)
+    set_mesh_geometry(mesh, vertices, faces)
+    attribute = mesh.attributes.new(DISTANCE_ATTRIBUTE, "FLOAT", "POINT")
+    attribute.data.foreach_set("value", np.asarray(distance, dtype=np.float32))
+    colors = mesh.color_attributes.new(DISTANCE_COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
+    colors.data.foreach_set("color", distance_colors(distance, vertices).ravel())
+    mesh.color_attributes.active_color = colors
+    mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
+    mesh.shade_smooth()
+    ob = bpy.data.objects.new(name, mesh)
+    collection.objects.link(ob)
+    return ob
+
+
+def distance_colors(distance: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """RGBA float32 [V, 4]: light grey (observed) to orange (invented), scaled by the mesh diagonal."""
+    diagonal = float(np.linalg.norm(vertices.max(axis=0) - vertices.min(axis=0))) if len(vertices) else 1.0
+    invented = np.clip(distance / max(INVENTED_DISTANCE_FRACTION * diagonal, 1e-12), 0.0, 1.0)[:, None]
+    observed_rgba = np.array([0.8, 0.8, 0.8, 1.0], dtype=np.float32)
+    invented_rgba = np.array([1.0, 0.35, 0.05, 1.0], dtype=np.float32)
+    return ((1.0 - invented) * observed_rgba + invented * invented_rgba).astype(np.float32)
+
+
+def show_preview(name: str, collection, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Create or update the preview object ``name`` (a wireframe-over-solid coarse surface)."""
+    ob = bpy.data.objects.get(name)
+    if ob is None or PREVIEW_TAG not in ob:
+        ob = bpy.data.objects.new(name, bpy.data.meshes.new(name))
+        ob[PREVIEW_TAG] = True
+        ob.show_wire = True
+        ob.hide_select = True
+        collection.objects.link(ob)
+    set_mesh_geometry(ob.data, vertices, faces)
+
+
+def remove_preview(name: str) -> None:
+    """Remove the preview object ``name`` and its mesh, if it exists (nothing else is touched)."""
+    ob = bpy.data.objects.get(name)
+    if ob is not None and PREVIEW_TAG in ob:
+        mesh = ob.data
+        bpy.data.objects.remove(ob)
+        bpy.data.meshes.remove(mesh)
+

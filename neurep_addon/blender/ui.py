@@ -1,0 +1,96 @@
+"""The NeuRep tab of the 3D viewport's sidebar, and the Object menu entry (which F3 search finds)."""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+
+from . import fitting, scene_io
+from .prefs import draw_dependency_status
+from ..core.config import DEFAULT_PRIOR_PATH
+
+
+class NEUREP_PT_complete(bpy.types.Panel):
+    bl_label = "Complete Scan"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "NeuRep"
+
+    def draw(self, context):
+        layout = self.layout
+        draw_dependency_status(layout)
+        draw_selection(layout, context.selected_objects)
+
+        settings = context.scene.neurep_settings
+        column = layout.column(align=True)
+        column.use_property_split = True
+        column.prop(settings, "preset")
+        column.prop(settings, "prior")
+        if settings.prior == "FILE":
+            column.prop(settings, "prior_path", text="File")
+        elif settings.prior == "DEFAULT" and not DEFAULT_PRIOR_PATH.is_file():
+            column.label(text="This build has no default prior: choose None", icon="ERROR")
+        for name in ("encoding", "steps", "resolution", "device", "seed"):
+            column.prop(settings, name)
+
+        live = fitting.active_completion()
+        if live is None:
+            layout.operator("neurep.complete", icon="MESH_ICOSPHERE")
+            return
+        job = context.window_manager.neurep_job
+        layout.progress(factor=job.progress, type="BAR", text=job.status.removeprefix("NeuRep: "))
+        layout.operator("neurep.cancel", icon="CANCEL")
+
+
+def draw_selection(layout, objects) -> None:
+    box = layout.box()
+    summary = scene_io.summarize_selection(objects)
+    if not summary.objects:
+        box.label(text="Select a mesh or point cloud (the scan)", icon="INFO")
+    else:
+        box.label(text=", ".join(summary.objects), icon="OBJECT_DATA")
+        box.label(text=f"{summary.points:,} points, {summary.faces:,} faces")
+        box.label(text="Normals: from faces" if summary.has_face_normals else "Normals: none (estimated)")
+    if summary.ignored:
+        box.label(text=f"Ignored (not mesh/point cloud): {', '.join(summary.ignored)}", icon="ERROR")
+
+
+class NEUREP_PT_last_result(bpy.types.Panel):
+    bl_label = "Last Result"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "NeuRep"
+    bl_parent_id = "NEUREP_PT_complete"
+
+    @classmethod
+    def poll(cls, context):
+        return bool(context.window_manager.neurep_job.last_result)
+
+    def draw(self, context):
+        summary = json.loads(context.window_manager.neurep_job.last_result)
+        column = self.layout.column(align=True)
+        column.label(text=summary["object"], icon="MESH_DATA")
+        column.label(text=f"{summary['vertices']:,} vertices, {summary['faces']:,} faces")
+        column.label(text=f"{summary['components']} part(s), {'closed' if summary['watertight'] else 'NOT closed'}")
+        column.label(text=f"{summary['points']:,} points, normals {summary['normals']}")
+        column.label(text=f"{summary['steps']} steps on {summary['device']}, final loss {summary['final_loss']:.4f}")
+        column.label(text=" + ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
+        for note in summary["notes"]:
+            column.label(text=note, icon="INFO")
+
+
+def draw_object_menu_entry(self, context):
+    self.layout.separator()
+    self.layout.operator("neurep.complete", text="Complete Scan (NeuRep)")
+
+
+def register_menus() -> None:
+    bpy.types.VIEW3D_MT_object.append(draw_object_menu_entry)
+
+
+def unregister_menus() -> None:
+    bpy.types.VIEW3D_MT_object.remove(draw_object_menu_entry)
+
+
+CLASSES = (NEUREP_PT_complete, NEUREP_PT_last_result)

@@ -1,0 +1,159 @@
+"""Evaluation benchmark: NeuRep against screened Poisson and neural baselines, on the same inputs.
+
+    python scripts/benchmark.py --data ../shared/data --out docs/      # the development data
+    python scripts/benchmark.py --quick --out /tmp/bench                # generated shapes, for CI
+
+Cases and runners are ``neurep_addon.core.evaluation``; scores are ``neurep_addon.core.metrics``.
+Results go to ``OUT/benchmark_results.json`` after every run (a failing case is recorded with its error
+and the others go on; ``--resume`` skips what is already there), then the "evaluation" section of
+``OUT/BENCHMARKS.md``, curves in ``OUT/img/eval_curves.png`` and renders in ``OUT/img/eval_render_*.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from neurep_addon.core import evaluation  # noqa: E402
+from neurep_addon.core.errors import InputError  # noqa: E402
+
+QUICK_OVERRIDES = {"steps": 40, "points_per_step": 1024, "resolution": 64}
+"""``--quick`` shortens every neural fit so the whole run takes a minute or two on a CPU..."""
+QUICK_SAMPLES = 20_000
+"""... and scores with fewer surface samples (the full benchmark uses 100k)."""
+QUICK_METHODS = ("poisson", "siren", "fourier", "neurep", "neurep-prior")
+RENDER_CASES = ("scan2/odedstein_spot_low_resolution", "holes/odedstein_bunny", "abc/00010009")
+CURVE_METRICS = (("chamfer_l1", "Chamfer-L1"), ("fscore_1", "F-score @1%"))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
+                        help="development data folder (meshes/, pairs/, scans/abc/)")
+    parser.add_argument("--out", default=str(ROOT / "docs"), help="folder for BENCHMARKS.md, img/ and results")
+    parser.add_argument("--quick", action="store_true", help="generated shapes and short fits (CI)")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help=f"methods to run, from: {', '.join(evaluation.METHODS)} (default: "
+                             f"{' '.join(evaluation.DEFAULT_METHODS)}; with --quick {' '.join(QUICK_METHODS)})")
+    parser.add_argument("--cases", nargs="+", default=None, help="run only cases whose name contains one of these")
+    parser.add_argument("--resume", action="store_true", help="keep results already in OUT and skip those runs")
+    parser.add_argument("--report", action="store_true",
+                        help="run nothing: rewrite the report from OUT/benchmark_results.json (implies --resume)")
+    parser.add_argument("--no-render", action="store_true", help="skip the bpy renders")
+    parser.add_argument("--work", default=None,
+                        help="folder for the meshes behind the renders (default: a temporary one); "
+                             "pass the same one to --resume runs")
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1)")
+    return parser.parse_args(argv)
+
+
+def run_all(cases: list, methods: list[str], results: dict, results_path: Path, samples: int,
+            overrides: dict, work: Path) -> None:
+    """Run every missing (case, method) pair, saving results and render inputs as they come."""
+    for case in cases:
+        for method in methods:
+            if method in results.get(case.name, {}):
+                continue
+            print(f"[{time.strftime('%H:%M:%S')}] {case.name}: {method} ...", flush=True)
+            try:
+                run = evaluation.run_method(method, case, samples=samples,
+                                            **({} if method == "poisson" else overrides))
+            except Exception as exc:  # one failing run must not lose the others
+                entry = {"error": f"{type(exc).__name__}: {exc}"}
+            else:
+                entry = {"seconds": run.seconds, "scores": run.scores, "curve": run.curve,
+                         "load": round(os.getloadavg()[0], 1)}
+                np.savez(work / f"{_slug(case.name)}__{method}.npz", vertices=run.vertices, faces=run.faces)
+            results.setdefault(case.name, {})[method] = entry
+            print(f"    {_summary(entry)}", flush=True)
+            results_path.write_text(json.dumps(results, indent=1))
+
+
+def _slug(name: str) -> str:
+    return name.replace("/", "_")
+
+
+def _summary(entry: dict) -> str:
+    if "error" in entry:
+        return f"FAILED {entry['error']}"
+    s = entry["scores"]
+    return f"CD-L1 {s['chamfer_l1']:.4f}  F@1% {s['fscore_1']:.3f}  {entry['seconds']:.1f} s"
+
+
+def render(cases: list, names: tuple[str, ...], work: Path, img: Path) -> list[Path]:
+    """Before/after renders (``render_cases.py`` in a subprocess, so bpy stays out of this process)."""
+    written = []
+    for case in cases:
+        if case.name not in names:
+            continue
+        panels = {"points": case.observation.points, "title": f"{case.name} ({case.kind})",
+                  "gt_vertices": case.gt_vertices, "gt_faces": case.gt_faces}
+        for key, method in (("neurep", "neurep"), ("poisson", "poisson")):
+            mesh = work / f"{_slug(case.name)}__{method}.npz"
+            if mesh.exists():
+                stored = np.load(mesh)
+                panels[f"{key}_vertices"], panels[f"{key}_faces"] = stored["vertices"], stored["faces"]
+        case_file = work / f"render_{_slug(case.name)}.npz"
+        np.savez(case_file, **panels)
+        out = img / f"eval_render_{_slug(case.name)}.png"
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_cases.py"), str(case_file), str(out)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"render of {case.name} failed:\n{done.stderr[-2000:]}", flush=True)
+        else:
+            written.append(out)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        methods = evaluation.available_methods(
+            args.methods or (QUICK_METHODS if args.quick else evaluation.DEFAULT_METHODS))
+        cases = evaluation.generated_cases() if args.quick else evaluation.data_cases(args.data)
+    except (InputError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.cases:
+        cases = [c for c in cases if any(part in c.name for part in args.cases)]
+    import torch
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    img = out / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    results_path = out / "benchmark_results.json"
+    resume = args.resume or args.report
+    results = json.loads(results_path.read_text()) if resume and results_path.exists() else {}
+    overrides = QUICK_OVERRIDES if args.quick else {}
+    samples = QUICK_SAMPLES if args.quick else 100_000
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(args.work or temporary)
+        work.mkdir(parents=True, exist_ok=True)
+        if not args.report:
+            run_all(cases, methods, results, results_path, samples, overrides, work)
+        shown = tuple(c.name for c in cases) if args.quick else RENDER_CASES
+        renders = [] if args.no_render else render(cases, tuple(n for n in shown if n in results), work, img)
+
+    from benchmark_report import write_report
+
+    command = "python scripts/benchmark.py " + ("--quick" if args.quick else "--data DATA --out docs/")
+    write_report(results, cases, out, img, renders, command, args.threads, samples)
+    failures = sum("error" in entry for per_case in results.values() for entry in per_case.values())
+    print(f"wrote {out / 'BENCHMARKS.md'} ({failures} failed run(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

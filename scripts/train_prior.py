@@ -1,0 +1,138 @@
+"""Meta-train a NeuRep prior on a folder of meshes (plus procedural shapes).
+
+    python scripts/train_prior.py --data MESHES/ --out my_prior.safetensors [options]
+    torchrun --nproc_per_node=N scripts/train_prior.py --data MESHES/ --out my_prior.safetensors [options]
+
+The folder's meshes (OBJ/OFF/PLY/STL) are split into training and validation shapes (``--val-fraction``);
+partial scans of the training shapes are the tasks, those of the validation shapes score the prior.
+Writes OUT (the prior with the best validation score), OUT.ckpt (checkpoint; ``--resume`` continues from
+it) and OUT.png (training curve). Under torchrun every process trains on its own tasks and the updates
+are averaged (gloo on the CPU, NCCL on GPUs); only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+
+from neurep_addon.core.config import ENCODINGS, NetworkConfig  # noqa: E402
+from neurep_addon.core.errors import NeuRepError  # noqa: E402
+from neurep_addon.core.meta import ALGORITHMS, MetaConfig, train  # noqa: E402
+from neurep_addon.core.prior_io import FORMAT  # noqa: E402
+from neurep_addon.core.tasks import ShapeDistribution, TaskConfig, mesh_files, split_files  # noqa: E402
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    defaults, net = MetaConfig(), NetworkConfig()
+    parser = argparse.ArgumentParser(prog="train_prior.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", required=True, help="folder of complete meshes (OBJ/OFF/PLY/STL)")
+    parser.add_argument("--out", required=True, help="prior file to write (.safetensors)")
+    parser.add_argument("--algorithm", choices=ALGORITHMS, default=defaults.algorithm)
+    parser.add_argument("--iterations", type=int, default=defaults.iterations)
+    parser.add_argument("--inner-steps", type=int, default=defaults.inner_steps, help="K")
+    parser.add_argument("--inner-points", type=int, default=defaults.inner_points)
+    parser.add_argument("--outer-points", type=int, default=defaults.outer_points)
+    parser.add_argument("--meta-batch", type=int, default=defaults.meta_batch, help="tasks per iteration and process")
+    parser.add_argument("--first-order", action="store_true", help="first-order MAML (cheaper, MetaSDF only)")
+    parser.add_argument("--outer-lr", type=float, default=defaults.outer_lr)
+    parser.add_argument("--inner-lr-init", type=float, default=defaults.inner_lr_init)
+    parser.add_argument("--inner-lr-lr", type=float, default=defaults.inner_lr_lr)
+    parser.add_argument("--reptile-epsilon", type=float, default=defaults.reptile_epsilon)
+    parser.add_argument("--pool-size", type=int, default=defaults.pool_size)
+    parser.add_argument("--refresh-every", type=int, default=defaults.refresh_every)
+    parser.add_argument("--validation-tasks", type=int, default=defaults.validation_tasks)
+    parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--log-every", type=int, default=defaults.log_every)
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="meshes held out for validation")
+    parser.add_argument("--procedural-fraction", type=float, default=TaskConfig().procedural_fraction,
+                        help="share of tasks on procedural shapes (1 = no meshes needed)")
+    parser.add_argument("--encoding", choices=ENCODINGS, default=net.encoding)
+    parser.add_argument("--width", type=int, default=net.width)
+    parser.add_argument("--depth", type=int, default=net.depth)
+    parser.add_argument("--omega-0", type=float, default=net.omega_0)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    return parser.parse_args(argv)
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if distributed:
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    if use_cuda:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+
+    def log(message: str) -> None:
+        if rank == 0:
+            print(message, flush=True)
+
+    try:
+        config = MetaConfig(
+            algorithm=args.algorithm, iterations=args.iterations, inner_steps=args.inner_steps,
+            inner_points=args.inner_points, outer_points=args.outer_points, meta_batch=args.meta_batch,
+            first_order=args.first_order, outer_lr=args.outer_lr, inner_lr_init=args.inner_lr_init,
+            inner_lr_lr=args.inner_lr_lr, reptile_epsilon=args.reptile_epsilon, pool_size=args.pool_size,
+            refresh_every=args.refresh_every, validation_tasks=args.validation_tasks,
+            validate_every=args.validate_every, checkpoint_every=args.checkpoint_every,
+            log_every=args.log_every, seed=args.seed,
+            network=NetworkConfig(encoding=args.encoding, width=args.width, depth=args.depth,
+                                  omega_0=args.omega_0))
+        task_config = TaskConfig(procedural_fraction=args.procedural_fraction)
+        files = mesh_files(args.data) if args.procedural_fraction < 1 else []
+        train_files, validation_files = split_files(files, args.val_fraction, args.seed) if files else ([], [])
+        log(f"{len(train_files)} training meshes, {len(validation_files)} validation meshes: "
+            f"{', '.join(f.stem for f in validation_files) or '(procedural shapes)'}")
+        train_shapes = ShapeDistribution.from_files(train_files, task_config)
+        validation_shapes = ShapeDistribution.from_files(validation_files, task_config) \
+            if validation_files else train_shapes
+        provenance = {
+            "data": f"{Path(args.data).name}/ ({len(train_files)} training meshes + procedural "
+                    f"{args.procedural_fraction:.0%})",
+            "validation_meshes": ", ".join(f.stem for f in validation_files),
+            "command": "python scripts/train_prior.py " + shlex.join(argv),
+            "version": f"{FORMAT}, git {_git_commit()}, torch {torch.__version__}",
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        train(config, train_shapes, validation_shapes, Path(args.out), provenance, resume=args.resume,
+              device=device, log=log)
+    except (NeuRepError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,107 @@
+"""The modal path's logic without an event loop (timers never fire headless): a FitJob on its worker
+thread, drained by ``LiveCompletion.tick()`` exactly as the operator's timer does."""
+
+from __future__ import annotations
+
+import time
+
+import bpy
+
+from .conftest import holed_sphere, scene_state, select_only
+
+
+def make_request(addon, scan, steps=12, preview_every=3):
+    settings = bpy.context.scene.neurep_settings
+    settings.preset, settings.prior, settings.steps, settings.resolution = "fast", "NONE", steps, 32
+    request = addon.fitting.prepare_request([scan], scan, bpy.context.scene,
+                                            bpy.context.evaluated_depsgraph_get(), settings, "cpu")
+    request.config = request.config.replace(preview_every=preview_every, preview_resolution=16)
+    return request
+
+
+def run_ticks(live, on_tick=None, timeout=120.0) -> str:
+    window_manager = bpy.context.window_manager
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = live.tick(window_manager, bpy.context.view_layer)
+        if on_tick is not None:
+            on_tick(state)
+        if state != "RUNNING":
+            return state
+        time.sleep(0.05)
+    raise AssertionError("the fit did not end in time")
+
+
+def test_previews_then_result_then_no_preview(addon, scene):
+    scan = holed_sphere()
+    select_only(scan)
+    live = addon.fitting.LiveCompletion(make_request(addon, scan)).start()
+    assert addon.fitting.active_completion() is live
+    seen = {"preview_faces": 0, "progress": 0.0}
+
+    def watch(state):
+        preview = bpy.data.objects.get("Scan_preview")
+        if preview is not None:
+            seen["preview_faces"] = max(seen["preview_faces"], len(preview.data.polygons))
+            assert preview.get(addon.scene_io.PREVIEW_TAG)
+        seen["progress"] = max(seen["progress"], bpy.context.window_manager.neurep_job.progress)
+
+    assert run_ticks(live, watch) == "FINISHED"
+    assert seen["preview_faces"] > 0 and seen["progress"] == 1.0
+    assert "Scan_preview" not in bpy.data.objects and "Scan_preview" not in bpy.data.meshes
+    assert "Scan_completed" in bpy.data.objects and live.summary["object"] == "Scan_completed"
+    assert addon.fitting.active_completion() is None and live.job.wait(timeout=1.0)
+
+
+def test_cancel_leaves_the_scene_exactly_as_before(addon, scene):
+    scan = holed_sphere()
+    select_only(scan)
+    before = scene_state()
+    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=2000, preview_every=2)).start()
+    while bpy.data.objects.get("Scan_preview") is None:  # wait until a preview exists, then cancel
+        assert live.tick(bpy.context.window_manager) == "RUNNING"
+        time.sleep(0.05)
+    live.cancel()
+    assert run_ticks(live) == "CANCELLED"
+    assert live.error.startswith("cancelled")  # after a step, or during a preview extraction
+    assert scene_state() == before
+
+
+def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
+    scan = holed_sphere()
+    select_only(scan)
+    before = scene_state()
+    request = make_request(addon, scan)
+    request.device = "no-such-device"
+    live = addon.fitting.LiveCompletion(request).start()
+    assert run_ticks(live) == "FAILED"
+    assert "unknown device" in live.error
+    assert scene_state() == before
+
+
+def test_loading_a_file_stops_the_worker(addon, scene):
+    scan = holed_sphere()
+    select_only(scan)
+    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=5000)).start()
+    time.sleep(0.5)
+    bpy.ops.wm.read_homefile(use_empty=True)  # runs the load_pre handlers, like opening a file
+    assert live.job.wait(timeout=1.0), "the worker is still running after the file load"
+    assert addon.fitting.active_completion() is None and live.job.wait(timeout=1.0)
+    assert "Scan_preview" not in bpy.data.objects
+
+
+def test_disabling_the_add_on_stops_the_worker(addon, scene):
+    import addon_utils
+
+    from .conftest import PACKAGE
+
+    scan = holed_sphere()
+    select_only(scan)
+    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=5000)).start()
+    time.sleep(0.5)
+    addon_utils.disable(PACKAGE, default_set=True)
+    try:
+        assert live.job.wait(timeout=1.0)
+        assert not any(addon.scene_io.PREVIEW_TAG in ob for ob in bpy.data.objects)
+    finally:
+        addon_utils.enable(PACKAGE, default_set=True)

@@ -1,0 +1,67 @@
+"""The extension as users get it: a validated manifest, a zip with only the add-on, installed by
+Blender's own installer into a fresh user directory, registered without importing torch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+from .conftest import PACKAGE, ROOT
+
+
+def test_zip_holds_only_the_add_on(extension_zip):
+    names = zipfile.ZipFile(extension_zip).namelist()
+    assert {"__init__.py", "blender_manifest.toml", "LICENSE"} <= set(names)
+    assert all(name in {"__init__.py", "blender_manifest.toml", "LICENSE"} or name.startswith("neurep_addon/")
+               for name in names), names
+    assert not any("__pycache__" in name for name in names)
+    assert "neurep_addon/blender/operators.py" in names and "neurep_addon/core/pipeline.py" in names
+
+
+def test_install_and_enable_in_fresh_blender_registers_without_torch(extension_zip, tmp_path):
+    """A separate process, so nothing imported by other tests can hide an import made at registration."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        os.environ["BLENDER_USER_RESOURCES"] = {str(tmp_path / "user")!r}
+        import bpy
+        assert bpy.ops.extensions.package_install_files(
+            filepath={str(extension_zip)!r}, repo="user_default", enable_on_install=True) == {{"FINISHED"}}
+        assert {PACKAGE!r} in bpy.context.preferences.addons
+        assert hasattr(bpy.ops.neurep, "complete") and bpy.ops.neurep.complete.poll()
+        prefs = bpy.context.preferences.addons[{PACKAGE!r}].preferences
+        assert prefs.device == "auto"
+        heavy = sorted(m for m in ("torch", "trimesh", "scipy", "skimage", "safetensors") if m in sys.modules)
+        assert not heavy, f"imported at registration: {{heavy}}"
+        blender = sys.modules[{PACKAGE!r} + ".neurep_addon.blender"]
+        assert blender.dependencies.user_site_packages().endswith(os.path.join("neurep", "site-packages"))
+        assert blender.dependencies.missing_modules() == []
+        print("OK")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": ""})
+    assert done.returncode == 0 and done.stdout.strip().endswith("OK"), done.stdout + done.stderr
+
+
+def test_add_on_disables_and_enables_cleanly(addon):
+    import addon_utils
+    import bpy
+
+    addon_utils.disable(PACKAGE, default_set=True)
+    assert not hasattr(bpy.types.Scene, "neurep_settings")
+    assert addon.fitting.stop_before_load not in bpy.app.handlers.load_pre
+    assert addon_utils.enable(PACKAGE, default_set=True) is not None
+    assert hasattr(bpy.types.Scene, "neurep_settings") and hasattr(bpy.ops.neurep, "complete")
+
+
+def test_manifest_passes_blenders_validator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_extension", ROOT / "scripts" / "build_extension.py")
+    build_extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_extension)
+    done = subprocess.run([*build_extension.extension_tool(None), "validate", str(ROOT)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,101 @@
+"""Panels cannot be drawn headless (no window region), so their ``draw`` runs against a recording layout
+that checks every property and operator it is given against Blender's real RNA and operator registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from types import SimpleNamespace
+
+import bpy
+import pytest
+
+from .conftest import holed_sphere, select_only
+
+
+class RecordingLayout:
+    """Stands in for ``bpy.types.UILayout``: records labels, validates ``prop`` and ``operator`` targets."""
+
+    def __init__(self, log):
+        self.log = log
+        self.alert = self.enabled = self.use_property_split = False
+
+    def _child(self, *args, **kwargs):
+        return RecordingLayout(self.log)
+
+    box = row = column = _child
+
+    def label(self, text="", icon="NONE"):
+        self.log.append(("label", text))
+
+    def separator(self):
+        pass
+
+    def prop(self, data, name, text=None):
+        assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name!r}"
+        self.log.append(("prop", name))
+
+    def operator(self, idname, text=None, icon="NONE"):
+        module, name = idname.split(".")
+        assert hasattr(getattr(bpy.ops, module), name), idname
+        self.log.append(("operator", idname))
+        return SimpleNamespace()  # the caller may set operator properties on it
+
+    def progress(self, factor=0.0, type="BAR", text=""):
+        self.log.append(("progress", text))
+
+
+def draw(panel_class, context, **attributes):
+    """The (kind, text) records of ``panel_class.draw`` run with a recording layout."""
+    log = []
+    panel_class.draw(SimpleNamespace(layout=RecordingLayout(log), **attributes), context)
+    return log
+
+
+@pytest.mark.usefixtures("scene")
+def test_main_panel_shows_selection_settings_and_complete():
+    select_only(holed_sphere())
+    log = draw(bpy.types.NEUREP_PT_complete, bpy.context)
+    labels = [text for kind, text in log if kind == "label"]
+    assert "Scan" in labels and any("faces" in text for text in labels) and "Normals: from faces" in labels
+    assert {("prop", name) for name in ("preset", "prior", "encoding", "steps", "resolution", "device")} <= set(log)
+    assert ("operator", "neurep.complete") in log
+
+
+@pytest.mark.usefixtures("scene")
+def test_last_result_panel_formats_the_summary():
+    bpy.context.window_manager.neurep_job.last_result = json.dumps({
+        "object": "Scan_completed", "vertices": 1000, "faces": 1996, "components": 1, "watertight": True,
+        "points": 5000, "normals": "given", "steps": 80, "device": "cpu", "final_loss": 0.5,
+        "seconds": {"prepare": 0.1, "fit": 10.0, "extract": 1.0}, "notes": ["a note"]})
+    assert bpy.types.NEUREP_PT_last_result.poll(bpy.context)
+    labels = [text for kind, text in draw(bpy.types.NEUREP_PT_last_result, bpy.context) if kind == "label"]
+    assert "Scan_completed" in labels and "1 part(s), closed" in labels and "a note" in labels
+
+
+def test_preferences_draw(addon):
+    preferences = bpy.context.preferences.addons[addon.ADDON_PACKAGE].preferences
+    log = draw(type(preferences), bpy.context, bl_rna=preferences.bl_rna)
+    assert ("prop", "device") in log
+    assert any(text.startswith("PyTorch:") for kind, text in log if kind == "label")
+
+
+def test_while_running_the_panel_shows_progress_and_cancel_and_complete_is_blocked(addon, scene):
+    from .test_live import make_request, run_ticks
+
+    scan = holed_sphere()
+    select_only(scan)
+    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=5000)).start()
+    try:
+        while bpy.context.window_manager.neurep_job.progress == 0.0:
+            live.tick(bpy.context.window_manager)
+            time.sleep(0.05)
+        log = draw(bpy.types.NEUREP_PT_complete, bpy.context)
+        assert ("operator", "neurep.cancel") in log and ("operator", "neurep.complete") not in log
+        assert any(kind == "progress" and text.startswith("step ") for kind, text in log)
+        assert not bpy.ops.neurep.complete.poll() and bpy.ops.neurep.cancel.poll()
+        assert bpy.ops.neurep.cancel() == {"FINISHED"}
+    finally:
+        live.cancel()
+        assert run_ticks(live) == "CANCELLED"
+    assert bpy.ops.neurep.complete.poll()

@@ -1,0 +1,78 @@
+"""Benchmark plumbing: clear errors, failures recorded without losing other runs."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from neurep_addon.core import evaluation
+from neurep_addon.core.errors import InputError
+from neurep_addon.core.observation import Observation
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    sys.path.insert(0, str(SCRIPTS))
+    spec = importlib.util.spec_from_file_location("benchmark", SCRIPTS / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_unknown_method_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown method.*nerf.*choose from"):
+        evaluation.available_methods(["poisson", "nerf"])
+
+
+def test_missing_data_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="no such data folder"):
+        evaluation.data_cases(tmp_path / "nowhere")
+    (tmp_path / "meshes").mkdir()
+    with pytest.raises(InputError, match="missing the pairs/ folder"):
+        evaluation.data_cases(tmp_path)
+
+
+def test_command_line_reports_errors(benchmark, tmp_path, capsys):
+    assert benchmark.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
+    assert "no such data folder" in capsys.readouterr().err
+    assert benchmark.main(["--quick", "--methods", "nerf", "--out", str(tmp_path)]) == 2
+    assert "unknown method" in capsys.readouterr().err
+
+
+def test_a_failing_run_is_recorded_and_the_others_go_on(benchmark, tmp_path):
+    sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    few = evaluation.Case("few/points", "test", Observation(sphere.vertices[:20]), sphere.vertices, sphere.faces)
+    results = {}
+    benchmark.run_all([few, few], ["neurep-fast"], results, tmp_path / "results.json", 1000, {}, tmp_path)
+    assert "at least 100 are needed" in results["few/points"]["neurep-fast"]["error"]
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+
+
+def test_generated_cases_have_partial_inputs():
+    cases = evaluation.generated_cases()
+    assert {c.kind for c in cases} == {"2-view scan", "ball holes"}
+    for case in cases:
+        assert 1000 < len(case.observation.points)
+        assert np.isfinite(case.gt_vertices).all()
+
+
+def test_report_tables_keep_failures_visible(benchmark):
+    import benchmark_report
+
+    scores = {"chamfer_l1": 0.01, "chamfer_l2": 1e-4, "fscore_0.5": 0.5, "fscore_1": 0.8, "fscore_2": 0.9,
+              "normal_consistency": 0.95, "hausdorff": 0.05, "missing_recall_1": None, "components": 1,
+              "watertight": True}
+    done = {"seconds": 2.0, "scores": scores, "curve": []}
+    results = {"a": {"poisson": done, "neurep": done},
+               "b": {"poisson": done, "neurep": {"error": "InputError: empty"}},
+               "c": {"poisson": done}}  # a run stopped before neurep reached this case
+    headline = "\n".join(benchmark_report.headline_table(results))
+    assert "| 1/2 |" in headline and "| 2/2 |" in headline  # c is left out of the means
+    per_case = "\n".join(benchmark_report.per_case_tables(results))
+    assert "failed" in per_case and "`b` / neurep: InputError: empty" in per_case

@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from neurep_addon.core.config import FitConfig
+from neurep_addon.core.errors import PriorError
+from neurep_addon.core.fit import FitSession
+from neurep_addon.core.meta import MetaLearner, TaskTensors, completion_loss, inner_loop, train
+from neurep_addon.core.prior_io import load_prior
+from neurep_addon.core.tasks import make_task, task_seed
+
+
+def sphere_observation(count: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.6)
+    points, faces = trimesh.sample.sample_surface(sphere, count, seed=0)
+    return points.astype(np.float32), sphere.face_normals[faces].astype(np.float32)
+
+
+def test_inner_loop_is_the_engines_learned_steps(tiny_meta):
+    """The meta-training inner loop and FitSession's learned steps give the same weights."""
+    learner = MetaLearner(tiny_meta())
+    with torch.no_grad():
+        for lr in learner.inner_lrs.values():
+            lr.uniform_(0, 2e-4)  # elementwise step sizes, as after meta-training
+    points, normals = sphere_observation()
+    steps = learner.config.inner_steps
+    fit = FitConfig(steps=steps, points_per_step=128, network=learner.config.network)
+    session = FitSession(points, normals, fit, prior=learner.prior(), device="cpu", seed=7)
+    session.run()
+    adapted = inner_loop(learner.network, learner.params, learner.inner_lrs, torch.from_numpy(points),
+                         torch.from_numpy(normals), steps, 128, torch.Generator().manual_seed(7),
+                         learner.config.weights, second_order=False)
+    for name, weight in session.network.named_parameters():
+        torch.testing.assert_close(adapted[name].detach(), weight.detach(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_meta_steps_reduce_the_completion_loss_on_a_toy_task(tiny_meta, tiny_tasks, first_order):
+    config = tiny_meta(first_order=first_order, outer_lr=1e-3, inner_lr_lr=1e-4, inner_points=128,
+                       outer_points=256)
+    learner = MetaLearner(config)
+    box = trimesh.creation.box((1.0, 0.7, 0.5))
+    task = TaskTensors.of(make_task(box, tiny_tasks, np.random.default_rng(1)), learner.device)
+
+    def loss_after_adaptation() -> float:
+        adapted = inner_loop(learner.network, learner.params, learner.inner_lrs, task.points, task.normals,
+                             config.inner_steps, config.inner_points, torch.Generator().manual_seed(0),
+                             config.weights, second_order=False)
+        f = lambda x: torch.func.functional_call(learner.network, adapted, (x,))  # noqa: E731
+        return float(completion_loss(f, task, 1024, torch.Generator().manual_seed(1), config.weights,
+                                     config.field_weight).detach())
+
+    before = loss_after_adaptation()
+    initial = {k: v.detach().clone() for k, v in learner.params.items()}
+    initial_lrs = {k: v.detach().clone() for k, v in learner.inner_lrs.items()}
+    for _ in range(15):
+        learner.step([task])
+    assert learner.iteration == 15
+    assert any(not torch.equal(initial[k], v) for k, v in learner.params.items())
+    assert any(not torch.equal(initial_lrs[k], v) for k, v in learner.inner_lrs.items())
+    assert all((lr >= 0).all() for lr in learner.inner_lrs.values())
+    assert loss_after_adaptation() < 0.9 * before
+
+
+def test_reptile_moves_the_init_and_has_no_learned_steps(tiny_meta, procedural_shapes):
+    learner = MetaLearner(tiny_meta(algorithm="reptile"))
+    task = TaskTensors.of(procedural_shapes.task(task_seed(0, 0)), learner.device)
+    initial = {k: v.detach().clone() for k, v in learner.params.items()}
+    learner.step([task])
+    assert any(not torch.equal(initial[k], v) for k, v in learner.params.items())
+    prior = learner.prior()
+    assert prior.inner_steps == 0 and prior.inner_lrs == {}
+
+
+def test_train_writes_prior_curve_checkpoint_and_resumes_exactly(tmp_path, tiny_meta, procedural_shapes):
+    config = tiny_meta(iterations=4, checkpoint_every=2, refresh_every=1)
+    straight = tmp_path / "straight.safetensors"
+    train(config, procedural_shapes, procedural_shapes, straight, {"data": "procedural"}, log=lambda m: None)
+    for suffix in ("", ".ckpt", ".png"):
+        assert straight.with_name(straight.name + suffix).is_file()
+    prior = load_prior(straight)
+    assert prior.inner_steps == config.inner_steps and prior.provenance["data"] == "procedural"
+
+    resumed = tmp_path / "resumed.safetensors"
+    train(tiny_meta(iterations=2), procedural_shapes, procedural_shapes, resumed, {}, log=lambda m: None)
+    messages = []
+    history = train(config, procedural_shapes, procedural_shapes, resumed, {}, resume=True, log=messages.append)
+    assert "resumed" in messages[0] and history.train[-1][0] == 4
+    straight_state = torch.load(straight.with_name(straight.name + ".ckpt"), weights_only=True)
+    resumed_state = torch.load(resumed.with_name(resumed.name + ".ckpt"), weights_only=True)
+    assert resumed_state["iteration"] == straight_state["iteration"] == 4
+    for key in ("params", "inner_lrs"):
+        for name, tensor in straight_state[key].items():
+            torch.testing.assert_close(resumed_state[key][name], tensor, rtol=0, atol=0)
+
+
+def test_resume_refuses_another_network(tmp_path, tiny_meta, procedural_shapes):
+    out = tmp_path / "p.safetensors"
+    with pytest.raises(PriorError, match="no checkpoint"):
+        train(tiny_meta(), procedural_shapes, procedural_shapes, out, {}, resume=True, log=lambda m: None)
+    train(tiny_meta(iterations=2), procedural_shapes, procedural_shapes, out, {}, log=lambda m: None)
+    with pytest.raises(PriorError, match="start a new run"):
+        train(tiny_meta(algorithm="reptile"), procedural_shapes, procedural_shapes, out, {}, resume=True,
+              log=lambda m: None)

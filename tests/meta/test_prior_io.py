@@ -1,0 +1,96 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from neurep_addon.core.config import NetworkConfig
+from neurep_addon.core.errors import PriorError
+from neurep_addon.core.networks import build_network
+from neurep_addon.core.pipeline import settings
+from neurep_addon.core.prior import Prior
+from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH, load_prior, resolve_prior, save_prior
+
+NETWORK = NetworkConfig(width=16, depth=2)
+
+
+def make_prior(network: NetworkConfig = NETWORK, learned: bool = True) -> Prior:
+    torch.manual_seed(0)
+    state = build_network(network).state_dict()
+    lrs = {k: torch.rand_like(v) * 1e-4 for k, v in state.items()} if learned else {}
+    return Prior(network, state, lrs, inner_steps=5 if learned else 0,
+                 provenance={"data": "test", "command": "pytest", "iterations": "0"})
+
+
+@pytest.mark.parametrize("network", [NETWORK, NetworkConfig(encoding="fourier", width=16, depth=1,
+                                                            fourier_features=8)])
+def test_round_trip(tmp_path, network):
+    prior = make_prior(network)
+    path = save_prior(prior, tmp_path / "p.safetensors")
+    loaded = load_prior(path)
+    assert loaded.network == network and loaded.inner_steps == 5 and loaded.provenance == prior.provenance
+    assert loaded.state_dict.keys() == prior.state_dict.keys()
+    for name, tensor in prior.state_dict.items():
+        assert torch.equal(loaded.state_dict[name], tensor)
+    for name, tensor in prior.inner_lrs.items():
+        assert torch.equal(loaded.inner_lrs[name], tensor)
+
+
+def test_corrupt_and_foreign_files(tmp_path):
+    path = save_prior(make_prior(), tmp_path / "p.safetensors")
+    data = bytearray(path.read_bytes())
+    data[-7] ^= 0xFF  # a bit flip inside the tensor data
+    flipped = tmp_path / "flipped.safetensors"
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(PriorError, match="checksum mismatch"):
+        load_prior(flipped)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(path.read_bytes()[: len(data) // 2])
+    with pytest.raises(PriorError, match="not a readable prior"):
+        load_prior(truncated)
+    with pytest.raises(PriorError, match="not found"):
+        load_prior(tmp_path / "missing.safetensors")
+    from safetensors.torch import save_file
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(PriorError, match="not a NeuRep prior"):
+        load_prior(tmp_path / "other.safetensors")
+
+
+def test_weights_that_do_not_fit_the_declared_network(tmp_path):
+    prior = make_prior()
+    wrong = dataclasses.replace(prior, network=NetworkConfig(width=32, depth=2))  # metadata lies
+    with pytest.raises(PriorError, match="do not fit"):
+        load_prior(save_prior(wrong, tmp_path / "wrong.safetensors"))
+    stray = dataclasses.replace(prior, inner_lrs={**prior.inner_lrs, "extra": torch.ones(3)})
+    with pytest.raises(PriorError, match="matches no weight"):
+        load_prior(save_prior(stray, tmp_path / "stray.safetensors"))
+
+
+def test_mismatched_network_is_a_clear_error(tmp_path):
+    prior = make_prior()
+    with pytest.raises(PriorError, match="width: prior 16 vs requested 128"):
+        prior.check_matches(NetworkConfig())
+    path = save_prior(prior, tmp_path / "p.safetensors")
+    config, loaded = settings("fast", str(path))
+    assert config.network == NETWORK and loaded.inner_steps == 5
+    with pytest.raises(PriorError, match="different network"):
+        settings("fast", str(path), width=64)
+
+
+def test_metadata_is_json_and_checksummed(tmp_path):
+    path = save_prior(make_prior(learned=False), tmp_path / "p.safetensors")
+    header = json.loads(path.read_bytes()[8: 8 + int.from_bytes(path.read_bytes()[:8], "little")])
+    metadata = header["__metadata__"]
+    assert json.loads(metadata["network"])["width"] == 16 and len(metadata["sha256"]) == 64
+    assert load_prior(path).inner_lrs == {}
+
+
+def test_shipped_default_prior():
+    if not DEFAULT_PRIOR_PATH.is_file():
+        pytest.skip("no default prior in this checkout")
+    assert DEFAULT_PRIOR_PATH.stat().st_size <= 5 * 1024 * 1024
+    prior = resolve_prior("default")
+    assert {"data", "command", "iterations", "version"} <= prior.provenance.keys()
+    config, _ = settings("default", "default")
+    assert config.network == prior.network
+    assert resolve_prior("none") is None
