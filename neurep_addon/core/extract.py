@@ -113,6 +113,8 @@ def mesh_from_grid(grid: Grid, close_at_box: bool = True) -> tuple[np.ndarray, n
                 index = [slice(None)] * 3
                 index[axis] = end
                 values[tuple(index)] = np.maximum(values[tuple(index)], spacing)
+    # A node exactly at 0 makes marching cubes put several vertices on it, pinching the surface there.
+    values = np.where(values == 0, np.float32(1e-7), values)
     if not (values.min() < 0 < values.max()):
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
     spacing = 2 * BOX_HALF_SIZE / grid.resolution
