@@ -151,10 +151,10 @@ def report(results: dict, out_dir: Path, command: str) -> str:
     shapes = common_shapes(results)
     lines = [f"Written by `scripts/bench_priors.py` ({command}). {len(shapes)} held-out shapes: "
              + ", ".join(f"`{s}`" for s in shapes) + ". Means over shapes; CPU, 1 thread; steps of the engine's "
-             "own fit (preset `fast`: 1024 points per step, Adam 1e-4 after the prior's learned steps), meshed "
+             "own fit (preset `fast`: 1024 points per step, Adam at the preset's learning rate with cosine decay after the prior's learned steps), meshed "
              "at resolution 128. Chamfer-L1 and F-score as `metrics.evaluate` defines them; an empty mesh "
              "counts as infinite Chamfer and zero F-score. Seconds were measured on a 2-core CPU shared with "
-             "5-10 other jobs: compare them between methods, not with other machines.", ""]
+             "other jobs at times: compare them between methods, not with other machines.", ""]
     for key, title in METRICS:
         lines += [f"**{title}**", "", "| method | " + " | ".join(f"{s} steps" for s in CHECKPOINTS) + " |",
                   "|---|" + "---:|" * len(CHECKPOINTS)]
