@@ -86,11 +86,10 @@ def complete(observation: Observation, config: FitConfig, prior: Prior | None = 
 
     clock = time.perf_counter()
     session = FitSession(points, normals, config, prior=prior, device=device, seed=seed, cancel=cancel)
-    world_preview = None
-    if preview is not None:
-        def world_preview(vertices, faces, step):
-            preview(normalization.to_world(vertices), faces, step)
-    history = session.run(progress=progress, preview=world_preview)
+    def world_preview(vertices: np.ndarray, faces: np.ndarray, step: int) -> None:
+        preview(normalization.to_world(vertices), faces, step)
+
+    history = session.run(progress=progress, preview=world_preview if preview is not None else None)
     timings["fit"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

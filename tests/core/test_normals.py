@@ -1,5 +1,4 @@
 import numpy as np
-import trimesh
 
 from neurep_addon.core.normals import estimate_normals
 from neurep_addon.core.synth import depth_scan
