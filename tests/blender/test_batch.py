@@ -31,7 +31,7 @@ def batch(addon):
 
 def tiny_config(batch):
     pipeline = importlib.import_module(batch.__name__.replace(".blender.batch", ".core.pipeline"))
-    return pipeline.settings("fast", "none", steps=8, resolution=32)
+    return pipeline.settings("fast", "default", steps=30, resolution=32)
 
 
 def test_completes_an_object_inside_a_blend_file(batch, scan_blend, tmp_path):
@@ -61,7 +61,7 @@ def test_command_line_blend_mode(scan_blend, tmp_path):
     saved, report = tmp_path / "cli.blend", tmp_path / "report.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "complete.py"), "--blend", str(scan_blend), "--object", "Scan",
-         "--save", str(saved), "--preset", "fast", "--prior", "none", "--steps", "8", "--resolution", "32",
+         "--save", str(saved), "--preset", "fast", "--prior", "default", "--steps", "30", "--resolution", "32",
          "--device", "cpu", "--quiet", "--report", str(report)],
         capture_output=True, text=True, timeout=300,
         env={**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "user")})

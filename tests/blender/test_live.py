@@ -12,7 +12,7 @@ from .conftest import holed_sphere, scene_state, select_only
 
 def make_request(addon, scan, steps=12, preview_every=3):
     settings = bpy.context.scene.neurep_settings
-    settings.preset, settings.prior, settings.steps, settings.resolution = "fast", "NONE", steps, 32
+    settings.preset, settings.prior, settings.steps, settings.resolution = "fast", "DEFAULT", steps, 32
     request = addon.fitting.prepare_request([scan], scan, bpy.context.scene,
                                             bpy.context.evaluated_depsgraph_get(), settings, "cpu")
     request.config = request.config.replace(preview_every=preview_every, preview_resolution=16)

@@ -17,8 +17,8 @@ def check_result(name: str, centre, radius: float):
     assert tuple(result.matrix_world.translation) == (0.0, 0.0, 0.0)  # vertices are world space
     positions = vertex_positions(result)
     bounds_centre = (positions.min(axis=0) + positions.max(axis=0)) / 2
-    assert np.allclose(bounds_centre, centre, atol=0.35 * radius)
-    assert 0.5 * radius < (positions.max(axis=0) - positions.min(axis=0)).max() / 2 < 1.6 * radius
+    assert np.allclose(bounds_centre, centre, atol=0.2 * radius)
+    assert 0.85 * radius < (positions.max(axis=0) - positions.min(axis=0)).max() / 2 < 1.25 * radius
     distance = np.empty(len(positions), dtype=np.float32)
     result.data.attributes["neurep_distance"].data.foreach_get("value", distance)
     assert np.isfinite(distance).all() and distance.min() >= 0
