@@ -13,6 +13,7 @@ are averaged (gloo on the CPU, NCCL on GPUs); only rank 0 writes files.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -28,7 +29,7 @@ import torch.distributed as dist  # noqa: E402
 from neurep_addon.core.config import ENCODINGS, NetworkConfig  # noqa: E402
 from neurep_addon.core.errors import NeuRepError  # noqa: E402
 from neurep_addon.core.meta import ALGORITHMS, MetaConfig, train  # noqa: E402
-from neurep_addon.core.prior_io import FORMAT  # noqa: E402
+from neurep_addon.core.prior_io import FORMAT, resolve_prior  # noqa: E402
 from neurep_addon.core.tasks import ShapeDistribution, TaskConfig, mesh_files, split_files  # noqa: E402
 
 
@@ -58,10 +59,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--val-fraction", type=float, default=0.2, help="meshes held out for validation")
     parser.add_argument("--procedural-fraction", type=float, default=TaskConfig().procedural_fraction,
                         help="share of tasks on procedural shapes (1 = no meshes needed)")
-    parser.add_argument("--encoding", choices=ENCODINGS, default=net.encoding)
-    parser.add_argument("--width", type=int, default=net.width)
-    parser.add_argument("--depth", type=int, default=net.depth)
-    parser.add_argument("--omega-0", type=float, default=net.omega_0)
+    parser.add_argument("--init", metavar="PRIOR",
+                        help="start from this prior ('default' or a file) instead of random weights: "
+                             "fine-tunes it, keeping its network")
+    parser.add_argument("--encoding", choices=ENCODINGS, help=f"(default: {net.encoding}, or the --init prior's)")
+    parser.add_argument("--width", type=int, help=f"(default: {net.width}, or the --init prior's)")
+    parser.add_argument("--depth", type=int, help=f"(default: {net.depth}, or the --init prior's)")
+    parser.add_argument("--omega-0", type=float, help=f"(default: {net.omega_0}, or the --init prior's)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
@@ -97,6 +101,14 @@ def main(argv: list[str]) -> int:
             print(message, flush=True)
 
     try:
+        init = resolve_prior(args.init) if args.init else None
+        asked = {k: v for k, v in (("encoding", args.encoding), ("width", args.width), ("depth", args.depth),
+                                   ("omega_0", args.omega_0)) if v is not None}
+        network = dataclasses.replace(init.network if init else NetworkConfig(), **asked)
+        if init is not None and network != init.network:
+            raise ValueError(f"--init {args.init} fixes the network ({init.network.encoding}, width "
+                             f"{init.network.width}, depth {init.network.depth}, omega_0 {init.network.omega_0}); "
+                             f"drop --{' --'.join(k.replace('_', '-') for k in asked)} or start without --init")
         config = MetaConfig(
             algorithm=args.algorithm, iterations=args.iterations, inner_steps=args.inner_steps,
             inner_points=args.inner_points, outer_points=args.outer_points, meta_batch=args.meta_batch,
@@ -105,8 +117,7 @@ def main(argv: list[str]) -> int:
             refresh_every=args.refresh_every, validation_tasks=args.validation_tasks,
             validate_every=args.validate_every, checkpoint_every=args.checkpoint_every,
             log_every=args.log_every, seed=args.seed,
-            network=NetworkConfig(encoding=args.encoding, width=args.width, depth=args.depth,
-                                  omega_0=args.omega_0))
+            network=network)
         task_config = TaskConfig(procedural_fraction=args.procedural_fraction)
         files = mesh_files(args.data) if args.procedural_fraction < 1 else []
         train_files, validation_files = split_files(files, args.val_fraction, args.seed) if files else ([], [])
@@ -121,10 +132,12 @@ def main(argv: list[str]) -> int:
             "validation_meshes": ", ".join(f.stem for f in validation_files),
             "command": "python scripts/train_prior.py " + shlex.join(argv),
             "version": f"{FORMAT}, git {_git_commit()}, torch {torch.__version__}",
+            **({"init": f"{args.init} ({init.provenance.get('algorithm', '?')}, {init.provenance.get('iterations', '?')} "
+                        f"iterations, {init.provenance.get('date', '?')})"} if init else {}),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         }
         train(config, train_shapes, validation_shapes, Path(args.out), provenance, resume=args.resume,
-              device=device, log=log)
+              device=device, log=log, init=init)
     except (NeuRepError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

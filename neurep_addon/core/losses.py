@@ -16,7 +16,9 @@ The first four are the SIREN paper's SDF loss; the last three are what points-on
 ``hint`` follows Hoppe et al.'s signed distance to an oriented point set: a free point x gets a sign
 s(x) = +1 or -1 only when its nearest observed points all agree on the side of x and x lies along their
 normals (within ``SIGN_HINT_CONE``), and d(x) is its distance to the nearest observed point; points
-beside a hole, where the sign is unknown, get no hint (s(x) = 0).
+beside a hole, where the sign is unknown, get no hint (s(x) = 0), and neither do inside points deeper
+than ``SIGN_HINT_INSIDE_DEPTH`` unless the ray going on from them, away from their patch, leaves the
+object through another observed patch (its far side was seen, so the point is enclosed).
 ``sdf_loss`` takes the network as a plain callable so the meta-learning inner loop can use it with
 functional parameters.
 """
@@ -37,6 +39,14 @@ FREE_SCATTER = 0.1
 SIGN_HINT_NEIGHBOURS = 4
 SIGN_HINT_CONE = 0.8
 """A free point gets a sign hint when |(x - p) . n| >= this times |x - p| for all its nearest points p."""
+SIGN_HINT_INSIDE_DEPTH = 0.1
+"""Inside hints deeper than this (box units) behind their patch need the object's far side to be observed
+(``SIGN_HINT_RAY_RADIUS``): behind a single scanned shell the thickness is unknown, and unbounded inside
+hints grew a 2-view scan of fandisk into a bag that filled the box (Chamfer-L1 0.146 after 500 steps from
+random init; 0.022 with this rule, while a sphere with two holes still fills its inside)."""
+SIGN_HINT_RAY_RADIUS = 0.08
+"""A deep inside point keeps its hint when the ray from it, away from its patch, passes within this
+distance (box units) of an observed point whose normal faces along the ray: the wall the ray leaves by."""
 SIGN_HINT_REFERENCES = 4096
 """Observed points drawn per step as the reference set of the sign hints (bounds the cost of a step)."""
 
@@ -95,14 +105,31 @@ def sign_hints(x: torch.Tensor, points: torch.Tensor, normals: torch.Tensor,
                          device=points.device)
     ref_points, ref_normals = points[refs], normals[refs]
     k = min(SIGN_HINT_NEIGHBOURS, len(refs))
-    distances, nearest = torch.cdist(x, ref_points).topk(k, largest=False)  # [M, k], ascending
+    all_distances = torch.cdist(x, ref_points)  # [M, R]
+    distances, nearest = all_distances.topk(k, largest=False)  # [M, k], ascending
     offset = x[:, None, :] - ref_points[nearest]  # [M, k, 3]
     along = (offset * ref_normals[nearest]).sum(-1)  # [M, k]
     head_on = along.abs() >= SIGN_HINT_CONE * offset.norm(dim=-1)
     agree = (along > 0).all(dim=1) | (along < 0).all(dim=1)
     confident = head_on.all(dim=1) & agree
+    deep = (along[:, 0] < 0) & (distances[:, 0] > SIGN_HINT_INSIDE_DEPTH)
+    if deep.any():
+        confident[deep] &= _far_wall_seen(x[deep], -ref_normals[nearest[deep, 0]], ref_points, ref_normals,
+                                          all_distances[deep])
     sign = torch.where(confident, torch.sign(along[:, 0]), torch.zeros_like(along[:, 0]))
     return sign, distances[:, 0]
+
+
+def _far_wall_seen(x: torch.Tensor, inward: torch.Tensor, ref_points: torch.Tensor, ref_normals: torch.Tensor,
+                   distances: torch.Tensor) -> torch.Tensor:
+    """bool [D]: whether the ray from each deep inside point x [D, 3] along ``inward`` [D, 3] (away from the
+    patch that put it inside) meets an observed patch that it leaves through, i.e. whether the object's
+    far side is observed there, so that x is enclosed and not just behind a single scanned shell.
+    ``distances`` [D, R] are those from x to the reference points [R, 3]."""
+    ahead = inward @ ref_points.T - (x * inward).sum(dim=1, keepdim=True)  # [D, R] along the ray
+    beside = distances.square() - ahead.square()  # squared distance from the ray
+    leaving = inward @ ref_normals.T >= SIGN_HINT_CONE  # the patch faces along the ray: the ray exits there
+    return ((ahead > 0) & (beside < SIGN_HINT_RAY_RADIUS ** 2) & leaving).any(dim=1)
 
 
 def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: LossWeights,

@@ -189,11 +189,16 @@ class MetaLearner:
     all ranks start (and, by averaging, stay) identical.
     """
 
-    def __init__(self, config: MetaConfig, device: torch.device | str = "cpu") -> None:
+    def __init__(self, config: MetaConfig, device: torch.device | str = "cpu", init: Prior | None = None) -> None:
+        """``init``: start from this prior's weights (and learned step sizes, for MetaSDF) instead of a
+        random initialisation, e.g. to fine-tune the default prior on a studio's own shapes."""
         self.config = config
         self.device = torch.device(device)
         torch.manual_seed(config.seed)
         self.network = build_network(config.network).to(self.device)
+        if init is not None:
+            init.check_matches(config.network)
+            self.network.load_state_dict(init.state_dict)
         for p in self.network.parameters():
             p.requires_grad_(False)
         self.params: Params = {name: p.detach().clone().requires_grad_(True)
@@ -201,7 +206,9 @@ class MetaLearner:
         self.inner_lrs: Params = {}
         self.optimizer: torch.optim.Adam | None = None  # Reptile interpolates instead
         if config.algorithm == "metasdf":
-            self.inner_lrs = {name: torch.full_like(p, config.inner_lr_init).requires_grad_(True)
+            start = init.inner_lrs if init is not None and init.inner_lrs else {}
+            self.inner_lrs = {name: (start[name].to(self.device, p.dtype).clone() if name in start
+                                     else torch.full_like(p, config.inner_lr_init)).requires_grad_(True)
                               for name, p in self.params.items()}
             self.optimizer = torch.optim.Adam([
                 {"params": list(self.params.values()), "lr": config.outer_lr},
@@ -374,17 +381,18 @@ class History:
 
 def train(config: MetaConfig, train_shapes: ShapeDistribution, validation_shapes: ShapeDistribution,
           out: Path, provenance: dict[str, str], resume: bool = False, device: torch.device | str = "cpu",
-          log: Callable[[str], None] = print) -> History:
+          log: Callable[[str], None] = print, init: Prior | None = None) -> History:
     """Meta-train a prior and write it (best validation) to ``out``.
 
     Writes ``out`` + ``.ckpt`` (checkpoint, every ``checkpoint_every`` iterations and at the end) and
-    ``out`` + ``.png`` (training curve). With ``resume``, continues from the checkpoint. Only rank 0 writes.
+    ``out`` + ``.png`` (training curve). With ``resume``, continues from the checkpoint; otherwise starts
+    from ``init`` (a prior to fine-tune) or from random weights. Only rank 0 writes.
     """
     out = Path(out)
     device = torch.device(device)
     rank, world = _world()
     checkpoint = out.with_name(out.name + ".ckpt")
-    learner = MetaLearner(config, device)
+    learner = MetaLearner(config, device, init=None if resume else init)
     history = History()
     if resume:
         if not checkpoint.is_file():

@@ -7,7 +7,7 @@ import torch
 from neurep_addon.core.config import preset
 from neurep_addon.core.errors import FitCancelled, PriorError
 from neurep_addon.core.fit import FitSession, resolve_device
-from neurep_addon.core.losses import sample_batch, sign_hints
+from neurep_addon.core.losses import SIGN_HINT_INSIDE_DEPTH, sample_batch, sign_hints
 from neurep_addon.core.prior import Prior
 
 from .conftest import sphere_points
@@ -96,11 +96,18 @@ def test_batch_shapes_and_sign_hints():
     assert batch.surface.shape == (512, 3) and batch.band.shape == (256, 3)
     assert batch.free.shape == (256, 3) and batch.hint_sign.shape == (256,) and batch.shell.shape == (64, 3)
     assert torch.all(batch.shell.abs().max(dim=1).values == 1.0)
-    # Far outside and deep inside a sphere the hint is certain; it is never wrong.
+    # Far outside and deep inside a closed sphere (radius 0.5) the hint is certain; it is never wrong.
     queries = torch.tensor([[0.0, 0.0, 0.9], [0.8, 0.0, 0.0], [0.0, 0.0, 0.0], [0.1, 0.1, 0.0]])
     hints, distances = sign_hints(queries, p, n, g)
     assert hints.tolist() == [1.0, 1.0, -1.0, -1.0]
     assert distances[2].item() == pytest.approx(0.5, abs=1e-5)
+    # Behind a lone scanned shell (the top cap only) the thickness is unknown: inside hints stop at
+    # SIGN_HINT_INSIDE_DEPTH, since no far wall was observed; outside hints keep their reach.
+    cap = p[:, 2] > 0.3
+    below = torch.tensor([[0.0, 0.0, 0.45], [0.0, 0.0, 0.2], [0.0, 0.0, 0.0], [0.0, 0.0, 0.9]])
+    hints, distances = sign_hints(below, p[cap], n[cap], g)
+    assert distances[0] < SIGN_HINT_INSIDE_DEPTH < distances[1]
+    assert hints.tolist() == [-1.0, 0.0, 0.0, 1.0]
     free_hints, _ = sign_hints(batch.free, p, n, g)
     inside = batch.free.norm(dim=1) < 0.5
     assert torch.all(free_hints[inside] <= 0) and torch.all(free_hints[~inside] >= 0)

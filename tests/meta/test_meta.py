@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -103,3 +105,20 @@ def test_resume_refuses_another_network(tmp_path, tiny_meta, procedural_shapes):
     with pytest.raises(PriorError, match="start a new run"):
         train(tiny_meta(algorithm="reptile"), procedural_shapes, procedural_shapes, out, {}, resume=True,
               log=lambda m: None)
+
+
+def test_fine_tuning_starts_from_the_given_prior(tiny_meta):
+    """``MetaLearner(init=...)`` (train_prior.py --init): a studio fine-tunes an existing prior."""
+    base = MetaLearner(tiny_meta())
+    with torch.no_grad():
+        for lr in base.inner_lrs.values():
+            lr.uniform_(1e-5, 1e-3)
+    start = base.prior()
+    tuned = MetaLearner(tiny_meta(seed=7), init=start)
+    for name, tensor in start.state_dict.items():
+        torch.testing.assert_close(tuned.params[name].detach(), tensor, rtol=0, atol=0)
+        torch.testing.assert_close(tuned.inner_lrs[name].detach(), start.inner_lrs[name], rtol=0, atol=0)
+    fresh = MetaLearner(tiny_meta(seed=7))  # the same run without init starts elsewhere
+    assert not all(torch.equal(fresh.params[name], tensor) for name, tensor in start.state_dict.items())
+    with pytest.raises(PriorError, match="different network.*width"):
+        MetaLearner(tiny_meta(network=dataclasses.replace(start.network, width=32)), init=start)
