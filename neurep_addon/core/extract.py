@@ -113,11 +113,14 @@ def mesh_from_grid(grid: Grid, close_at_box: bool = True) -> tuple[np.ndarray, n
                 index = [slice(None)] * 3
                 index[axis] = end
                 values[tuple(index)] = np.maximum(values[tuple(index)], spacing)
-    # A node exactly at 0 makes marching cubes put several vertices on it, pinching the surface there.
-    values = np.where(values == 0, np.float32(1e-7), values)
+    # A node at (or within float32 rounding of) 0 makes marching cubes put several vertices on that very
+    # node, and merging them pinches the surface there (not watertight once saved): keep every node at
+    # least a thousandth of a cell away from the level set.
+    spacing = 2 * BOX_HALF_SIZE / grid.resolution
+    margin = np.float32(1e-3 * spacing)
+    values = np.where(np.abs(values) < margin, np.where(values < 0, -margin, margin), values)
     if not (values.min() < 0 < values.max()):
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
-    spacing = 2 * BOX_HALF_SIZE / grid.resolution
     vertices, faces, _, _ = marching_cubes(values, level=0.0, spacing=(spacing,) * 3,
                                            gradient_direction="descent")
     return vertices.astype(np.float64) - BOX_HALF_SIZE, faces.astype(np.int64)

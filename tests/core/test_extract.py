@@ -46,6 +46,20 @@ def test_extracted_mesh_is_closed_outward_and_on_the_surface():
     assert mesh.volume == pytest.approx(expected_volume, rel=0.02)
 
 
+def test_nodes_on_the_level_set_do_not_pinch_the_mesh():
+    """A node at or within rounding of 0 must not gather several vertices (merged on save: a pinch)."""
+    grid = dense_grid(sphere_sdf, 32)
+    values = grid.values.copy()
+    crossing = np.argwhere(np.abs(values) < 2.0 / 32)
+    for i, index in enumerate(crossing[::7][:40]):
+        values[tuple(index)] = (0.0, 1e-9, -1e-9, 3e-8)[i % 4]
+    grid.values = values
+    vertices, faces = mesh_from_grid(grid)
+    assert len(np.unique(vertices.astype(np.float32), axis=0)) == len(vertices)
+    merged = trimesh.Trimesh(vertices, faces, process=True)
+    assert merged.is_watertight
+
+
 def test_surface_leaving_the_box_is_capped_closed():
     def slab(x):  # a slab through the whole box: open unless capped at the box
         return (np.abs(x[:, 2]) - 0.3).astype(np.float32)
