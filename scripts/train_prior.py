@@ -132,10 +132,12 @@ def main(argv: list[str]) -> int:
             "validation_meshes": ", ".join(f.stem for f in validation_files),
             "command": "python scripts/train_prior.py " + shlex.join(argv),
             "version": f"{FORMAT}, git {_git_commit()}, torch {torch.__version__}",
-            **({"init": f"{args.init} ({init.provenance.get('algorithm', '?')}, {init.provenance.get('iterations', '?')} "
-                        f"iterations, {init.provenance.get('date', '?')})"} if init else {}),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         }
+        if init is not None:
+            made = init.provenance
+            provenance["init"] = (f"{args.init} ({made.get('algorithm', '?')}, {made.get('iterations', '?')} "
+                                  f"iterations, {made.get('date', '?')})")
         train(config, train_shapes, validation_shapes, Path(args.out), provenance, resume=args.resume,
               device=device, log=log, init=init)
     except (NeuRepError, ValueError) as exc:

@@ -105,9 +105,9 @@ def mesh_from_grid(grid: Grid, close_at_box: bool = True) -> tuple[np.ndarray, n
     capped there and the mesh is always closed. Faces are oriented with normals pointing outwards.
     """
     values = grid.values
+    spacing = 2 * BOX_HALF_SIZE / grid.resolution
     if close_at_box:
         values = values.copy()
-        spacing = 2 * BOX_HALF_SIZE / grid.resolution
         for axis in range(3):
             for end in (0, -1):
                 index = [slice(None)] * 3
@@ -116,7 +116,6 @@ def mesh_from_grid(grid: Grid, close_at_box: bool = True) -> tuple[np.ndarray, n
     # A node at (or within float32 rounding of) 0 makes marching cubes put several vertices on that very
     # node, and merging them pinches the surface there (not watertight once saved): keep every node at
     # least a thousandth of a cell away from the level set.
-    spacing = 2 * BOX_HALF_SIZE / grid.resolution
     margin = np.float32(1e-3 * spacing)
     values = np.where(np.abs(values) < margin, np.where(values < 0, -margin, margin), values)
     if not (values.min() < 0 < values.max()):
