@@ -65,6 +65,7 @@ class FitSession:
 
     points, normals: float [N, 3] in the [-1, 1]^3 box (see ``observation.Normalization``).
     prior: initial weights (and learned first steps); ``None`` is the network's random initialisation.
+           A fit from a prior runs Adam at ``config.prior_learning_rate_scale`` times the learning rate.
     cancel: an event another thread may set to stop the fit (one is made if none is given).
     """
 
@@ -82,10 +83,11 @@ class FitSession:
         self.points = torch.as_tensor(points, dtype=torch.float32, device=self.device)
         self.normals = torch.as_tensor(normals, dtype=torch.float32, device=self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
+        rate = config.learning_rate * (config.prior_learning_rate_scale if prior is not None else 1.0)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=rate)
         # Cosine decay to 1% of the rate: large early steps reshape the field, small late ones refine it.
         self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer, T_max=max(1, config.steps), eta_min=config.learning_rate * 0.01)
+            self.optimizer, T_max=max(1, config.steps), eta_min=rate * 0.01)
         self.steps_done = 0
         self.last_evaluations = 0
         """Network evaluations made by the latest ``mesh()`` call."""

@@ -263,7 +263,7 @@ class MetaLearner:
     def _reptile_step(self, tasks: list[TaskTensors], generator: torch.Generator) -> float:
         c = self.config
         fit = FitConfig(steps=c.inner_steps, points_per_step=c.inner_points, learning_rate=c.reptile_lr,
-                        network=c.network, weights=c.weights, preview_every=0)
+                        prior_learning_rate_scale=1.0, network=c.network, weights=c.weights, preview_every=0)
         start = self.prior()
         deltas = [torch.zeros_like(p) for p in self.params.values()]
         total = 0.0

@@ -81,6 +81,24 @@ def test_prior_weights_are_the_starting_point_and_its_learned_steps_are_used():
     assert s.optimizer.state != {}
 
 
+def test_a_fit_from_a_prior_takes_smaller_adam_steps():
+    """Adam's first step moves a weight by at most the rate: the full rate from random weights, the scaled
+    rate from a prior (which is already close to a completion)."""
+    def largest_first_move(s):
+        before = [p.detach().clone() for p in s.network.parameters()]
+        s.step()
+        return max(float((p.detach() - b).abs().max()) for p, b in zip(s.network.parameters(), before))
+
+    reference = session()
+    prior = Prior(TINY.network, {k: v.clone() for k, v in reference.network.state_dict().items()})
+    rate, scale = TINY.learning_rate, TINY.prior_learning_rate_scale
+    assert scale < 1
+    assert largest_first_move(session()) == pytest.approx(rate, rel=1e-3)
+    assert largest_first_move(session(prior=prior)) == pytest.approx(rate * scale, rel=1e-3)
+    with pytest.raises(ValueError, match="prior learning rate scale"):
+        TINY.replace(prior_learning_rate_scale=0)
+
+
 def test_prior_for_another_network_is_refused():
     other = TINY.replace(width=64).network
     with pytest.raises(PriorError, match="width: prior 64 vs requested 32"):
