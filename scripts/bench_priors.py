@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -47,8 +48,6 @@ LABELS = {"random": "SIREN, random init", "default": "SIREN, default prior (Meta
 METRICS = (("chamfer_l1", "Chamfer-L1 (lower is better)"), ("fscore_1", "F-score @1% (higher is better)"),
            ("missing_recall_1", "recall in missing regions @1% (higher is better)"))
 SCAN_VIEWS = 2
-EMPTY_MESH_SCORES = {"chamfer_l1": float("inf"), "fscore_1": 0.0, "missing_recall_1": 0.0}
-"""What ``metrics.evaluate`` gives a mesh without faces (older result files stored no scores for it)."""
 
 
 def test_shapes(data: Path, validation_names: list[str],
@@ -128,13 +127,15 @@ def common_shapes(results: dict) -> list[str]:
     return sorted(set.intersection(*(set(shapes) for shapes in results.values())))
 
 
-def aggregate(results: dict) -> dict[str, list[dict]]:
-    """Method -> per checkpoint, the mean of every metric and of the seconds over the common shapes."""
-    summary, common = {}, common_shapes(results)
+def aggregate(results: dict, common: list[str] | None = None) -> dict[str, list[dict]]:
+    """Method -> per checkpoint, the mean of every metric and of the seconds over ``common`` (by default the
+    shapes every method was run on)."""
+    summary, common = {}, common or common_shapes(results)
     for method, shapes in results.items():
         runs = [shapes[name] for name in common]
+        # A shape whose input misses nothing has no missing-region recall: it is left out of that mean only.
         summary[method] = [
-            {key: float(np.mean([run[i].get(key, EMPTY_MESH_SCORES.get(key, np.nan)) for run in runs]))
+            {key: _mean([run[i].get(key, math.nan) for run in runs])
              for key in ("seconds", *(m for m, _ in METRICS))} | {"step": runs[0][i]["step"], "shapes": len(runs)}
             for i in range(len(runs[0]))]
     return summary
@@ -151,7 +152,7 @@ def report(results: dict, out_dir: Path, command: str) -> str:
     shapes = common_shapes(results)
     lines = [f"Written by `scripts/bench_priors.py` ({command}). {len(shapes)} held-out shapes: "
              + ", ".join(f"`{s}`" for s in shapes) + ". Means over shapes; CPU, 1 thread; steps of the engine's "
-             "own fit (preset `fast`: 1024 points per step, Adam at the preset's learning rate with cosine decay after the prior's learned steps), meshed "
+             "own fit (preset `fast`: 1024 points per step; Adam with cosine decay at the preset's learning rate, or at `prior_learning_rate_scale` times it after a prior's learned steps), meshed "
              "at resolution 128. Chamfer-L1 and F-score as `metrics.evaluate` defines them; an empty mesh "
              "counts as infinite Chamfer and zero F-score. Seconds were measured on a 2-core CPU shared with "
              "other jobs at times: compare them between methods, not with other machines.", ""]
@@ -175,23 +176,63 @@ def report(results: dict, out_dir: Path, command: str) -> str:
         verdicts = [f"{key}: default prior after 25 steps {at[25][key]:.4f} vs random init after 500 steps "
                     f"{ref[500][key]:.4f}" for key, _ in METRICS]
         lines += ["Goal check: " + "; ".join(verdicts) + ".", ""]
+        lines += by_test_set(results, shapes)
+    without = [s for s in shapes if all("missing_recall_1" not in row for row in every[order[0]][s])]
+    if without:
+        lines += ["Missing recall is averaged over the shapes whose input lacks part of the surface; "
+                  + ", ".join(f"`{s}`" for s in without) + " lacks none.", ""]
     columns = [m for m in METHODS if m in every]
-    lines += ["**Per shape, F-score @1% after 25 / 500 steps** (Poisson: its one result)", "",
-              "| shape | " + " | ".join(LABELS[m] for m in columns) + " |", "|---|" + "---:|" * len(columns)]
-    for shape in shapes:
-        cells = []
-        for method in columns:
-            by_step = {row["step"]: row for row in every[method].get(shape, [])}
-            cells.append("not run" if not by_step else f"{by_step[None]['fscore_1']:.3f}" if None in by_step
-                         else f"{by_step[25].get('fscore_1', 0.0):.3f} / {by_step[500]['fscore_1']:.3f}")
-        lines.append(f"| `{shape}` | " + " | ".join(cells) + " |")
-    lines.append("")
+    for key, title in METRICS[1:]:
+        lines += [f"**Per shape, {title.split(' (')[0]} after 25 / 500 steps** (Poisson: its one result)", "",
+                  "| shape | " + " | ".join(LABELS[m] for m in columns) + " |", "|---|" + "---:|" * len(columns)]
+        for shape in shapes:
+            cells = []
+            for method in columns:
+                by_step = {row["step"]: row.get(key, math.nan) for row in every[method].get(shape, [])}
+                cells.append("not run" if not by_step else _cell(by_step[None]) if None in by_step
+                             else f"{_cell(by_step[25])} / {_cell(by_step[500])}")
+            lines.append(f"| `{shape}` | " + " | ".join(cells) + " |")
+        lines.append("")
     for method, done in incomplete.items():
         lines += [f"Left out of the means: {LABELS[method]} finished only " + ", ".join(f"`{s}`" for s in done)
                   + " in the time available (its per-shape results are in the JSON file).", ""]
     plot(summary, order, out_dir)
     lines += ["![quality vs steps](img/priors_steps.png)", "", "![quality vs seconds](img/priors_seconds.png)"]
     return "\n".join(lines)
+
+
+def _cell(value: float, digits: int = 3) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+TEST_SETS = {"val": "held-out meshes, 2-view virtual scans", "abc": "ABC real scans", "pairs": "partial/complete pairs"}
+
+
+def _mean(values: list[float]) -> float:
+    """The mean of the values that are not NaN (NaN if none is)."""
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else math.nan
+
+
+def by_test_set(results: dict, shapes: list[str]) -> list[str]:
+    """Markdown table: per test set, the default prior after 25 and 500 steps against random init after 500
+    steps and Poisson (the means of Chamfer-L1 / F-score / missing recall)."""
+    columns = [("random", 500, "random init, 500 steps"), ("default", 25, "default prior, 25 steps"),
+               ("default", 500, "default prior, 500 steps"), ("poisson", None, "screened Poisson")]
+    columns = [c for c in columns if c[0] in results]
+    lines = ["**By test set** (means of Chamfer-L1 / F@1% / missing recall)", "",
+             "| test set | shapes | " + " | ".join(c[2] for c in columns) + " |", "|---|---:|" + "---|" * len(columns)]
+    for prefix, label in TEST_SETS.items():
+        part = [s for s in shapes if s.startswith(prefix + "/")]
+        if not part:
+            continue
+        summary = aggregate(results, part)
+        cells = []
+        for method, step, _ in columns:
+            row = next(r for r in summary[method] if r["step"] == step)
+            cells.append(" / ".join(_cell(row[key], 4 if key == "chamfer_l1" else 3) for key, _ in METRICS))
+        lines.append(f"| {label} | {len(part)} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def plot(summary: dict, order: list[str], out_dir: Path) -> None:
@@ -263,7 +304,7 @@ def main(argv: list[str]) -> int:
                 print(f"{method:8s} {name:28s} {time.perf_counter() - clock:6.0f} s  "
                       + "  ".join(f"{k} {rows[-1].get(k, float('nan')):.4f}" for k, _ in METRICS), flush=True)
     command = ("python scripts/bench_priors.py --data ../shared/data --reptile out/priors/reptile.safetensors "
-               "--shapes fandisk,spot,00010039 --methods M, one process per method")
+               "--methods M, in two processes: M = default,reptile and M = poisson,random,fourier")
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
     if results:
         write_section(ROOT / "docs" / "BENCHMARKS.md", "priors", report(results, ROOT / "docs" / "img", command))

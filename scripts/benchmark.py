@@ -50,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="keep results already in OUT and skip those runs")
     parser.add_argument("--report", action="store_true",
                         help="run nothing: rewrite the report from OUT/benchmark_results.json (implies --resume)")
-    parser.add_argument("--no-render", action="store_true", help="skip the bpy renders")
+    parser.add_argument("--no-render", action="store_true",
+                        help="skip the bpy renders (the report keeps those already in OUT/img)")
     parser.add_argument("--work", default=None,
                         help="folder for the meshes behind the renders (default: a temporary one); "
                              "pass the same one to --resume runs")
@@ -144,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.report:
             run_all(cases, methods, results, results_path, samples, overrides, work)
         shown = tuple(c.name for c in cases) if args.quick else RENDER_CASES
-        renders = [] if args.no_render else render(cases, tuple(n for n in shown if n in results), work, img)
+        shown = tuple(n for n in shown if n in results)
+        renders = ([p for n in shown if (p := img / f"eval_render_{_slug(n)}.png").exists()] if args.no_render
+                   else render(cases, shown, work, img))
 
     from benchmark_report import write_report
 

@@ -76,3 +76,23 @@ def test_report_tables_keep_failures_visible(benchmark):
     assert "| 1/2 |" in headline and "| 2/2 |" in headline  # c is left out of the means
     per_case = "\n".join(benchmark_report.per_case_tables(results))
     assert "failed" in per_case and "`b` / neurep: InputError: empty" in per_case
+
+
+def test_prior_benchmark_means_skip_shapes_without_missing_regions():
+    spec = importlib.util.spec_from_file_location("bench_priors", SCRIPTS / "bench_priors.py")
+    bench_priors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_priors)
+
+    def rows(chamfer, recall):
+        return [{"step": step, "seconds": 1.0, "chamfer_l1": chamfer, "fscore_1": 0.5}
+                | ({} if recall is None else {"missing_recall_1": recall}) for step in bench_priors.CHECKPOINTS]
+
+    results = {"random": {"val/a": rows(0.01, 0.2), "abc/b": rows(0.03, None), "abc/c": rows(0.05, 0.4)},
+               "default": {"val/a": rows(0.02, 0.6), "abc/b": rows(0.04, None)}}  # default never ran abc/c
+    summary = bench_priors.aggregate(results)
+    assert [r["shapes"] for r in summary["random"]] == [2] * len(bench_priors.CHECKPOINTS)
+    assert summary["random"][0]["chamfer_l1"] == pytest.approx(0.02)
+    assert summary["random"][0]["missing_recall_1"] == pytest.approx(0.2)  # abc/b lacks nothing: not a zero
+    table = "\n".join(bench_priors.by_test_set(results, ["abc/b", "val/a"]))
+    assert "| ABC real scans | 1 | 0.0300 / 0.500 / n/a |" in table
+    assert "| held-out meshes, 2-view virtual scans | 1 | 0.0100 / 0.500 / 0.200 | 0.0200 / 0.500 / 0.600 |" in table
