@@ -152,7 +152,7 @@ def report(results: dict, out_dir: Path, command: str) -> str:
     shapes = common_shapes(results)
     lines = [f"Written by `scripts/bench_priors.py` ({command}). {len(shapes)} held-out shapes: "
              + ", ".join(f"`{s}`" for s in shapes) + ". Means over shapes; CPU, 1 thread; steps of the engine's "
-             "own fit (preset `fast`: 1024 points per step; Adam with cosine decay at the preset's learning rate, or at `prior_learning_rate_scale` times it after a prior's learned steps), meshed "
+             "own fit (preset `fast`: 1024 points per step; Adam with cosine decay at the preset's learning rate; after a prior's learned steps it starts at `prior_learning_rate_scale` times that rate and ramps up over `prior_warmup_steps`), meshed "
              "at resolution 128. Chamfer-L1 and F-score as `metrics.evaluate` defines them; an empty mesh "
              "counts as infinite Chamfer and zero F-score. Seconds were measured on a 2-core CPU shared with "
              "other jobs at times: compare them between methods, not with other machines.", ""]

@@ -9,6 +9,7 @@ the same weights on the CPU.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -65,7 +66,8 @@ class FitSession:
 
     points, normals: float [N, 3] in the [-1, 1]^3 box (see ``observation.Normalization``).
     prior: initial weights (and learned first steps); ``None`` is the network's random initialisation.
-           A fit from a prior runs Adam at ``config.prior_learning_rate_scale`` times the learning rate.
+           A fit from a prior starts Adam at ``config.prior_learning_rate_scale`` times the learning rate
+           and ramps up to the full rate over ``config.prior_warmup_steps`` Adam steps.
     cancel: an event another thread may set to stop the fit (one is made if none is given).
     """
 
@@ -83,11 +85,17 @@ class FitSession:
         self.points = torch.as_tensor(points, dtype=torch.float32, device=self.device)
         self.normals = torch.as_tensor(normals, dtype=torch.float32, device=self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        rate = config.learning_rate * (config.prior_learning_rate_scale if prior is not None else 1.0)
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=rate)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
         # Cosine decay to 1% of the rate: large early steps reshape the field, small late ones refine it.
-        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer, T_max=max(1, config.steps), eta_min=rate * 0.01)
+        # From a prior, the rate starts lower and ramps up (see ``FitConfig.prior_learning_rate_scale``).
+        total = max(1, config.steps)
+        start, warmup = (config.prior_learning_rate_scale, config.prior_warmup_steps) if prior else (1.0, 0)
+
+        def factor(step: int) -> float:
+            cosine = 0.01 + 0.99 * (1 + math.cos(math.pi * min(step, total) / total)) / 2
+            return cosine * (start + (1 - start) * min(1.0, step / warmup) if warmup else start)
+
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.steps_done = 0
         self.last_evaluations = 0
         """Network evaluations made by the latest ``mesh()`` call."""
@@ -114,8 +122,7 @@ class FitSession:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            if self.schedule.last_epoch < self.schedule.T_max:
-                self.schedule.step()
+            self.schedule.step()
         self.steps_done += 1
         elapsed = time.perf_counter() - self._started
         total = max(self.config.steps, self.steps_done)

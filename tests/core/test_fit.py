@@ -81,9 +81,9 @@ def test_prior_weights_are_the_starting_point_and_its_learned_steps_are_used():
     assert s.optimizer.state != {}
 
 
-def test_a_fit_from_a_prior_takes_smaller_adam_steps():
+def test_a_fit_from_a_prior_starts_with_smaller_adam_steps():
     """Adam's first step moves a weight by at most the rate: the full rate from random weights, the scaled
-    rate from a prior (which is already close to a completion)."""
+    rate from a prior (which is already close to a completion), which then ramps up to the full rate."""
     def largest_first_move(s):
         before = [p.detach().clone() for p in s.network.parameters()]
         s.step()
@@ -97,6 +97,17 @@ def test_a_fit_from_a_prior_takes_smaller_adam_steps():
     assert largest_first_move(session(prior=prior)) == pytest.approx(rate * scale, rel=1e-3)
     with pytest.raises(ValueError, match="prior learning rate scale"):
         TINY.replace(prior_learning_rate_scale=0)
+
+    # The rate ramps back up: after the warm-up, a fit from a prior runs at the same rate as one without.
+    config = TINY.replace(prior_warmup_steps=2)
+    plain, primed = session(config=config), session(config=config, prior=prior)
+    rates = []
+    for _ in range(3):
+        plain.step()
+        primed.step()
+        rates.append((primed.optimizer.param_groups[0]["lr"], plain.optimizer.param_groups[0]["lr"]))
+    assert rates[0][0] == pytest.approx(rates[0][1] * (scale + (1 - scale) / 2))
+    assert rates[1][0] == pytest.approx(rates[1][1]) and rates[2][0] == pytest.approx(rates[2][1])
 
 
 def test_prior_for_another_network_is_refused():
