@@ -127,6 +127,12 @@ def common_shapes(results: dict) -> list[str]:
     return sorted(set.intersection(*(set(shapes) for shapes in results.values())))
 
 
+def _mean(values: list[float]) -> float:
+    """The mean of the values that are not NaN (NaN if none is)."""
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else math.nan
+
+
 def aggregate(results: dict, common: list[str] | None = None) -> dict[str, list[dict]]:
     """Method -> per checkpoint, the mean of every metric and of the seconds over ``common`` (by default the
     shapes every method was run on)."""
@@ -206,12 +212,6 @@ def _cell(value: float, digits: int = 3) -> str:
 
 
 TEST_SETS = {"val": "held-out meshes, 2-view virtual scans", "abc": "ABC real scans", "pairs": "partial/complete pairs"}
-
-
-def _mean(values: list[float]) -> float:
-    """The mean of the values that are not NaN (NaN if none is)."""
-    values = [v for v in values if not math.isnan(v)]
-    return float(np.mean(values)) if values else math.nan
 
 
 def by_test_set(results: dict, shapes: list[str]) -> list[str]:
@@ -304,7 +304,7 @@ def main(argv: list[str]) -> int:
                 print(f"{method:8s} {name:28s} {time.perf_counter() - clock:6.0f} s  "
                       + "  ".join(f"{k} {rows[-1].get(k, float('nan')):.4f}" for k, _ in METRICS), flush=True)
     command = ("python scripts/bench_priors.py --data ../shared/data --reptile out/priors/reptile.safetensors "
-               "--methods M, in two processes: M = default,reptile and M = poisson,random,fourier")
+               "--methods M [--shapes S], several processes at once; results merge by method and shape")
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
     if results:
         write_section(ROOT / "docs" / "BENCHMARKS.md", "priors", report(results, ROOT / "docs" / "img", command))

@@ -120,14 +120,14 @@ class FitConfig:
     """Observed points drawn per step; as many off-surface points are drawn besides."""
     learning_rate: float = 5e-4
     prior_learning_rate_scale: float = 0.2
-    """A fit that starts from a prior begins its Adam steps at this fraction of ``learning_rate`` ...
+    """A fit that starts from a prior begins its Adam steps at this fraction of ``learning_rate``.
     A prior is already close to a completion; Adam's first steps move every weight by about the full rate,
     which shook that completion apart (preset fast, 3 held-out scans: Chamfer-L1 after 25 steps 0.0278 at
     the full rate, 0.0252 at 0.4, 0.0239 at 0.2, 0.0228 at 0.1)."""
     prior_warmup_steps: int = 100
-    """... and ramps up linearly to the full rate over this many Adam steps (0: stays at the fraction), so
-    that later steps still refine detail (spot scan, preset default: Chamfer-L1 0.0053 staying at 0.2,
-    0.0036 with the ramp, 0.0040 at the full rate throughout)."""
+    """Adam steps over which a fit from a prior ramps up linearly from ``prior_learning_rate_scale`` to the
+    full rate (0: it stays at the fraction), so that later steps still refine detail (spot scan, preset
+    default: Chamfer-L1 0.0053 staying at 0.2, 0.0036 with the ramp, 0.0040 at the full rate throughout)."""
     resolution: int = 160
     """Marching-cubes grid resolution over the [-1, 1]^3 box."""
     network: NetworkConfig = field(default_factory=NetworkConfig)

@@ -89,11 +89,13 @@ class FitSession:
         # Cosine decay to 1% of the rate: large early steps reshape the field, small late ones refine it.
         # From a prior, the rate starts lower and ramps up (see ``FitConfig.prior_learning_rate_scale``).
         total = max(1, config.steps)
-        start, warmup = (config.prior_learning_rate_scale, config.prior_warmup_steps) if prior else (1.0, 0)
+        start, warmup = ((config.prior_learning_rate_scale, config.prior_warmup_steps) if prior is not None
+                         else (1.0, 0))
 
         def factor(step: int) -> float:
             cosine = 0.01 + 0.99 * (1 + math.cos(math.pi * min(step, total) / total)) / 2
-            return cosine * (start + (1 - start) * min(1.0, step / warmup) if warmup else start)
+            ramp = min(1.0, step / warmup) if warmup else 0.0
+            return cosine * (start + (1 - start) * ramp)
 
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.steps_done = 0
