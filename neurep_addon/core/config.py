@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import ConfigError
+
 # --- Paper constants ---------------------------------------------------------------------------
 # Sitzmann et al. 2020, "Implicit Neural Representations with Periodic Activation Functions" (SIREN).
 SIREN_OMEGA_0 = 30.0
@@ -90,19 +92,19 @@ class NetworkConfig:
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
-            raise ValueError(f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+            raise ConfigError("encoding", f"{self.encoding!r} is unknown; choose one of {', '.join(ENCODINGS)}")
         if not 8 <= self.width <= 1024:
-            raise ValueError(f"network width must be between 8 and 1024, got {self.width}")
+            raise ConfigError("width", f"must be between 8 and 1024, got {self.width}")
         if not 1 <= self.depth <= 12:
-            raise ValueError(f"network depth must be between 1 and 12 hidden layers, got {self.depth}")
+            raise ConfigError("depth", f"must be between 1 and 12 hidden layers, got {self.depth}")
         if not 0 < self.omega_0 <= 300:
-            raise ValueError(f"omega_0 must be in (0, 300], got {self.omega_0}")
+            raise ConfigError("omega_0", f"must be in (0, 300], got {self.omega_0}")
         if not 0 < self.fourier_scale <= 100:
-            raise ValueError(f"fourier_scale must be in (0, 100], got {self.fourier_scale}")
+            raise ConfigError("fourier_scale", f"must be in (0, 100], got {self.fourier_scale}")
         if not 1 <= self.fourier_features <= 4096:
-            raise ValueError(f"fourier_features must be in [1, 4096], got {self.fourier_features}")
+            raise ConfigError("fourier_features", f"must be in [1, 4096], got {self.fourier_features}")
         if not 0 <= self.sphere_radius < 1:
-            raise ValueError(f"sphere_radius must be in [0, 1), got {self.sphere_radius}")
+            raise ConfigError("sphere_radius", f"must be in [0, 1), got {self.sphere_radius}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -144,27 +146,27 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.steps <= 100_000:
-            raise ValueError(f"steps must be between 0 and 100000, got {self.steps}")
+            raise ConfigError("steps", f"must be between 0 and 100000, got {self.steps}")
         if not 64 <= self.points_per_step <= 1_000_000:
-            raise ValueError(f"points per step must be between 64 and 1000000, got {self.points_per_step}")
+            raise ConfigError("points_per_step", f"must be between 64 and 1000000, got {self.points_per_step}")
         if not 0 < self.learning_rate < 1:
-            raise ValueError(f"learning rate must be in (0, 1), got {self.learning_rate}")
+            raise ConfigError("learning_rate", f"must be in (0, 1), got {self.learning_rate}")
         if not 0 < self.prior_learning_rate_scale <= 1:
-            raise ValueError(f"prior learning rate scale must be in (0, 1], got {self.prior_learning_rate_scale}")
+            raise ConfigError("prior_learning_rate_scale", f"must be in (0, 1], got {self.prior_learning_rate_scale}")
         if self.prior_warmup_steps < 0:
-            raise ValueError(f"prior warmup steps must be >= 0, got {self.prior_warmup_steps}")
+            raise ConfigError("prior_warmup_steps", f"must be >= 0, got {self.prior_warmup_steps}")
         if not 16 <= self.resolution <= 1024:
-            raise ValueError(f"resolution must be between 16 and 1024, got {self.resolution}")
+            raise ConfigError("resolution", f"must be between 16 and 1024, got {self.resolution}")
         if self.preview_every < 0:
-            raise ValueError(f"preview_every must be >= 0, got {self.preview_every}")
+            raise ConfigError("preview_every", f"must be >= 0, got {self.preview_every}")
         if not 8 <= self.preview_resolution <= 256:
-            raise ValueError(f"preview resolution must be between 8 and 256, got {self.preview_resolution}")
+            raise ConfigError("preview_resolution", f"must be between 8 and 256, got {self.preview_resolution}")
         if not 0 <= self.min_component_fraction < 1:
-            raise ValueError(f"min_component_fraction must be in [0, 1), got {self.min_component_fraction}")
+            raise ConfigError("min_component_fraction", f"must be in [0, 1), got {self.min_component_fraction}")
         if not 3 <= self.normal_neighbours <= 128:
-            raise ValueError(f"normal_neighbours must be between 3 and 128, got {self.normal_neighbours}")
+            raise ConfigError("normal_neighbours", f"must be between 3 and 128, got {self.normal_neighbours}")
         if self.chunk_size < 1024:
-            raise ValueError(f"chunk_size must be at least 1024, got {self.chunk_size}")
+            raise ConfigError("chunk_size", f"must be at least 1024, got {self.chunk_size}")
 
     def replace(self, **changes) -> "FitConfig":
         """A copy with some fields changed; ``encoding``, ``width``, ``depth``, ``omega_0`` go to the network."""
@@ -189,6 +191,6 @@ PRESETS: dict[str, FitConfig] = {
 def preset(name: str, **overrides) -> FitConfig:
     """The preset ``name`` with the given fields overridden (``None`` values are ignored)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError("preset", f"{name!r} is unknown; choose one of {', '.join(PRESETS)}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]

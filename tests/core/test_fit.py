@@ -95,7 +95,7 @@ def test_a_fit_from_a_prior_starts_with_smaller_adam_steps():
     assert scale < 1
     assert largest_first_move(session()) == pytest.approx(rate, rel=1e-3)
     assert largest_first_move(session(prior=prior)) == pytest.approx(rate * scale, rel=1e-3)
-    with pytest.raises(ValueError, match="prior learning rate scale"):
+    with pytest.raises(ValueError, match="prior_learning_rate_scale"):
         TINY.replace(prior_learning_rate_scale=0)
 
     # The rate ramps back up: after the warm-up, a fit from a prior runs at the same rate as one without.

@@ -5,6 +5,7 @@ import torch
 
 from neurep_addon.core.config import SIREN_OMEGA_0, NetworkConfig
 from neurep_addon.core.networks import FourierMLP, ReluMLP, Siren, SphereResidual, build_network
+from neurep_addon.core.errors import ConfigError
 
 
 def test_siren_weights_follow_the_paper_bounds():
@@ -62,12 +63,13 @@ def test_fourier_features_have_the_configured_scale():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("encoding", "tanh", "unknown encoding"),
+    ("encoding", "tanh", "encoding 'tanh' is unknown"),
     ("width", 4, "width"),
     ("depth", 0, "depth"),
     ("omega_0", 0.0, "omega_0"),
     ("sphere_radius", 1.5, "sphere_radius"),
 ])
 def test_invalid_network_settings_fail_at_construction(field, value, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message) as caught:
         NetworkConfig(**{field: value})
+    assert caught.value.setting == field

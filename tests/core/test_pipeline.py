@@ -73,7 +73,7 @@ def test_preview_meshes_come_in_world_units_and_cancel_stops(holed_sphere):
 def test_settings_take_the_preset_and_refuse_conflicts_with_a_prior(tmp_path):
     config, prior = settings("quality", "none", steps=7)
     assert config.steps == 7 and config.resolution == 256 and prior is None
-    with pytest.raises(ValueError, match="unknown preset"):
+    with pytest.raises(ValueError, match="preset '.*' is unknown"):
         settings("ultra")
     with pytest.raises(PriorError, match="not found"):
         settings("default", str(tmp_path / "missing.safetensors"))
