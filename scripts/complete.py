@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neurep_addon.core.config import ENCODINGS, PRESETS  # noqa: E402
+from neurep_addon.core.config import DEVICES, ENCODINGS, PRESETS  # noqa: E402
 from neurep_addon.core.errors import NeuRepError  # noqa: E402
 from neurep_addon.core.io import READ_SUFFIXES, WRITE_SUFFIXES, read_observation, write_mesh  # noqa: E402
 from neurep_addon.core.pipeline import complete, settings  # noqa: E402
@@ -46,7 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--resolution", type=int, help="marching-cubes grid resolution")
     parser.add_argument("--keep-small-parts", action="store_true",
                         help="keep small floating components instead of dropping them")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+    parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="where to fit (default: %(default)s = CUDA, then MPS, then CPU)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--report", metavar="FILE.json", help="write per-input figures to this JSON file")

@@ -36,6 +36,19 @@ BOX_HALF_SIZE = 1.0
 DATA_HALF_EXTENT = 0.75
 """The longest half side of the observation is mapped to this, leaving room for completed parts."""
 
+DEVICES = ("auto", "cpu", "cuda", "mps")
+"""Where a fit may run: ``auto`` picks CUDA, then Apple MPS, then the CPU."""
+MAX_SEED = 2**32 - 1
+"""Seeds run from 0 to this (numpy and torch both accept the whole range)."""
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a whole number in [0, ``MAX_SEED``], else ``ConfigError``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError("seed", f"must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+    return seed
+
+
 # --- Input limits ------------------------------------------------------------------------------
 MIN_POINTS = 100
 """Fewer observed points than this cannot define a surface worth fitting."""

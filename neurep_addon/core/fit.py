@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import FitConfig
-from .errors import FitCancelled
+from .config import DEVICES, FitConfig
+from .errors import DeviceError, FitCancelled
 from .extract import dense_grid, mesh_from_grid, sparse_grid
 from .losses import sample_batch, sdf_loss
 from .networks import build_network
@@ -27,20 +27,17 @@ from .prior import Prior
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU; other names must be available."""
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; other names must be available (``DeviceError``)."""
     name = name.lower()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+    if name not in DEVICES:
+        raise DeviceError(f"{name!r} is unknown; choose one of {', '.join(DEVICES)}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but PyTorch sees no CUDA GPU; use --device auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' was requested but Apple MPS is not available; use --device auto or cpu")
-    if name not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
+        raise DeviceError("'cuda' was requested but PyTorch sees no CUDA GPU; choose auto or cpu")
+    if name == "mps" and not mps:
+        raise DeviceError("'mps' was requested but Apple MPS is not available; choose auto or cpu")
     return torch.device(name)
 
 

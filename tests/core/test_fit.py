@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurep_addon.core.config import preset
-from neurep_addon.core.errors import FitCancelled, PriorError
+from neurep_addon.core.config import check_seed, preset
+from neurep_addon.core.errors import ConfigError, DeviceError, FitCancelled, PriorError
 from neurep_addon.core.fit import FitSession, resolve_device
 from neurep_addon.core.losses import SIGN_HINT_INSIDE_DEPTH, sample_batch, sign_hints
 from neurep_addon.core.prior import Prior
@@ -145,8 +145,16 @@ def test_batch_shapes_and_sign_hints():
 def test_unavailable_devices_are_refused_clearly():
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+    with pytest.raises(DeviceError, match="device 'tpu' is unknown") as caught:
         resolve_device("tpu")
+    assert caught.value.setting == "device"
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="no CUDA GPU"):
+        with pytest.raises(DeviceError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True, "3"])
+def test_seeds_outside_the_range_are_refused(seed):
+    with pytest.raises(ConfigError, match="seed must be a whole number") as caught:
+        check_seed(seed)
+    assert caught.value.setting == "seed"
