@@ -29,12 +29,12 @@ from docsection import write_section  # noqa: E402
 from neurep_addon.core.config import preset  # noqa: E402
 from neurep_addon.core.extract import dense_grid, sparse_grid  # noqa: E402
 from neurep_addon.core.fit import FitSession  # noqa: E402
-from neurep_addon.core.metrics import evaluate  # noqa: E402
+from neurep_addon.evaluation.metrics import evaluate  # noqa: E402
 from neurep_addon.core.normals import estimate_normals  # noqa: E402
 from neurep_addon.core.observation import Normalization, Observation  # noqa: E402
 from neurep_addon.core.pipeline import complete, settings  # noqa: E402
 from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH  # noqa: E402
-from neurep_addon.core.synth import depth_scan  # noqa: E402
+from neurep_addon.tasks.synth import depth_scan  # noqa: E402
 
 SCAN_POINTS = 30_000
 SCAN_VIEWS = np.array([[1.0, 0.3, 0.5], [-0.6, -0.2, 0.8], [0.1, 0.9, -0.6]])

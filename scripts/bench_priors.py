@@ -37,8 +37,8 @@ from neurep_addon.core.io import read_observation  # noqa: E402
 from neurep_addon.core.normals import estimate_normals  # noqa: E402
 from neurep_addon.core.observation import Normalization, Observation, validate  # noqa: E402
 from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH, load_prior  # noqa: E402
-from neurep_addon.core.synth import depth_scan  # noqa: E402
-from neurep_addon.core.tasks import load_mesh, mesh_files, split_files  # noqa: E402
+from neurep_addon.tasks.synth import depth_scan  # noqa: E402
+from neurep_addon.tasks.shapes import load_mesh, mesh_files, split_files  # noqa: E402
 
 CHECKPOINTS = (0, 5, 10, 25, 50, 100, 500)
 METHODS = ("random", "default", "reptile", "fourier", "poisson")
@@ -77,7 +77,7 @@ def test_shapes(data: Path, validation_names: list[str],
 def run_neural(method: str, observation: Observation, gt, prior_path: Path | None, preset_name: str,
                resolution: int) -> list[dict]:
     """Fit from ``method``'s initialisation; the scores and seconds at every checkpoint."""
-    from neurep_addon.core.metrics import evaluate
+    from neurep_addon.evaluation.metrics import evaluate
 
     clock = time.perf_counter()
     prior = load_prior(prior_path) if prior_path else None
@@ -108,8 +108,8 @@ def run_neural(method: str, observation: Observation, gt, prior_path: Path | Non
 
 
 def run_poisson(observation: Observation, gt) -> list[dict]:
-    from neurep_addon.core import baselines
-    from neurep_addon.core.metrics import evaluate
+    from neurep_addon.evaluation import baselines
+    from neurep_addon.evaluation.metrics import evaluate
 
     clock = time.perf_counter()
     vertices, faces = baselines.poisson(validate(observation, np.random.default_rng(0)))

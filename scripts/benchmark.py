@@ -3,7 +3,7 @@
     python scripts/benchmark.py --data ../shared/data --out docs/      # the development data
     python scripts/benchmark.py --quick --out /tmp/bench                # generated shapes, for CI
 
-Cases and runners are ``neurep_addon.core.evaluation``; scores are ``neurep_addon.core.metrics``.
+Cases and runners are ``neurep_addon.core.evaluation``; scores are ``neurep_addon.evaluation.metrics``.
 Results go to ``OUT/benchmark_results.json`` after every run (a failing case is recorded with its error
 and the others go on; ``--resume`` skips what is already there), then the "evaluation" section of
 ``OUT/BENCHMARKS.md``, curves in ``OUT/img/eval_curves.png`` and renders in ``OUT/img/eval_render_*.png``.
@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from neurep_addon.core import evaluation  # noqa: E402
+from neurep_addon.evaluation import suite as evaluation  # noqa: E402
 from neurep_addon.core.errors import InputError  # noqa: E402
 
 QUICK_OVERRIDES = {"steps": 40, "points_per_step": 1024, "resolution": 64}

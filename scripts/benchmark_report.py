@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from docsection import write_section
-from neurep_addon.core import evaluation
-from neurep_addon.core.metrics import MISSING_DISTANCE, missing_fraction
+from neurep_addon.evaluation import suite as evaluation
+from neurep_addon.evaluation.metrics import MISSING_DISTANCE, missing_fraction
 
 HEADLINE = (("chamfer_l1", "CD-L1 ↓", "{:.4f}"), ("chamfer_l2", "CD-L2 ↓", "{:.2e}"),
             ("fscore_0.5", "F@0.5% ↑", "{:.3f}"), ("fscore_1", "F@1% ↑", "{:.3f}"),

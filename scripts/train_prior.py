@@ -28,9 +28,11 @@ import torch.distributed as dist  # noqa: E402
 
 from neurep_addon.core.config import ENCODINGS, NetworkConfig  # noqa: E402
 from neurep_addon.core.errors import NeuRepError  # noqa: E402
-from neurep_addon.core.meta import ALGORITHMS, MetaConfig, train  # noqa: E402
+from neurep_addon.meta.learner import ALGORITHMS, MetaConfig  # noqa: E402
+from neurep_addon.meta.training import train  # noqa: E402
 from neurep_addon.core.prior_io import FORMAT, resolve_prior  # noqa: E402
-from neurep_addon.core.tasks import ShapeDistribution, TaskConfig, mesh_files, split_files  # noqa: E402
+from neurep_addon.tasks.shapes import mesh_files, split_files  # noqa: E402
+from neurep_addon.tasks.tasks import ShapeDistribution, TaskConfig  # noqa: E402
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

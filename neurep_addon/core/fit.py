@@ -1,5 +1,6 @@
-"""The one fitting loop. The batch command, the Blender operator, the benchmarks and prior training
-all fit through ``FitSession``.
+"""The one fitting loop. The command line, the Blender operator, the benchmarks and the validation of
+prior training all fit through ``FitSession``; its learned first steps (``learned_step``) are also the
+inner loop of meta-training.
 
 A session owns the network, the optimiser and the sampling RNG. ``step()`` takes one optimisation
 step; ``run()`` loops with progress and preview callbacks and cooperative cancellation (another thread
@@ -17,13 +18,17 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.func import functional_call
 
-from .config import DEVICES, FitConfig
+from .config import DEVICES, FitConfig, LossWeights
 from .errors import DeviceError, FitCancelled
 from .extract import dense_grid, mesh_from_grid, sparse_grid
 from .losses import sample_batch, sdf_loss
 from .networks import build_network
 from .prior import Prior
+
+Params = dict[str, torch.Tensor]
+"""A network's parameters by name, as ``named_parameters()`` gives them."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -39,6 +44,24 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "mps" and not mps:
         raise DeviceError("'mps' was requested but Apple MPS is not available; choose auto or cpu")
     return torch.device(name)
+
+
+def learned_step(network: torch.nn.Module, params: Params, step_sizes: Params, points: torch.Tensor,
+                 normals: torch.Tensor, count: int, generator: torch.Generator, weights: LossWeights,
+                 create_graph: bool = False) -> tuple[Params, torch.Tensor, dict[str, torch.Tensor]]:
+    """One learned step (MetaSDF): p <- p - alpha * grad sdf_loss(p), on a fresh batch of the observation.
+
+    points, normals: [N, 3] the observation in box coordinates; count: observed points in the batch.
+    params: the weights the step starts from (``network``'s own, or functional ones); step_sizes: the
+    elementwise alpha of each. Returns the new weights, the loss and its terms. With ``create_graph`` the
+    new weights stay differentiable through the gradients themselves (second-order meta-learning).
+    ``FitSession`` takes its first steps from a prior with it, and meta-training's inner loop is it.
+    """
+    batch = sample_batch(points, normals, count, generator)
+    loss, terms = sdf_loss(lambda x: functional_call(network, params, (x,)), batch, weights)
+    grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
+    stepped = {name: value - step_sizes[name] * grad for (name, value), grad in zip(params.items(), grads)}
+    return stepped, loss, terms
 
 
 @dataclass
@@ -79,6 +102,8 @@ class FitSession:
         if prior is not None:
             prior.check_matches(config.network)
             self.network.load_state_dict(prior.state_dict)
+        self._step_sizes = ({name: lr.to(self.device) for name, lr in prior.inner_lrs.items()}
+                            if prior is not None else {})
         self.points = torch.as_tensor(points, dtype=torch.float32, device=self.device)
         self.normals = torch.as_tensor(normals, dtype=torch.float32, device=self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -113,11 +138,16 @@ class FitSession:
         """One optimisation step on a fresh batch."""
         if self._started is None:
             self._started = time.perf_counter()
-        batch = sample_batch(self.points, self.normals, self.config.points_per_step, self.generator)
-        loss, terms = sdf_loss(self.network, batch, self.config.weights)
         if self.prior is not None and self.steps_done < self.prior.inner_steps and self.prior.inner_lrs:
-            self._learned_step(loss)
+            params = dict(self.network.named_parameters())
+            stepped, loss, terms = learned_step(self.network, params, self._step_sizes, self.points, self.normals,
+                                                self.config.points_per_step, self.generator, self.config.weights)
+            with torch.no_grad():
+                for name, param in params.items():
+                    param.copy_(stepped[name])
         else:
+            batch = sample_batch(self.points, self.normals, self.config.points_per_step, self.generator)
+            loss, terms = sdf_loss(self.network, batch, self.config.weights)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -128,14 +158,6 @@ class FitSession:
         return StepInfo(self.steps_done, total, float(loss.detach()),
                         {k: float(v.detach()) for k, v in terms.items()},
                         elapsed, elapsed / self.steps_done * (total - self.steps_done))
-
-    def _learned_step(self, loss: torch.Tensor) -> None:
-        """Plain gradient step with the prior's per-parameter step sizes (MetaSDF's inner loop)."""
-        names, params = zip(*self.network.named_parameters())
-        grads = torch.autograd.grad(loss, params)
-        with torch.no_grad():
-            for name, param, grad in zip(names, params, grads):
-                param -= self.prior.inner_lrs[name].to(param.device) * grad
 
     def run(self, progress: ProgressCallback | None = None, preview: PreviewCallback | None = None) -> list[StepInfo]:
         """Take the remaining ``config.steps`` steps; raises ``FitCancelled`` if cancelled."""

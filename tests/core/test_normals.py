@@ -1,7 +1,7 @@
 import numpy as np
 
 from neurep_addon.core.normals import estimate_normals
-from neurep_addon.core.synth import depth_scan
+from neurep_addon.tasks.synth import depth_scan
 
 
 def test_estimated_normals_on_a_sphere_point_outwards(holed_sphere):

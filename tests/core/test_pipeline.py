@@ -10,7 +10,7 @@ from neurep_addon.core.errors import FitCancelled, InputError, PriorError
 from neurep_addon.core.observation import Observation
 from neurep_addon.core.pipeline import complete, settings
 from neurep_addon.core.prior import Prior
-from neurep_addon.core.synth import depth_scan
+from neurep_addon.tasks.synth import depth_scan
 
 SMALL = dict(steps=150, points_per_step=1024, resolution=64)
 

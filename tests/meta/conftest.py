@@ -1,4 +1,4 @@
-"""Small, fast settings shared by the meta-learning tests (no data folder needed: procedural shapes)."""
+"""Small, fast meta-learning settings (the task fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import pytest
 import torch
 
 from neurep_addon.core.config import NetworkConfig
-from neurep_addon.core.meta import MetaConfig
-from neurep_addon.core.tasks import ShapeDistribution, TaskConfig
-
-
-@pytest.fixture(scope="session")
-def tiny_tasks() -> TaskConfig:
-    return TaskConfig(procedural_fraction=1.0, scan_resolution=64, observed_points=512, target_points=1024,
-                      field_points=512)
+from neurep_addon.meta.learner import MetaConfig
 
 
 @pytest.fixture(scope="session")
@@ -26,11 +19,6 @@ def tiny_meta():
         settings.update(changes)
         return MetaConfig(**settings)
     return make
-
-
-@pytest.fixture(scope="session")
-def procedural_shapes(tiny_tasks) -> ShapeDistribution:
-    return ShapeDistribution({}, tiny_tasks)
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from neurep_addon.core.config import NetworkConfig
-from neurep_addon.core.meta import MetaConfig, MetaLearner, TaskPool
-from neurep_addon.core.tasks import ShapeDistribution, TaskConfig
+from neurep_addon.meta.learner import MetaConfig, MetaLearner
+from neurep_addon.meta.training import TaskPool
+from neurep_addon.tasks.tasks import ShapeDistribution, TaskConfig
 
 
 def _free_port() -> int:

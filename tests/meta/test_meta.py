@@ -8,9 +8,10 @@ import trimesh
 from neurep_addon.core.config import FitConfig
 from neurep_addon.core.errors import PriorError
 from neurep_addon.core.fit import FitSession
-from neurep_addon.core.meta import MetaLearner, TaskTensors, completion_loss, inner_loop, train
+from neurep_addon.meta.learner import MetaLearner, TaskTensors, completion_loss
+from neurep_addon.meta.training import train
 from neurep_addon.core.prior_io import load_prior
-from neurep_addon.core.tasks import make_task, task_seed
+from neurep_addon.tasks.tasks import make_task, task_seed
 
 
 def sphere_observation(count: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -20,7 +21,7 @@ def sphere_observation(count: int = 2000) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_inner_loop_is_the_engines_learned_steps(tiny_meta):
-    """The meta-training inner loop and FitSession's learned steps give the same weights."""
+    """The meta-training inner loop and a fit from the prior take the same learned steps (same weights)."""
     learner = MetaLearner(tiny_meta())
     with torch.no_grad():
         for lr in learner.inner_lrs.values():
@@ -30,9 +31,9 @@ def test_inner_loop_is_the_engines_learned_steps(tiny_meta):
     fit = FitConfig(steps=steps, points_per_step=128, network=learner.config.network)
     session = FitSession(points, normals, fit, prior=learner.prior(), device="cpu", seed=7)
     session.run()
-    adapted = inner_loop(learner.network, learner.params, learner.inner_lrs, torch.from_numpy(points),
-                         torch.from_numpy(normals), steps, 128, torch.Generator().manual_seed(7),
-                         learner.config.weights, second_order=False)
+    learner = MetaLearner(dataclasses.replace(learner.config, inner_points=128), init=learner.prior())
+    adapted = learner.adapt(torch.from_numpy(points), torch.from_numpy(normals), torch.Generator().manual_seed(7),
+                            second_order=False)
     for name, weight in session.network.named_parameters():
         torch.testing.assert_close(adapted[name].detach(), weight.detach(), rtol=0, atol=1e-6)
 
@@ -46,9 +47,7 @@ def test_meta_steps_reduce_the_completion_loss_on_a_toy_task(tiny_meta, tiny_tas
     task = TaskTensors.of(make_task(box, tiny_tasks, np.random.default_rng(1)), learner.device)
 
     def loss_after_adaptation() -> float:
-        adapted = inner_loop(learner.network, learner.params, learner.inner_lrs, task.points, task.normals,
-                             config.inner_steps, config.inner_points, torch.Generator().manual_seed(0),
-                             config.weights, second_order=False)
+        adapted = learner.adapt(task.points, task.normals, torch.Generator().manual_seed(0), second_order=False)
         f = lambda x: torch.func.functional_call(learner.network, adapted, (x,))  # noqa: E731
         return float(completion_loss(f, task, 1024, torch.Generator().manual_seed(1), config.weights,
                                      config.field_weight).detach())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from .observation import Observation
+from ..core.observation import Observation
 
 DENSE_SAMPLES = 400_000
 """Surface samples rendered into the z-buffer (more than pixels, so every visible pixel is covered)."""

@@ -1,9 +1,9 @@
-"""Meta-learning of priors: MetaSDF-style MAML with learned step sizes, and Reptile.
+"""The meta-learner: MetaSDF-style MAML with learned step sizes, and Reptile, one meta step at a time.
 
 MetaSDF (Sitzmann et al. 2020), the default:
     inner  K steps  theta_k+1 = theta_k - alpha * grad L_fit(theta_k; partial observation)
-           with L_fit = ``losses.sdf_loss`` on ``losses.sample_batch`` of the partial points: exactly
-           ``FitSession``'s learned steps (``inner_loop`` is checked against it in the tests);
+           with L_fit = ``losses.sdf_loss`` on ``losses.sample_batch`` of the partial points: the engine's own
+           ``fit.learned_step``, which ``FitSession`` takes from a prior;
     outer  L_complete(theta_K) = ``sdf_loss`` on a batch of the *complete* surface (surface, normal,
            eikonal, near-band, off-surface and shell terms) + ``field_weight`` * |f(q) - sdf(q)| at points q
            of the box with the complete shape's approximate signed distance;
@@ -16,20 +16,16 @@ Reptile (Nichol et al. 2018; Tancik et al. 2021's recipe for coordinate networks
     theta += epsilon * (theta_K - theta), epsilon annealed linearly to 0. Reptile has no separate outer
     loss, so the complete shape is its fitting target; its prior has no learned steps.
 
-Distributed training (``torch.distributed``, gloo or NCCL, started by torchrun): every rank draws its own
-tasks from its own share of the task pool, the meta-gradients (MetaSDF) or weight deltas (Reptile) are
-averaged with ``all_reduce`` (what DistributedDataParallel does for a module), and every rank applies the
-same update, so the ranks stay identical; rank 0 validates, logs and writes checkpoints and the prior.
+Distributed training (``torch.distributed``, gloo or NCCL, started by torchrun): the meta-gradients
+(MetaSDF) or weight deltas (Reptile) are averaged with ``all_reduce``, and every rank applies the same
+update, so the ranks stay identical. The training loop around it is in ``training.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -37,14 +33,13 @@ import torch
 import torch.distributed as dist
 from torch.func import functional_call
 
-from .config import FitConfig, LossWeights, NetworkConfig
-from .errors import PriorError
-from .fit import FitSession
-from .losses import sample_batch, sdf_loss
-from .networks import build_network
-from .prior import Prior
-from .prior_io import save_prior
-from .tasks import ShapeDistribution, Task, task_seed
+from ..core.config import FitConfig, LossWeights, NetworkConfig
+from ..core.errors import ConfigError, PriorError
+from ..core.fit import FitSession, Params, learned_step
+from ..core.losses import sample_batch, sdf_loss
+from ..core.networks import build_network
+from ..core.prior import Prior
+from ..tasks.tasks import Task
 
 ALGORITHMS = ("metasdf", "reptile")
 CHECKPOINT_FORMAT = "neurep-meta-checkpoint/1"
@@ -93,14 +88,14 @@ class MetaConfig:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+            raise ConfigError("algorithm", f"{self.algorithm!r} is unknown; choose one of {', '.join(ALGORITHMS)}")
         for name in ("iterations", "inner_steps", "inner_points", "outer_points", "meta_batch", "pool_size",
                      "validation_tasks", "validate_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(name, f"must be at least 1, got {getattr(self, name)}")
         for name in ("outer_lr", "inner_lr_init", "inner_lr_lr", "reptile_lr", "reptile_epsilon", "grad_clip"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(name, f"must be positive, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -129,25 +124,6 @@ class TaskTensors:
         return cls(*(torch.as_tensor(getattr(task, f.name), device=device) for f in dataclasses.fields(cls)))
 
 
-Params = dict[str, torch.Tensor]
-
-
-def inner_loop(network: torch.nn.Module, params: Params, inner_lrs: Params, points: torch.Tensor,
-               normals: torch.Tensor, steps: int, count: int, generator: torch.Generator,
-               weights: LossWeights, second_order: bool) -> Params:
-    """``steps`` of ``FitSession``'s learned step, functionally: p <- p - alpha * grad sdf_loss(p).
-
-    points, normals: [N, 3] the observation in box coordinates. With ``second_order`` the result is
-    differentiable through the gradients themselves; otherwise only through ``params`` and ``inner_lrs``.
-    """
-    for _ in range(steps):
-        batch = sample_batch(points, normals, count, generator)
-        loss, _ = sdf_loss(lambda x: functional_call(network, params, (x,)), batch, weights)
-        grads = torch.autograd.grad(loss, list(params.values()), create_graph=second_order)
-        params = {name: value - inner_lrs[name] * grad for (name, value), grad in zip(params.items(), grads)}
-    return params
-
-
 def completion_loss(f: Callable[[torch.Tensor], torch.Tensor], task: TaskTensors, count: int,
                     generator: torch.Generator, weights: LossWeights, field_weight: float,
                     create_graph: bool = True) -> torch.Tensor:
@@ -163,7 +139,7 @@ def completion_loss(f: Callable[[torch.Tensor], torch.Tensor], task: TaskTensors
     return loss + field_weight * field_error
 
 
-def _world() -> tuple[int, int]:
+def world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -171,11 +147,11 @@ def _world() -> tuple[int, int]:
 
 def _average(tensors: list[torch.Tensor]) -> None:
     """In-place mean over the processes (no-op without torch.distributed)."""
-    _, world = _world()
-    if world > 1:
+    _, processes = world()
+    if processes > 1:
         flat = torch.cat([t.reshape(-1) for t in tensors])
         dist.all_reduce(flat)
-        flat /= world
+        flat /= processes
         offset = 0
         for t in tensors:
             t.copy_(flat[offset:offset + t.numel()].view_as(t))
@@ -214,8 +190,8 @@ class MetaLearner:
                 {"params": list(self.params.values()), "lr": config.outer_lr},
                 {"params": list(self.inner_lrs.values()), "lr": config.inner_lr_lr}])
         self.iteration = 0
-        _, world = _world()
-        if world > 1:
+        _, processes = world()
+        if processes > 1:
             for tensor in self.meta_tensors():
                 dist.broadcast(tensor.data, src=0)
 
@@ -226,9 +202,20 @@ class MetaLearner:
         seed = int(np.random.default_rng([self.config.seed, *key]).integers(2**62))
         return torch.Generator(device=self.device).manual_seed(seed)
 
+    def adapt(self, points: torch.Tensor, normals: torch.Tensor, generator: torch.Generator,
+              second_order: bool) -> Params:
+        """The inner loop: K learned steps (``fit.learned_step``) from the meta-parameters on an observation
+        (points, normals [N, 3] in box coordinates); the result stays differentiable in them."""
+        adapted = self.params
+        for _ in range(self.config.inner_steps):
+            adapted, _, _ = learned_step(self.network, adapted, self.inner_lrs, points, normals,
+                                         self.config.inner_points, generator, self.config.weights,
+                                         create_graph=second_order)
+        return adapted
+
     def step(self, tasks: list[TaskTensors]) -> float:
         """One meta update from this process's ``tasks``; returns their mean outer (or fit) loss."""
-        rank, _ = _world()
+        rank, _ = world()
         generator = self._generator(1, rank, self.iteration)
         loss = (self._metasdf_step if self.config.algorithm == "metasdf" else self._reptile_step)(tasks, generator)
         self.iteration += 1
@@ -240,8 +227,7 @@ class MetaLearner:
             p.grad = torch.zeros_like(p)
         total = 0.0
         for task in tasks:
-            adapted = inner_loop(self.network, self.params, self.inner_lrs, task.points, task.normals,
-                                 c.inner_steps, c.inner_points, generator, c.weights, not c.first_order)
+            adapted = self.adapt(task.points, task.normals, generator, second_order=not c.first_order)
             loss = completion_loss(lambda x: functional_call(self.network, adapted, (x,)), task,
                                    c.outer_points, generator, c.weights, c.field_weight) / len(tasks)
             grads = torch.autograd.grad(loss, self.meta_tensors())
@@ -313,180 +299,3 @@ class MetaLearner:
         if self.optimizer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.iteration = int(state["iteration"])
-
-
-def validate(prior: Prior | None, tasks: list[TaskTensors], config: MetaConfig, steps: int,
-             device: torch.device) -> float:
-    """Mean completion loss after ``steps`` steps of the engine's own fit on each partial observation.
-
-    This is the run-time path (``FitSession`` with the prior's learned steps, then Adam), so it scores a
-    MetaSDF prior, a Reptile prior and random initialisation (``prior=None``) alike.
-    """
-    fit = FitConfig(steps=steps, points_per_step=config.inner_points, network=config.network,
-                    weights=config.weights, preview_every=0)
-    total = 0.0
-    for index, task in enumerate(tasks):
-        session = FitSession(task.points, task.normals, fit, prior=prior, device=device.type, seed=index)
-        session.run()
-        generator = torch.Generator(device=device).manual_seed(index)
-        total += float(completion_loss(session.network, task, config.outer_points, generator, config.weights,
-                                       config.field_weight, create_graph=False).detach())
-    return total / len(tasks)
-
-
-class TaskPool:
-    """This process's share of the task pool, as a pure function of the iteration (so resume is exact).
-
-    Slot s of rank r starts with task r + world * s; refresh k (at iteration k * refresh_every) replaces
-    slot (k - 1) mod S with task pool_size + world * (k - 1) + r.
-    """
-
-    def __init__(self, shapes: ShapeDistribution, config: MetaConfig, device: torch.device,
-                 iteration: int = 0) -> None:
-        self.shapes, self.config, self.device = shapes, config, device
-        self.rank, self.world = _world()
-        self.size = max(1, config.pool_size // self.world)
-        refreshes = iteration // config.refresh_every if config.refresh_every else 0
-        self.slots = [self._make(self._latest_index(s, refreshes)) for s in range(self.size)]
-
-    def _latest_index(self, slot: int, refreshes: int) -> int:
-        if refreshes > slot:
-            last = slot + ((refreshes - 1 - slot) // self.size) * self.size + 1  # latest k with (k-1)%S == slot
-            return self.config.pool_size + self.world * (last - 1) + self.rank
-        return self.rank + self.world * slot
-
-    def _make(self, index: int) -> TaskTensors:
-        return TaskTensors.of(self.shapes.task(task_seed(self.config.seed, index)), self.device)
-
-    def draw(self, iteration: int) -> list[TaskTensors]:
-        """The tasks of ``iteration`` (refreshing one slot first when it is due)."""
-        c = self.config
-        if c.refresh_every and iteration > 0 and iteration % c.refresh_every == 0:
-            k = iteration // c.refresh_every
-            self.slots[(k - 1) % self.size] = self._make(c.pool_size + self.world * (k - 1) + self.rank)
-        rng = np.random.default_rng([c.seed, 2, self.rank, iteration])
-        return [self.slots[i] for i in rng.choice(self.size, size=min(c.meta_batch, self.size), replace=False)]
-
-
-@dataclass
-class History:
-    """Training curve: per logged iteration the mean training loss; per validation the completion loss
-    of the current prior after 0 and K steps, and of random initialisation after K steps."""
-
-    train: list[tuple[int, float]] = field(default_factory=list)
-    validation: list[tuple[int, float, float]] = field(default_factory=list)
-    random_init: float = math.nan
-    best: tuple[int, float] = (-1, math.inf)
-
-
-def train(config: MetaConfig, train_shapes: ShapeDistribution, validation_shapes: ShapeDistribution,
-          out: Path, provenance: dict[str, str], resume: bool = False, device: torch.device | str = "cpu",
-          log: Callable[[str], None] = print, init: Prior | None = None) -> History:
-    """Meta-train a prior and write it (best validation) to ``out``.
-
-    Writes ``out`` + ``.ckpt`` (checkpoint, every ``checkpoint_every`` iterations and at the end) and
-    ``out`` + ``.png`` (training curve). With ``resume``, continues from the checkpoint; otherwise starts
-    from ``init`` (a prior to fine-tune) or from random weights. Only rank 0 writes.
-    """
-    out = Path(out)
-    device = torch.device(device)
-    rank, world = _world()
-    checkpoint = out.with_name(out.name + ".ckpt")
-    learner = MetaLearner(config, device, init=None if resume else init)
-    history = History()
-    if resume:
-        if not checkpoint.is_file():
-            raise PriorError(f"{checkpoint}: no checkpoint to resume from")
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        learner.load_state(state)
-        history = History(train=[tuple(x) for x in state["history"]["train"]],
-                          validation=[tuple(x) for x in state["history"]["validation"]],
-                          random_init=state["history"]["random_init"], best=tuple(state["history"]["best"]))
-        log(f"resumed from {checkpoint} at iteration {learner.iteration}")
-
-    clock = time.perf_counter()
-    pool = TaskPool(train_shapes, config, device, learner.iteration)
-    validation_tasks = []
-    if rank == 0:
-        validation_tasks = [TaskTensors.of(validation_shapes.task(task_seed(config.seed + 1_000_003, i)), device)
-                            for i in range(config.validation_tasks)]
-    log(f"rank {rank}/{world}: {pool.size} training tasks and {len(validation_tasks)} validation tasks "
-        f"drawn in {time.perf_counter() - clock:.0f} s")
-
-    def provenance_now() -> dict[str, str]:
-        return {**provenance, "algorithm": config.algorithm, "iterations": str(learner.iteration),
-                "meta_config": json.dumps(config.to_dict(), sort_keys=True), "processes": str(world),
-                "best_validation": f"iteration {history.best[0]}: {history.best[1]:.4f}",
-                "random_init_validation": f"{history.random_init:.4f}"}
-
-    def save_checkpoint() -> None:
-        state = learner.state()
-        state["history"] = dataclasses.asdict(history)
-        temp = checkpoint.with_name(checkpoint.name + ".part")
-        torch.save(state, temp)
-        temp.replace(checkpoint)
-        plot_history(history, config, out.with_name(out.name + ".png"))
-
-    if rank == 0 and math.isnan(history.random_init):
-        history.random_init = validate(None, validation_tasks, config, config.inner_steps, device)
-        log(f"validation: random init after {config.inner_steps} steps {history.random_init:.4f}")
-    started, window = time.perf_counter(), []
-    first = learner.iteration
-    while learner.iteration < config.iterations:
-        iteration = learner.iteration
-        window.append(learner.step(pool.draw(iteration)))
-        done = learner.iteration
-        if done % config.log_every == 0 or done == config.iterations:
-            finite = [x for x in window if math.isfinite(x)]
-            mean = float(np.mean(finite)) if finite else math.nan
-            history.train.append((done, mean))
-            per_iteration = (time.perf_counter() - started) / (done - first)
-            log(f"iteration {done}/{config.iterations}  loss {mean:.4f}  "
-                f"({per_iteration:.2f} s/it, {len(window) - len(finite)} skipped, "
-                f"eta {per_iteration * (config.iterations - done) / 60:.1f} min)")
-            window = []
-        if rank == 0 and (done % config.validate_every == 0 or done == config.iterations):
-            prior = learner.prior()
-            at_zero = validate(prior, validation_tasks, config, 0, device)
-            at_k = validate(prior, validation_tasks, config, config.inner_steps, device)
-            history.validation.append((done, at_zero, at_k))
-            best = at_k < history.best[1]
-            if best:
-                history.best = (done, at_k)
-                save_prior(learner.prior(provenance_now()), out)
-            log(f"validation at {done}: after 0 steps {at_zero:.4f}, after {config.inner_steps} steps "
-                f"{at_k:.4f} (random init {history.random_init:.4f}){'  best, saved' if best else ''}")
-        if rank == 0 and (done % config.checkpoint_every == 0 or done == config.iterations):
-            save_checkpoint()
-    if rank == 0:
-        log(f"done: best validation {history.best[1]:.4f} at iteration {history.best[0]}; prior in {out}")
-    return history
-
-
-def plot_history(history: History, config: MetaConfig, path: Path) -> None:
-    """Training curve PNG: training loss and validation completion losses against iterations."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
-    if history.train:
-        it, loss = zip(*history.train)
-        ax.plot(it, loss, color="0.6", lw=1, label="training (outer) loss" if config.algorithm == "metasdf"
-                else "training (fit) loss")
-    if history.validation:
-        it, at_zero, at_k = zip(*history.validation)
-        ax.plot(it, at_zero, "o-", ms=3, label="validation, prior after 0 steps")
-        ax.plot(it, at_k, "o-", ms=3, label=f"validation, prior after {config.inner_steps} steps")
-    if math.isfinite(history.random_init):
-        ax.axhline(history.random_init, color="k", ls="--", lw=1,
-                   label=f"validation, random init after {config.inner_steps} steps")
-    ax.set_xlabel("meta-iteration")
-    ax.set_ylabel("completion loss (lower is better)")
-    ax.set_yscale("log")
-    ax.set_title(f"{config.algorithm} prior, {config.network.encoding} "
-                 f"{config.network.width}x{config.network.depth}", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
-from .normals import estimate_normals
-from .observation import Observation
+from ..core.errors import InputError
+from ..core.normals import estimate_normals
+from ..core.observation import Observation
 
 POISSON_DEPTH = 8
 """Octree depth (a 256^3 grid at most), comparable to NeuRep's marching-cubes resolution."""

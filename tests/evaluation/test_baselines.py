@@ -3,9 +3,9 @@
 import numpy as np
 import trimesh
 
-from neurep_addon.core.baselines import poisson
-from neurep_addon.core.metrics import evaluate
-from neurep_addon.core.synth import holed_samples
+from neurep_addon.evaluation.baselines import poisson
+from neurep_addon.evaluation.metrics import evaluate
+from neurep_addon.tasks.synth import holed_samples
 
 DEPTH = 6  # coarse octree: enough for a sphere and fast
 

@@ -21,16 +21,16 @@ from typing import Callable
 import numpy as np
 import trimesh
 
-from .config import LossWeights, FitConfig
-from .errors import InputError
-from .io import read_observation
+from ..core.config import LossWeights, FitConfig
+from ..core.errors import InputError
+from ..core.io import read_observation
 from .metrics import evaluate
-from .observation import Observation
-from .pipeline import complete, settings
-from .prior import Prior
-from .prior_io import DEFAULT_PRIOR_PATH
-from .synth import depth_scan, holed_samples
-from .tasks import load_mesh
+from ..core.observation import Observation
+from ..core.pipeline import complete, settings
+from ..core.prior import Prior
+from ..core.prior_io import DEFAULT_PRIOR_PATH
+from ..tasks.synth import depth_scan, holed_samples
+from ..tasks.shapes import load_mesh
 
 SCAN_MESHES = ("odedstein_spot_low_resolution", "c3d_fandisk")
 """The fixed subset of ``meshes/`` turned into 2-view depth scans (points only, as users scan)."""

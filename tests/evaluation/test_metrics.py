@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from neurep_addon.core.metrics import METRIC_KEYS, evaluate, missing_fraction
+from neurep_addon.evaluation.metrics import METRIC_KEYS, evaluate, missing_fraction
 
 SAMPLES = 50_000
 

@@ -5,7 +5,7 @@ import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-from neurep_addon.core.synth import depth_scan, holed_samples
+from neurep_addon.tasks.synth import depth_scan, holed_samples
 
 RESOLUTION = 64
 

@@ -3,8 +3,8 @@ import pytest
 import trimesh
 
 from neurep_addon.core.errors import InputError
-from neurep_addon.core.tasks import (ShapeDistribution, approximate_sdf, load_mesh, make_task, mesh_files,
-                                     procedural_mesh, split_files, task_seed)
+from neurep_addon.tasks.shapes import load_mesh, mesh_files, procedural_mesh, split_files
+from neurep_addon.tasks.tasks import ShapeDistribution, approximate_sdf, make_task, task_seed
 
 
 def test_task_sampling_is_seeded(procedural_shapes):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from neurep_addon.core import evaluation
+from neurep_addon.evaluation import suite as evaluation
 from neurep_addon.core.errors import InputError
 from neurep_addon.core.observation import Observation
 
