@@ -114,9 +114,9 @@ def end_to_end(name: str, mesh: trimesh.Trimesh, observation: Observation) -> li
             scores = evaluate(result.vertices, result.faces, mesh.vertices, mesh.faces,
                               observed_points=observation.points)
             rows.append({"case": name, "preset": preset_name, "prior": prior_spec, "seconds": seconds,
-                         "phases": result.stats["seconds"], "steps": result.stats["steps"],
-                         "vertices": result.stats["vertices"], "components": result.stats["components"],
-                         "watertight": result.stats["watertight"],
+                         "phases": result.stats.seconds, "steps": result.stats.steps,
+                         "vertices": result.stats.vertices, "components": result.stats.components,
+                         "watertight": result.stats.watertight,
                          **{k: scores[k] for k in ("chamfer_l1", "fscore_1", "missing_recall_1")}})
             print(f"e2e   {preset_name:8s} prior {prior_spec:8s}: {seconds:6.1f} s  chamfer-L1 "
                   f"{scores['chamfer_l1']:.4f}  F@1% {scores['fscore_1']:.3f}  components {rows[-1]['components']}")

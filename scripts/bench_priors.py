@@ -20,7 +20,6 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -30,15 +29,14 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from docsection import write_section  # noqa: E402
-from neurep_addon.core.config import NetworkConfig, preset  # noqa: E402
-from neurep_addon.core.extract import drop_small_components  # noqa: E402
-from neurep_addon.core.fit import FitSession  # noqa: E402
-from neurep_addon.core.io import read_observation  # noqa: E402
-from neurep_addon.core.normals import estimate_normals  # noqa: E402
-from neurep_addon.core.observation import Normalization, Observation, validate  # noqa: E402
-from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH, load_prior  # noqa: E402
-from neurep_addon.tasks.synth import depth_scan  # noqa: E402
-from neurep_addon.tasks.shapes import load_mesh, mesh_files, split_files  # noqa: E402
+from neurep_addon.core.config import NetworkConfig  # noqa: E402
+from neurep_addon.core.errors import FitError  # noqa: E402
+from neurep_addon.core.observation import validate  # noqa: E402
+from neurep_addon.core.pipeline import finish, prepare, settings, start_fit  # noqa: E402
+from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH  # noqa: E402
+from neurep_addon.core.prior_io import load_prior  # noqa: E402
+from neurep_addon.evaluation.suite import Case, held_out_cases  # noqa: E402
+from neurep_addon.tasks.shapes import mesh_files, split_files  # noqa: E402
 
 CHECKPOINTS = (0, 5, 10, 25, 50, 100, 500)
 METHODS = ("random", "default", "reptile", "fourier", "poisson")
@@ -47,74 +45,50 @@ LABELS = {"random": "SIREN, random init", "default": "SIREN, default prior (Meta
           "poisson": "screened Poisson"}
 METRICS = (("chamfer_l1", "Chamfer-L1 (lower is better)"), ("fscore_1", "F-score @1% (higher is better)"),
            ("missing_recall_1", "recall in missing regions @1% (higher is better)"))
-SCAN_VIEWS = 2
 
 
-def test_shapes(data: Path, validation_names: list[str],
-                wanted: Callable[[str], bool]) -> dict[str, tuple[Observation, object]]:
-    """Name -> (partial observation, complete ground-truth mesh) for every ``wanted`` test shape."""
-    import trimesh
-
-    shapes = {}
-    by_stem = {f.stem: f for f in mesh_files(data / "meshes")}
-    for index, name in enumerate(validation_names):
-        if wanted(f"val/{name}"):
-            mesh = load_mesh(by_stem[name])
-            shapes[f"val/{name}"] = (depth_scan(mesh, SCAN_VIEWS, np.random.default_rng(index)), mesh)
-    for pair in sorted(p for p in (data / "pairs").iterdir() if p.is_dir() and wanted(f"pairs/{p.name}")):
-        partial = next(pair.glob("partial.*"))
-        complete = trimesh.load(str(next(pair.glob("complete.*"))), force="mesh")
-        complete.merge_vertices()
-        shapes[f"pairs/{pair.name}"] = (read_observation(partial), complete)
-    for scan in sorted((data / "scans" / "abc").glob("*_scan.ply")):
-        name = f"abc/{scan.stem.replace('_scan', '')}"
-        if wanted(name):
-            complete = trimesh.load(str(scan.with_name(scan.name.replace("_scan", "_complete"))), force="mesh")
-            shapes[name] = (read_observation(scan), complete)
-    return shapes
-
-
-def run_neural(method: str, observation: Observation, gt, prior_path: Path | None, preset_name: str,
+def run_neural(method: str, case: Case, prior_path: Path | None, preset_name: str,
                resolution: int) -> list[dict]:
-    """Fit from ``method``'s initialisation; the scores and seconds at every checkpoint."""
+    """Fit from ``method``'s initialisation; the scores and seconds at every checkpoint.
+
+    The engine's own steps: ``pipeline.prepare`` once, then one ``FitSession`` scored by ``pipeline.finish``
+    at each checkpoint (an empty surface scores as an empty mesh)."""
     from neurep_addon.evaluation.metrics import evaluate
 
     clock = time.perf_counter()
-    prior = load_prior(prior_path) if prior_path else None
-    config = preset(preset_name, steps=CHECKPOINTS[-1], resolution=resolution, preview_every=0)
-    if prior is not None:
-        config = config.replace(network=prior.network)
-    elif method == "fourier":
-        config = config.replace(network=NetworkConfig(encoding="fourier"))
-    observation = validate(observation, np.random.default_rng(0))
-    normalization = Normalization.fit(observation.points)
-    points = normalization.to_box(observation.points)
-    normals = observation.normals if observation.has_normals else estimate_normals(points, config.normal_neighbours)
-    session = FitSession(points, normals, config, prior=prior, device="cpu", seed=0)
+    network = NetworkConfig(encoding="fourier") if method == "fourier" else None
+    prior_spec = str(prior_path) if prior_path else "none"
+    config, prior = settings(preset_name, prior_spec, steps=CHECKPOINTS[-1], resolution=resolution,
+                             preview_every=0)
+    if network is not None:
+        config = config.replace(network=network)
+    prepared = prepare(case.observation, config, seed=0)
+    session = start_fit(prepared, config, prior, device="cpu", seed=0)
     seconds = time.perf_counter() - clock
     rows = []
     for checkpoint in CHECKPOINTS:
         clock = time.perf_counter()
         while session.steps_done < checkpoint:
             session.step()
-        vertices, faces = session.mesh(resolution)
-        if len(faces):
-            vertices, faces, _ = drop_small_components(vertices, faces, config.min_component_fraction)
+        try:
+            completion = finish(prepared, session)
+            vertices, faces = completion.vertices, completion.faces
+        except FitError:
+            vertices, faces = np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
         seconds += time.perf_counter() - clock
-        scores = evaluate(normalization.to_world(vertices), faces, gt.vertices, gt.faces,
-                          observed_points=observation.points)
+        scores = evaluate(vertices, faces, case.gt_vertices, case.gt_faces, observed_points=case.observation.points)
         rows.append({"step": checkpoint, "seconds": round(seconds, 3), **_numbers(scores)})
     return rows
 
 
-def run_poisson(observation: Observation, gt) -> list[dict]:
+def run_poisson(case: Case) -> list[dict]:
     from neurep_addon.evaluation import baselines
     from neurep_addon.evaluation.metrics import evaluate
 
     clock = time.perf_counter()
-    vertices, faces = baselines.poisson(validate(observation, np.random.default_rng(0)))
+    vertices, faces = baselines.poisson(validate(case.observation, np.random.default_rng(0)))
     seconds = time.perf_counter() - clock
-    scores = evaluate(vertices, faces, gt.vertices, gt.faces, observed_points=observation.points)
+    scores = evaluate(vertices, faces, case.gt_vertices, case.gt_faces, observed_points=case.observation.points)
     return [{"step": None, "seconds": round(seconds, 3), **_numbers(scores)}]
 
 
@@ -290,13 +264,15 @@ def main(argv: list[str]) -> int:
             _, files = split_files(mesh_files(Path(args.data) / "meshes"), 0.2)
             validation = [f.stem for f in files]
         patterns = args.shapes.split(",") if args.shapes else [""]
-        shapes = test_shapes(Path(args.data), validation, lambda name: any(p in name for p in patterns))
+        cases = [case for case in held_out_cases(args.data, validation)
+                 if any(p in case.name for p in patterns)]
         priors = {"default": Path(args.default_prior), "reptile": Path(args.reptile) if args.reptile else None}
         for method in methods:
-            for name, (observation, gt) in shapes.items():
+            for case in cases:
+                name = case.name
                 clock = time.perf_counter()
-                rows = (run_poisson(observation, gt) if method == "poisson"
-                        else run_neural(method, observation, gt, priors.get(method), args.preset, args.resolution))
+                rows = (run_poisson(case) if method == "poisson"
+                        else run_neural(method, case, priors.get(method), args.preset, args.resolution))
                 # Re-read before writing: several benchmark processes may share the results file.
                 results = json.loads(results_path.read_text()) if results_path.is_file() else {}
                 results.setdefault(method, {})[name] = rows

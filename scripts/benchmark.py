@@ -34,7 +34,6 @@ QUICK_SAMPLES = 20_000
 """... and scores with fewer surface samples (the full benchmark uses 100k)."""
 QUICK_METHODS = ("poisson", "siren", "fourier", "neurep", "neurep-prior")
 RENDER_CASES = ("scan2/odedstein_spot_low_resolution", "holes/odedstein_bunny", "abc/00010009")
-CURVE_METRICS = (("chamfer_l1", "Chamfer-L1"), ("fscore_1", "F-score @1%"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

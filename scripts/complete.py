@@ -128,12 +128,13 @@ def run_files(args: argparse.Namespace, config, prior) -> list[dict]:
             bar.close()
             clock = time.perf_counter()
             write_mesh(destination, result.vertices, result.faces)
-            result.stats["seconds"] = {"read": round(read_seconds, 3), **result.stats["seconds"],
-                                       "write": round(time.perf_counter() - clock, 3)}
-            record.update(ok=True, notes=list(result.notes), **result.stats)
+            stats = result.stats.to_dict()
+            stats["seconds"] = {"read": round(read_seconds, 3), **stats["seconds"],
+                                "write": round(time.perf_counter() - clock, 3)}
+            record.update(ok=True, notes=list(result.notes), **stats)
             for note in result.notes:
                 print(f"  note: {note}")
-            print(summary_line(Path(source).name, str(destination), result.stats))
+            print(summary_line(Path(source).name, str(destination), stats))
         except NeuRepError as exc:
             bar.close()
             record["error"] = str(exc)

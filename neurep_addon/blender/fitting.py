@@ -89,7 +89,7 @@ def place_result(request: FitRequest, completion, view_layer=None):
 
 def result_summary(result_object, completion) -> dict:
     """The figures shown in the panel and returned by the batch mode: core stats, notes, object name."""
-    return {**completion.stats, "object": result_object.name, "notes": list(completion.notes)}
+    return {**completion.stats.to_dict(), "object": result_object.name, "notes": list(completion.notes)}
 
 
 def record_result(window_manager, summary: dict) -> None:

@@ -5,7 +5,7 @@ Everything here runs on Blender's main thread and moves geometry with ``foreach_
 
 Inputs, per selected object, after modifiers and geometry nodes (the evaluated geometry):
 - faces -> area-weighted surface samples carrying their face normals (the same rule the command line
-  applies to mesh files, ``core.synth.sample_surface``);
+  applies to mesh files, ``core.observation.sample_surface``);
 - vertices without faces, point clouds, geometry-nodes point output -> the points themselves, no normals.
 """
 
@@ -17,7 +17,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.observation import Observation, merge
+from ..core.observation import Observation, merge, sample_surface
 
 SUPPORTED_TYPES = {"MESH", "POINTCLOUD"}
 DISTANCE_ATTRIBUTE = "neurep_distance"
@@ -75,7 +75,6 @@ def observation_from_objects(objects, depsgraph, seed: int = 0, mesh_samples: in
     import trimesh  # the core's dependencies load when a fit starts, never at registration
 
     from ..core.io import MESH_SAMPLES
-    from ..core.synth import sample_surface
 
     mesh_samples = MESH_SAMPLES if mesh_samples is None else mesh_samples
 
@@ -100,7 +99,7 @@ def observation_from_objects(objects, depsgraph, seed: int = 0, mesh_samples: in
         mesh = trimesh.Trimesh(vertices, faces, process=False)
         if not np.isfinite(mesh.area_faces).all() or mesh.area <= 0:
             raise InputError("the selected faces have no area; they cannot be sampled")
-        points, normals = sample_surface(mesh, mesh_samples, np.random.default_rng(seed))
+        points, normals = sample_surface(mesh, mesh_samples, int(np.random.default_rng(seed).integers(2**31)))
         observations.append(Observation(points, normals,
                                         (f"sampled {mesh_samples:,} points from {len(faces):,} triangles",)))
     observation = merge(observations)

@@ -49,6 +49,9 @@ def check_seed(seed: int) -> int:
     return seed
 
 
+NORMAL_NEIGHBOURS = 16
+"""k of the k-nearest-neighbour plane fit that estimates normals of points-only input."""
+
 # --- Input limits ------------------------------------------------------------------------------
 MIN_POINTS = 100
 """Fewer observed points than this cannot define a surface worth fitting."""
@@ -152,7 +155,7 @@ class FitConfig:
     preview_resolution: int = 48
     min_component_fraction: float = 0.02
     """Drop connected components with less than this fraction of the total area (0 keeps all)."""
-    normal_neighbours: int = 16
+    normal_neighbours: int = NORMAL_NEIGHBOURS
     """k of the k-nearest-neighbour plane fit when normals must be estimated."""
     chunk_size: int = 65536
     """Most points evaluated by the network at once, so no call allocates unbounded memory."""

@@ -14,8 +14,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
 from scipy.spatial import cKDTree
 
+from .config import NORMAL_NEIGHBOURS
 
-def estimate_normals(points: np.ndarray, k: int = 16) -> np.ndarray:
+
+def estimate_normals(points: np.ndarray, k: int = NORMAL_NEIGHBOURS) -> np.ndarray:
     """Unit normals float64 [N, 3] for ``points`` [N, 3], consistently oriented outwards where possible."""
     k = min(k, len(points) - 1)
     tree = cKDTree(points)

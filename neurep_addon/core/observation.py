@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import BOX_HALF_SIZE, DATA_HALF_EXTENT, MAX_POINTS, MIN_EXTENT_RATIO, MIN_POINTS
+from .config import DATA_HALF_EXTENT, MAX_POINTS, MIN_EXTENT_RATIO, MIN_POINTS
 from .errors import InputError
 
 
@@ -29,6 +29,18 @@ class Observation:
 
     def __len__(self) -> int:
         return len(self.points)
+
+
+def sample_surface(mesh, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Area-weighted surface samples float64 [count, 3] of ``mesh`` (a ``trimesh.Trimesh``) and their face
+    normals [count, 3].
+
+    The one surface sampler: mesh inputs, Blender meshes, virtual scans and the metrics all use it.
+    """
+    import trimesh  # not at import time: Blender reads observations before the dependencies are installed
+
+    points, faces = trimesh.sample.sample_surface(mesh, count, seed=seed)
+    return np.asarray(points, dtype=np.float64), np.asarray(mesh.face_normals, dtype=np.float64)[faces]
 
 
 def merge(observations: list[Observation]) -> Observation:
@@ -120,7 +132,3 @@ class Normalization:
 
     def to_world(self, y: np.ndarray) -> np.ndarray:
         return np.asarray(y, dtype=np.float64) / self.scale + self.center
-
-    @property
-    def box_half_size_world(self) -> float:
-        return BOX_HALF_SIZE / self.scale

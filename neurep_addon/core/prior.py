@@ -37,4 +37,4 @@ class Prior:
             diffs = ", ".join(f"{k}: prior {mine[k]!r} vs requested {theirs[k]!r}"
                               for k in mine if mine[k] != theirs[k])
             raise PriorError(f"the prior was trained for a different network ({diffs}); "
-                             "use --prior none or drop the conflicting options")
+                             "choose no prior (random initialisation) or drop the conflicting settings")

@@ -109,6 +109,6 @@ def resolve_prior(spec: str) -> Prior | None:
         return None
     if spec == "default":
         if not DEFAULT_PRIOR_PATH.is_file():
-            raise PriorError("this build ships no default prior; use --prior none or a prior file")
+            raise PriorError("this build ships no default prior; choose no prior (random initialisation) or a prior file")
         return load_prior(DEFAULT_PRIOR_PATH)
     return load_prior(spec)

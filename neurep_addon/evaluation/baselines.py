@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.config import NORMAL_NEIGHBOURS
 from ..core.normals import estimate_normals
 from ..core.observation import Observation
 
@@ -18,7 +19,6 @@ POISSON_DEPTH = 8
 """Octree depth (a 256^3 grid at most), comparable to NeuRep's marching-cubes resolution."""
 POISSON_POINT_WEIGHT = 4.0
 """Screening weight alpha of the data term (the implementation's default)."""
-NORMAL_NEIGHBOURS = 16
 THREADS = 1
 """MeshLab's OpenMP threads; more than one spins badly on a shared, loaded CPU (10x slower measured)."""
 

@@ -24,6 +24,8 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
+from ..core.observation import sample_surface
+
 FSCORE_THRESHOLDS = {"0.5": 0.005, "1": 0.01, "2": 0.02}
 """F-score thresholds tau as fractions of the ground truth's longest side."""
 MISSING_DISTANCE = 0.02
@@ -33,7 +35,6 @@ MISSING_TAU = 0.01
 
 METRIC_KEYS = ("chamfer_l1", "chamfer_l2", "fscore_0.5", "fscore_1", "fscore_2", "normal_consistency",
                "hausdorff", "missing_recall_1", "components", "watertight")
-LOWER_IS_BETTER = {"chamfer_l1", "chamfer_l2", "hausdorff"}
 
 
 def unit_transform(gt_vertices: np.ndarray) -> tuple[np.ndarray, float]:
@@ -43,12 +44,6 @@ def unit_transform(gt_vertices: np.ndarray) -> tuple[np.ndarray, float]:
     if not longest > 0:
         raise ValueError("the ground-truth mesh has zero extent")
     return lo, 1.0 / longest
-
-
-def _surface_samples(mesh: trimesh.Trimesh, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Area-weighted samples [count, 3] and their face normals [count, 3]."""
-    points, faces = trimesh.sample.sample_surface(mesh, count, seed=seed)
-    return np.asarray(points), np.asarray(mesh.face_normals)[faces]
 
 
 def _missing(gt_points: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -65,7 +60,7 @@ def missing_fraction(gt_vertices: np.ndarray, gt_faces: np.ndarray, observed_poi
     gt_vertices = np.asarray(gt_vertices, dtype=np.float64)
     offset, scale = unit_transform(gt_vertices)
     gt = trimesh.Trimesh((gt_vertices - offset) * scale, np.asarray(gt_faces), process=False)
-    gt_points, _ = _surface_samples(gt, samples, seed)
+    gt_points, _ = sample_surface(gt, samples, seed)
     observed = (np.asarray(observed_points, dtype=np.float64).reshape(-1, 3) - offset) * scale
     return float(_missing(gt_points, observed).mean())
 
@@ -101,8 +96,8 @@ def evaluate(pred_vertices: np.ndarray, pred_faces: np.ndarray, gt_vertices: np.
     if len(pred.faces) == 0 or pred.area <= 0:
         return _worst(pred, observed_points is not None)
 
-    gt_points, gt_normals = _surface_samples(gt, samples, seed)
-    pred_points, pred_normals = _surface_samples(pred, samples, seed + 1)
+    gt_points, gt_normals = sample_surface(gt, samples, seed)
+    pred_points, pred_normals = sample_surface(pred, samples, seed + 1)
     to_gt, gt_index = cKDTree(gt_points).query(pred_points, workers=-1)
     to_pred, pred_index = cKDTree(pred_points).query(gt_points, workers=-1)
 

@@ -97,6 +97,45 @@ def synthetic_cases(mesh: trimesh.Trimesh, stem: str) -> list[Case]:
             _mesh_case(f"holes/{stem}", "ball holes", mesh, holes)]
 
 
+def pair_cases(data: Path) -> list[Case]:
+    """The real hole pairs of ``data/pairs/`` (a partial mesh and its complete one in each folder)."""
+    cases = []
+    for pair in sorted(p for p in (data / "pairs").iterdir() if p.is_dir()):
+        partial, full = sorted(pair.glob("partial.*")), sorted(pair.glob("complete.*"))
+        if not partial or not full:
+            raise InputError(f"{pair}: needs a partial.* and a complete.* mesh")
+        gt = trimesh.load(str(full[0]), force="mesh", process=False)
+        gt.merge_vertices()
+        cases.append(_mesh_case(f"pairs/{pair.name}", "real holes", gt, read_observation(partial[0])))
+    return cases
+
+
+def abc_cases(data: Path, parts: tuple[str, ...] | None = None) -> list[Case]:
+    """The simulated time-of-flight scans of ``data/scans/abc/`` (``parts``, or all of them)."""
+    folder = data / "scans" / "abc"
+    parts = parts or tuple(sorted(p.name.removesuffix("_scan.ply") for p in folder.glob("*_scan.ply")))
+    cases = []
+    for part in parts:
+        gt = trimesh.load(str(folder / f"{part}_complete.ply"), force="mesh", process=False)
+        cases.append(_mesh_case(f"abc/{part}", "ToF scan", gt, read_observation(folder / f"{part}_scan.ply")))
+    return cases
+
+
+def held_out_cases(data: str | Path, validation_meshes: list[str]) -> list[Case]:
+    """The shapes no prior trains on (the priors benchmark): a 2-view scan of each validation mesh, every
+    real hole pair and every ABC scan."""
+    data = Path(data)
+    cases = []
+    for index, stem in enumerate(validation_meshes):
+        found = sorted((data / "meshes").glob(f"{stem}.*"))
+        if not found:
+            raise InputError(f"{data / 'meshes'}: {stem} is missing")
+        mesh = load_mesh(found[0])
+        cases.append(_mesh_case(f"val/{stem}", "2-view scan", mesh,
+                                depth_scan(mesh, SCAN_VIEWS, np.random.default_rng(index))))
+    return cases + pair_cases(data) + abc_cases(data)
+
+
 def data_cases(data: str | Path) -> list[Case]:
     """Every case of the development data folder, kinds interleaved (so a run cut short still covers each
     kind); ``InputError`` if the folder or a part of it is missing."""
@@ -107,18 +146,7 @@ def data_cases(data: str | Path) -> list[Case]:
     for sub in ("meshes", "pairs", "scans/abc"):
         if not (data / sub).is_dir():
             raise InputError(f"{data}: missing the {sub}/ folder of the development data")
-    groups: list[list[Case]] = [[], [], [], []]
-    for pair in sorted(p for p in (data / "pairs").iterdir() if p.is_dir()):
-        partial, full = sorted(pair.glob("partial.*")), sorted(pair.glob("complete.*"))
-        if not partial or not full:
-            raise InputError(f"{pair}: needs a partial.* and a complete.* mesh")
-        gt = trimesh.load(str(full[0]), force="mesh", process=False)
-        gt.merge_vertices()
-        groups[0].append(_mesh_case(f"pairs/{pair.name}", "real holes", gt, read_observation(partial[0])))
-    for part in ABC_SCANS:
-        scan, full = data / "scans/abc" / f"{part}_scan.ply", data / "scans/abc" / f"{part}_complete.ply"
-        gt = trimesh.load(str(full), force="mesh", process=False)
-        groups[1].append(_mesh_case(f"abc/{part}", "ToF scan", gt, read_observation(scan)))
+    groups: list[list[Case]] = [pair_cases(data), abc_cases(data, ABC_SCANS), [], []]
     meshes = data / "meshes"
     for stem in SCAN_MESHES + HOLE_MESHES:
         found = sorted(meshes.glob(f"{stem}.*"))
@@ -216,5 +244,5 @@ def _run_neural(config: FitConfig, prior: Prior | None, case: Case, seed: int, s
                       progress=progress, preview=preview)
     seconds = time.perf_counter() - clock["start"] - clock["excluded"]
     scores = _score(result.vertices, result.faces, case, samples)
-    curve.append({"step": result.stats["steps"], "seconds": seconds, **scores})
+    curve.append({"step": result.stats.steps, "seconds": seconds, **scores})
     return Run(result.vertices, result.faces, scores, seconds, curve)

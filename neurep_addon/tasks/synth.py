@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from ..core.observation import Observation
+from ..core.observation import Observation, sample_surface
 
 DENSE_SAMPLES = 400_000
 """Surface samples rendered into the z-buffer (more than pixels, so every visible pixel is covered)."""
@@ -23,11 +23,10 @@ SAMPLES_PER_PIXEL = 10
 the front surface falls into would let the surface behind it show through."""
 
 
-def sample_surface(mesh: trimesh.Trimesh, count: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Area-weighted surface samples float64 [count, 3] and their face normals [count, 3]."""
-    points, faces = trimesh.sample.sample_surface(mesh, count, seed=int(rng.integers(2**31)))
-    return np.asarray(points, dtype=np.float64), np.asarray(mesh.face_normals, dtype=np.float64)[faces]
+def surface_samples(mesh: trimesh.Trimesh, count: int,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``observation.sample_surface`` seeded from ``rng``: points and face normals, float64 [count, 3]."""
+    return sample_surface(mesh, count, int(rng.integers(2**31)))
 
 
 def random_directions(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -47,7 +46,7 @@ def depth_scan(mesh: trimesh.Trimesh, views: int | np.ndarray, rng: np.random.Ge
     with_normals: keep the true face normals of the seen points (without noise or outliers they are exact).
     """
     directions = random_directions(views, rng) if np.isscalar(views) else np.asarray(views, dtype=np.float64)
-    points, normals = sample_surface(mesh, max(DENSE_SAMPLES, SAMPLES_PER_PIXEL * resolution ** 2), rng)
+    points, normals = surface_samples(mesh, max(DENSE_SAMPLES, SAMPLES_PER_PIXEL * resolution ** 2), rng)
     center = mesh.bounding_box.centroid
     radius = float(np.linalg.norm(points - center, axis=1).max())
     pixel = 2 * radius / resolution
@@ -86,7 +85,7 @@ def holed_samples(mesh: trimesh.Trimesh, count: int, holes: int, radius_fraction
 
     Ball centres are surface points; radius = ``radius_fraction`` times the bounding-box diagonal.
     """
-    points, normals = sample_surface(mesh, count, rng)
+    points, normals = surface_samples(mesh, count, rng)
     radius = radius_fraction * float(np.linalg.norm(mesh.extents))
     centres = points[rng.choice(len(points), size=holes, replace=False)]
     keep = np.ones(len(points), dtype=bool)

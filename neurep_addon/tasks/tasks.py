@@ -22,12 +22,12 @@ import trimesh
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from ..core.config import BOX_HALF_SIZE
+from ..core.config import BOX_HALF_SIZE, NORMAL_NEIGHBOURS
 from ..core.errors import InputError
 from ..core.normals import estimate_normals
 from ..core.observation import Normalization
 from .shapes import load_mesh, procedural_mesh
-from .synth import depth_scan, holed_samples, sample_surface
+from .synth import depth_scan, holed_samples, surface_samples
 
 GROUND_TRUTH_SAMPLES = 60_000
 """Complete-surface samples behind the approximate signed distance of each task."""
@@ -49,7 +49,7 @@ class TaskConfig:
     """Ball radius as a fraction of the bounding-box diagonal."""
     given_normals_probability: float = 0.5
     """Probability that the observation keeps exact normals; otherwise they are estimated (k-NN + MST)."""
-    normal_neighbours: int = 16
+    normal_neighbours: int = NORMAL_NEIGHBOURS
     anisotropy: float = 0.35
     """Each axis is scaled by a factor in [1 - a, 1 + a] after a random rotation."""
     procedural_fraction: float = 0.3
@@ -139,7 +139,7 @@ def make_task(mesh: trimesh.Trimesh, config: TaskConfig, rng: np.random.Generato
         normals = estimate_normals(points, config.normal_neighbours)
         kind += "+estimated"
 
-    dense, dense_normals = sample_surface(mesh, GROUND_TRUTH_SAMPLES, rng)
+    dense, dense_normals = surface_samples(mesh, GROUND_TRUTH_SAMPLES, rng)
     dense = normalization.to_box(dense)
     inside_box = (np.abs(dense) < BOX_HALF_SIZE).all(axis=1)
     target = rng.choice(np.flatnonzero(inside_box), size=config.target_points)

@@ -6,7 +6,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
-from neurep_addon.core.errors import FitCancelled, InputError, PriorError
+from neurep_addon.core.errors import ConfigError, FitCancelled, FitError, InputError, PriorError
 from neurep_addon.core.observation import Observation
 from neurep_addon.core.pipeline import complete, settings
 from neurep_addon.core.prior import Prior
@@ -33,7 +33,7 @@ def test_points_only_two_view_scan_of_a_torus_closes_into_one_torus(torus_mesh):
     to_truth, from_truth = two_sided_distances(result.vertices, truth)
     # Torus: outer diameter 2.8; stated bound 2% of it on both sides.
     assert to_truth < 0.056 and from_truth < 0.056
-    assert result.stats["normals"] == "estimated" and result.stats["watertight"]
+    assert result.stats.normals == "estimated" and result.stats.watertight
 
 
 def test_sphere_with_two_holes_is_closed_near_the_sphere(holed_sphere):
@@ -81,10 +81,18 @@ def test_settings_take_the_preset_and_refuse_conflicts_with_a_prior(tmp_path):
 
 def test_empty_level_set_is_an_error_not_an_empty_file(holed_sphere):
     points, normals = holed_sphere
-    config, _ = settings("fast", "none", steps=0, resolution=16, encoding="relu", width=8, depth=1)
+    config, _ = settings("fast", "none", steps=1, resolution=16, encoding="relu", width=8, depth=1)
     network = config.network
     # A prior whose field is +1 everywhere: no zero crossing, so nothing to extract.
     state = {"mlp.0.weight": torch.zeros(8, 3), "mlp.0.bias": torch.zeros(8),
              "mlp.2.weight": torch.zeros(1, 8), "mlp.2.bias": torch.ones(1)}
-    with pytest.raises(InputError, match="fitted surface is empty"):
+    with pytest.raises(FitError, match="fitted surface is empty"):
         complete(Observation(points, normals), config, Prior(network, state), device="cpu")
+
+
+def test_a_fit_of_no_steps_is_refused_before_any_work(holed_sphere):
+    points, normals = holed_sphere
+    config, _ = settings("fast", "none", steps=0)
+    with pytest.raises(ConfigError, match="steps must be at least 1") as caught:
+        complete(Observation(points, normals), config, device="cpu")
+    assert caught.value.setting == "steps"
