@@ -4,15 +4,13 @@
     job        the fit on a worker thread that never touches bpy; a queue back to the main thread
     fitting    main-thread steps shared by the operator (blocking and modal) and the batch mode
     operators  Complete, Cancel, Install PyTorch;  props  settings;  ui  sidebar panel;  prefs  preferences
+    package    the extension's package name, and core errors in the panel's words
     batch      complete objects inside a .blend file (scripts/complete.py --blend)
 """
 
-ADDON_PACKAGE = __package__.rpartition(".neurep_addon")[0]
-"""The extension's package, e.g. ``bl_ext.user_default.neurep``; empty outside Blender's extension system."""
+import bpy
 
-import bpy  # noqa: E402
-
-from . import fitting, operators, prefs, props, ui  # noqa: E402
+from . import fitting, operators, prefs, props, ui
 
 CLASSES = props.CLASSES + prefs.CLASSES + operators.CLASSES + ui.CLASSES
 

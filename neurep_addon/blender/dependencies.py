@@ -16,7 +16,7 @@ import sys
 import bpy
 import numpy
 
-from . import ADDON_PACKAGE
+from .package import ADDON_PACKAGE
 
 MODULE_REQUIREMENTS = {
     "torch": "torch==2.13.0",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import bpy
 from bpy.app.handlers import persistent
@@ -17,6 +18,10 @@ from ..core.observation import Observation
 from . import dependencies, scene_io
 from .job import FINISHED, RUNNING, FitJob
 
+if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
+    from ..core.config import FitConfig
+    from ..core.prior import Prior
+
 BLOCKING_POLL_SECONDS = 0.1
 
 
@@ -25,8 +30,8 @@ class FitRequest:
     """Everything a fit needs, snapshotted on the main thread; objects are kept by name (undo-safe)."""
 
     observation: Observation
-    config: object
-    prior: object
+    config: FitConfig
+    prior: Prior | None
     device: str
     seed: int
     source_name: str
@@ -34,21 +39,28 @@ class FitRequest:
 
 
 def prepare_request(objects, active, scene, depsgraph, settings, device: str) -> FitRequest:
-    """Read the selection and the settings; raises ``NeuRepError``/``ValueError`` with a user-facing message."""
+    """Read the selection and the panel's or operator's settings; raises ``NeuRepError`` with a user-facing
+    message."""
     missing = dependencies.missing_modules()
     if missing:
         raise InputError(dependencies.missing_message(missing))
-    source = scene_io.primary_source(objects, active)
-    observation = scene_io.observation_from_objects(objects, depsgraph, seed=settings.seed)
     config, prior = settings.fit_settings()
-    return FitRequest(observation, config, prior, device, settings.seed, source.name, scene.name)
+    return make_request(objects, active, scene, depsgraph, config, prior, device, settings.seed)
+
+
+def make_request(objects, active, scene, depsgraph, config: FitConfig, prior: Prior | None, device: str,
+                 seed: int) -> FitRequest:
+    """Snapshot ``objects`` (world space, modifiers applied) into the request of one fit."""
+    source = scene_io.primary_source(objects, active)
+    observation = scene_io.observation_from_objects(objects, depsgraph, seed=seed)
+    return FitRequest(observation, config, prior, device, seed, source.name, scene.name)
 
 
 def run_blocking(request: FitRequest, progress=None):
     """The fit on the worker thread the modal path uses, waited for; returns the ``Completion``.
 
-    ``progress`` receives the latest ``StepInfo`` on this thread. Raises what the fit raised (``InputError``,
-    ``ValueError``, ...); Ctrl+C cancels the worker before it propagates.
+    ``progress`` receives the latest ``StepInfo`` on this thread. Raises what the fit raised (a
+    ``NeuRepError``, or an internal error); Ctrl+C cancels the worker before it propagates.
     """
     job = FitJob(request.observation, request.config, request.prior, request.device, request.seed).start()
     try:

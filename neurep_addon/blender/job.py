@@ -12,9 +12,19 @@ import queue
 import threading
 import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..core.errors import FitCancelled, NeuRepError
 from ..core.observation import Observation
+from .package import user_message
+
+if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
+    from ..core.config import FitConfig
+    from ..core.fit import StepInfo
+    from ..core.pipeline import Completion
+    from ..core.prior import Prior
 
 RUNNING = "RUNNING"
 FINISHED = "FINISHED"
@@ -31,18 +41,19 @@ class JobUpdate:
     """
 
     state: str
-    progress: object = None
-    preview: tuple | None = None
+    progress: StepInfo | None = None
+    preview: tuple[np.ndarray, np.ndarray, int] | None = None
 
 
 class FitJob:
     """``core.pipeline.complete`` on a worker thread; ``result`` (a ``Completion``) or ``error`` at the end."""
 
-    def __init__(self, observation: Observation, config, prior=None, device: str = "auto", seed: int = 0):
+    def __init__(self, observation: Observation, config: FitConfig, prior: Prior | None = None,
+                 device: str = "auto", seed: int = 0):
         self.observation, self.config, self.prior = observation, config, prior
         self.device, self.seed = device, seed
         self.state = RUNNING
-        self.result = None
+        self.result: Completion | None = None
         self.exception: BaseException | None = None
         """Why the job did not finish: ``FitCancelled``, a user-facing error, or an internal one."""
         self._messages: queue.Queue = queue.Queue()
@@ -86,11 +97,7 @@ class FitJob:
     @property
     def error(self) -> str | None:
         """The user-facing message for a cancelled or failed job (None otherwise)."""
-        if self.exception is None:
-            return None
-        if isinstance(self.exception, (NeuRepError, ValueError)):
-            return str(self.exception)
-        return f"internal error: {type(self.exception).__name__}: {self.exception}"
+        return None if self.exception is None else user_message(self.exception)
 
     def _run(self) -> None:
         from ..core.pipeline import complete  # imports torch: only once a fit starts
@@ -103,7 +110,7 @@ class FitJob:
             self._messages.put((FINISHED, result))
         except FitCancelled as exc:
             self._messages.put((CANCELLED, exc))
-        except (NeuRepError, ValueError) as exc:
+        except NeuRepError as exc:
             self._messages.put((FAILED, exc))
         except Exception as exc:  # the traceback goes to the console; the user gets one line
             traceback.print_exc()

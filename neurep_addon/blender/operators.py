@@ -13,7 +13,8 @@ import bpy
 from bpy.props import EnumProperty
 
 from ..core.errors import NeuRepError
-from . import ADDON_PACKAGE, dependencies, fitting, prefs
+from . import dependencies, fitting, prefs
+from .package import ADDON_PACKAGE, user_message
 from .job import CANCELLED, FINISHED, RUNNING
 from .props import FitSettings
 
@@ -45,8 +46,8 @@ class NEUREP_OT_complete(FitSettings, bpy.types.Operator):
         window_manager.progress_begin(0, max(request.config.steps, 1))
         try:
             completion = fitting.run_blocking(request, lambda info: window_manager.progress_update(info.step))
-        except (NeuRepError, ValueError) as exc:
-            self.report({"ERROR"}, str(exc))
+        except NeuRepError as exc:
+            self.report({"ERROR"}, user_message(exc))
             return {"CANCELLED"}
         finally:
             window_manager.progress_end()
@@ -99,8 +100,8 @@ class NEUREP_OT_complete(FitSettings, bpy.types.Operator):
         try:
             return fitting.prepare_request(context.selected_objects, context.active_object, context.scene,
                                            context.evaluated_depsgraph_get(), self, device)
-        except (NeuRepError, ValueError) as exc:
-            self.report({"ERROR"}, str(exc))
+        except NeuRepError as exc:
+            self.report({"ERROR"}, user_message(exc))
             return None
 
     def _report_summary(self, summary: dict) -> None:

@@ -7,7 +7,8 @@ import importlib.util
 import bpy
 from bpy.props import EnumProperty
 
-from . import ADDON_PACKAGE, dependencies
+from . import dependencies
+from .package import ADDON_PACKAGE
 
 
 class NEUREP_AddonPreferences(bpy.types.AddonPreferences):

@@ -54,12 +54,13 @@ class FitSettings:
                       default=0, min=0, options=SKIP_SAVE)
 
     def fit_settings(self):
-        """(core FitConfig, Prior or None); raises ``ValueError``/``PriorError`` with a user-facing message."""
+        """(core FitConfig, Prior or None); raises ``ConfigError``/``PriorError`` with a user-facing message."""
+        from ..core.errors import ConfigError
         from ..core.pipeline import settings  # imports torch: only once a fit starts
 
         prior_spec = {"DEFAULT": "default", "NONE": "none"}.get(self.prior) or bpy.path.abspath(self.prior_path)
         if self.prior == "FILE" and not self.prior_path:
-            raise ValueError("prior is set to File but no prior file is chosen")
+            raise ConfigError("prior", "is set to File but no prior file is chosen")
         return settings(self.preset, prior_spec,
                         encoding=None if self.encoding == "PRESET" else self.encoding,
                         steps=self.steps or None, resolution=self.resolution or None)

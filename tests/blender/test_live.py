@@ -75,7 +75,7 @@ def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
     request.device = "no-such-device"
     live = addon.fitting.LiveCompletion(request).start()
     assert run_ticks(live) == "FAILED"
-    assert "unknown device" in live.error
+    assert "Device 'no-such-device' is unknown" in live.error
     assert scene_state() == before
 
 

@@ -96,7 +96,7 @@ def test_bad_settings_are_reported(scene):
         bpy.ops.neurep.complete(**{**TINY_FIT, "prior": "FILE"})
     with pytest.raises(RuntimeError, match="prior file not found"):
         bpy.ops.neurep.complete(**{**TINY_FIT, "prior": "FILE", "prior_path": "/nonexistent/prior.safetensors"})
-    with pytest.raises(RuntimeError, match="resolution must be between 16 and 1024"):
+    with pytest.raises(RuntimeError, match="Resolution must be between 16 and 1024"):
         bpy.ops.neurep.complete(**{**TINY_FIT, "resolution": 8})
 
 

@@ -19,6 +19,8 @@ def test_zip_holds_only_the_add_on(extension_zip):
                for name in names), names
     assert not any("__pycache__" in name for name in names)
     assert "neurep_addon/blender/operators.py" in names and "neurep_addon/core/pipeline.py" in names
+    assert "neurep_addon/meta/learner.py" in names and "neurep_addon/tasks/tasks.py" in names
+    assert not any(name.startswith("neurep_addon/evaluation/") for name in names), "the evaluation is not shipped"
 
 
 def test_install_and_enable_in_fresh_blender_registers_without_torch(extension_zip, tmp_path):
