@@ -24,9 +24,9 @@ PROCEDURAL_RESOLUTION = 64
 """Marching-cubes grid of the procedural shapes (over [-1, 1]^3)."""
 FAMILY_WEIGHTS = {"superquadric": 0.10, "csg": 0.15, "handles": 0.15, "thin": 0.15,
                   "extruded": 0.10, "revolved": 0.10, "mirrored": 0.15, "blobby": 0.10}
-"""Probability of each procedural family (see the family functions below): handles and through-holes
-(genus > 0), thin plates and shells, and mirror-symmetric compositions weigh most, as scans of
-manufactured objects are full of them."""
+"""Probability of each procedural family (see the family functions below). Unions of primitives, handles
+and through-holes (genus > 0), thin plates and shells, and mirror-symmetric compositions weigh most, as
+scans of manufactured objects are full of them."""
 FAMILIES = tuple(FAMILY_WEIGHTS)
 
 
