@@ -288,12 +288,12 @@ def check_writable(path: str | os.PathLike, suffixes: tuple[str, ...] | None = W
     if path.exists() and not path.is_file():
         raise OutputError(f"{path}: is not a regular file")
     if not path.parent.is_dir():
-        raise OutputError(f"{path.parent}: output folder does not exist")
+        raise OutputError(f"{path}: the folder {path.parent} does not exist")
     try:
         with tempfile.TemporaryFile(dir=path.parent):
             pass
     except OSError as exc:
-        raise OutputError(f"{path.parent}: cannot write files in this folder ({exc.strerror})") from exc
+        raise OutputError(f"{path}: cannot write files in the folder {path.parent} ({exc.strerror})") from exc
     return path
 
 
