@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -62,12 +63,13 @@ def read_observation(path: str | os.PathLike, seed: int = 0, mesh_samples: int =
     if suffix == ".obj":
         vertices, faces = _parse_obj(data, path)
         return _from_geometry(vertices, faces, path, seed, mesh_samples)
-    counts = _check_ply_layout(data, path) if suffix == ".ply" else {}
+    if suffix == ".ply":
+        _check_ply_layout(data, path)
     try:
         loaded = trimesh.load(io.BytesIO(data), file_type=suffix[1:], process=False)
     except Exception as exc:  # every parser failure becomes one clear message
         raise InputError(f"{path}: cannot be read as {suffix[1:].upper()} ({exc})") from exc
-    return _from_trimesh(loaded, counts, path, seed, mesh_samples)
+    return _from_trimesh(loaded, path, seed, mesh_samples)
 
 
 def _parse_table(data: bytes, suffix: str, path: Path) -> np.ndarray:
@@ -76,7 +78,9 @@ def _parse_table(data: bytes, suffix: str, path: Path) -> np.ndarray:
         if suffix == ".npy":
             array = np.load(io.BytesIO(data), allow_pickle=False)
         else:
-            array = np.loadtxt(io.BytesIO(data), dtype=np.float64, comments="#", ndmin=2)
+            with warnings.catch_warnings():  # a file of comments only is reported below, not warned about
+                warnings.simplefilter("ignore", UserWarning)
+                array = np.loadtxt(io.BytesIO(data), dtype=np.float64, comments="#", ndmin=2)
     except Exception as exc:  # every parser failure becomes one clear message
         raise InputError(f"{path}: cannot be read as {suffix[1:].upper()} ({exc})") from exc
     if not isinstance(array, np.ndarray):
@@ -156,17 +160,17 @@ def _obj_index(word: str, defined: int, line: int, path: Path) -> int:
     return index - 1 if index > 0 else defined + index
 
 
-def _check_ply_layout(data: bytes, path: Path) -> dict[str, int]:
-    """The element counts a PLY header declares, once the body is checked to hold that many rows or bytes.
+def _check_ply_layout(data: bytes, path: Path) -> None:
+    """Check that a PLY header is well formed and that the body holds the rows, values or bytes it declares.
 
-    trimesh silently reads an ASCII PLY whose rows do not match its header, and a huge declared count in a
-    small binary file would make it allocate without bound; both are refused here.
+    trimesh silently drops or misreads ASCII rows that do not match the header, and a huge declared count
+    in a small binary file would make it allocate without bound; both are refused here.
     """
     end = data.find(b"end_header")
     if not data.startswith(b"ply") or end < 0:
         raise InputError(f"{path}: not a PLY file (it must start with 'ply' and its header end with 'end_header')")
     body = data[data.find(b"\n", end) + 1:] if b"\n" in data[end:] else b""
-    fmt, elements = None, []  # elements: [name, count, smallest row in bytes, whether rows have a fixed size]
+    fmt, elements = None, []  # elements: (name, count, [(property, bytes, is_list), ...])
     for line in data[:end].decode("ascii", errors="replace").splitlines()[1:]:
         words = line.split()
         if words[:1] == ["format"]:
@@ -174,37 +178,51 @@ def _check_ply_layout(data: bytes, path: Path) -> dict[str, int]:
         elif words[:1] == ["element"]:
             if len(words) != 3 or not words[2].isdigit():
                 raise InputError(f"{path}: header line {line.strip()!r} is not 'element NAME COUNT'")
-            elements.append([words[1], int(words[2]), 0, True])
+            elements.append((words[1], int(words[2]), []))
         elif words[:1] == ["property"] and elements:
-            kind = words[2] if words[1:2] == ["list"] and len(words) > 2 else words[1] if len(words) > 1 else ""
+            is_list = words[1:2] == ["list"]
+            kind = words[1 + is_list] if len(words) > 1 + is_list else ""
             if kind not in PLY_TYPE_BYTES:
                 raise InputError(f"{path}: header line {line.strip()!r} has an unknown property type")
-            elements[-1][2] += PLY_TYPE_BYTES[kind]
-            elements[-1][3] &= words[1] != "list"
+            elements[-1][2].append((words[-1], PLY_TYPE_BYTES[kind], is_list))
     if fmt not in PLY_FORMATS:
         raise InputError(f"{path}: PLY format {fmt!r} is unknown; expected one of {', '.join(PLY_FORMATS)}")
-    declared = ", ".join(f"{count:,} {name}" for name, count, _, _ in elements)
+    for name, _, properties in elements:
+        if name == "vertex" and not {"x", "y", "z"} <= {p[0] for p in properties}:
+            raise InputError(f"{path}: the vertex element has no x, y and z properties")
+    declared = ", ".join(f"{count:,} {name}" for name, count, _ in elements) or "no"
     if fmt == "ascii":
-        rows = sum(1 for row in body.splitlines() if row.strip())
-        if rows != sum(count for _, count, _, _ in elements):
-            raise InputError(f"{path}: the header declares {declared or 'no'} rows, but {rows:,} rows follow it")
-    else:
-        needed = sum(count * size for _, count, size, _ in elements)
-        fixed = all(is_fixed for *_, is_fixed in elements)
-        if needed > len(body) or (fixed and needed != len(body)):
-            raise InputError(f"{path}: the header declares {declared or 'nothing'} ({needed:,} bytes"
-                             f"{'' if fixed else ' or more'}), but {len(body):,} bytes follow it; "
-                             "the file is truncated or its header is wrong")
-    return {name: count for name, count, _, _ in elements}
+        _check_ascii_rows(body.decode("ascii", errors="replace").splitlines(), elements, declared, path)
+        return
+    needed = sum(count * sum(p[1] for p in properties) for _, count, properties in elements)
+    fixed = not any(p[2] for _, _, properties in elements for p in properties)
+    if needed > len(body) or (fixed and needed != len(body)):
+        raise InputError(f"{path}: the header declares {declared} rows ({needed:,} bytes{'' if fixed else ' or more'}), "
+                         f"but {len(body):,} bytes follow it; the file is truncated or its header is wrong")
 
 
-def _from_trimesh(loaded, counts: dict[str, int], path: Path, seed: int, mesh_samples: int) -> Observation:
+def _check_ascii_rows(lines: list[str], elements: list, declared: str, path: Path) -> None:
+    """Each element's rows in turn, each with the values its properties need (a list: its length, then items)."""
+    rows = [line.split() for line in lines if line.strip()]
+    if len(rows) != sum(count for _, count, _ in elements):
+        raise InputError(f"{path}: the header declares {declared} rows, but {len(rows):,} rows follow it")
+    start = 0
+    for name, count, properties in elements:
+        for number, words in enumerate(rows[start:start + count]):
+            needed = 0
+            for _, _, is_list in properties:
+                if is_list and not (needed < len(words) and words[needed].isdigit()):
+                    raise InputError(f"{path}: {name} {number} does not start its list with a length")
+                needed += 1 + (int(words[needed]) if is_list else 0)
+            if needed != len(words):
+                raise InputError(f"{path}: {name} {number} has {len(words)} values, but its header and list "
+                                 f"lengths call for {needed}")
+        start += count
+
+
+def _from_trimesh(loaded, path: Path, seed: int, mesh_samples: int) -> Observation:
     parts = list(loaded.geometry.values()) if isinstance(loaded, trimesh.Scene) else [loaded]
     parts = [p for p in parts if isinstance(p, (trimesh.Trimesh, trimesh.PointCloud))]
-    read = sum(len(p.vertices) for p in parts)
-    if "vertex" in counts and read != counts["vertex"]:
-        raise InputError(f"{path}: the header declares {counts['vertex']:,} vertices, but {read:,} were read "
-                         "(do they have x, y and z properties?)")
     if not parts:
         raise InputError(f"{path}: the file holds no points or faces")
     meshes = [p for p in parts if isinstance(p, trimesh.Trimesh) and len(p.faces)]
