@@ -4,15 +4,17 @@
     blender -b -P scripts/complete.py -- INPUT [INPUT ...] -o OUTPUT [options]
     blender -b -P scripts/complete.py -- --blend FILE.blend --object NAME --save OUT.blend [options]
 
-OUTPUT is a ``.ply`` / ``.obj`` file for one input, or a folder for several (``<name>_completed.ply``).
-Exit status: 0 when every input was completed, 1 when any failed, 2 for invalid options.
+OUTPUT is a ``.ply`` / ``.obj`` file for one input, or a folder for several (``<name>_completed.ply``;
+inputs that share a name get ``<name>_2_completed.ply``, ...). Every option and path is checked before
+any work. Exit status: 0 when every input was completed, 1 when any failed, 2 for invalid options or
+paths, 130 when interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,10 +23,17 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neurep_addon.core.config import DEVICES, ENCODINGS, PRESETS  # noqa: E402
-from neurep_addon.core.errors import NeuRepError  # noqa: E402
-from neurep_addon.core.io import READ_SUFFIXES, WRITE_SUFFIXES, read_observation, write_mesh  # noqa: E402
+from neurep_addon.core.config import DEVICES, ENCODINGS, PRESETS, check_seed  # noqa: E402
+from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, OutputError  # noqa: E402
+from neurep_addon.core.fit import resolve_device  # noqa: E402
+from neurep_addon.core.io import (READ_SUFFIXES, WRITE_SUFFIXES, check_writable, read_observation,  # noqa: E402
+                                  write_json, write_mesh)
 from neurep_addon.core.pipeline import complete, settings  # noqa: E402
+
+FLAGS = {"preset": "--preset", "prior": "--prior", "encoding": "--encoding", "width": "--width",
+         "depth": "--depth", "steps": "--steps", "points_per_step": "--points-per-step",
+         "resolution": "--resolution", "device": "--device", "seed": "--seed"}
+"""The command-line flag of each core setting a ``ConfigError`` may name."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -76,12 +85,73 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def check_options(args: argparse.Namespace):
+    """The fit settings and prior, once every option is valid (``ConfigError``, ``PriorError``)."""
+    if args.steps is not None and args.steps < 1:
+        raise ConfigError("steps", f"must be at least 1, got {args.steps}")
+    check_seed(args.seed)
+    resolve_device(args.device)
+    return settings(args.preset, args.prior, encoding=args.encoding, width=args.width, depth=args.depth,
+                    steps=args.steps, points_per_step=args.points_per_step, resolution=args.resolution,
+                    min_component_fraction=0.0 if args.keep_small_parts else None)
+
+
 def output_paths(inputs: list[str], output: str) -> list[Path]:
-    """Where each input's result goes: the file itself, or ``<folder>/<stem>_completed.ply``."""
+    """Where each input's result goes, checked before any work (``InputError``, ``OutputError``).
+
+    One input and a ``.ply``/``.obj`` OUTPUT: that file. Otherwise ``OUTPUT/<stem>_completed.ply``, then
+    ``<stem>_2_completed.ply``, ... for inputs that share a stem; the folder is made if its parent exists.
+    An input given twice, or an output that would overwrite an input, is refused.
+    """
+    sources = [Path(i) for i in inputs]
+    for later, source in enumerate(sources):
+        for earlier in sources[:later]:
+            if same_file(source, earlier):
+                also = f" (also as {earlier})" if str(earlier) != str(source) else ""
+                raise InputError(f"{source} is given twice{also}; give each input once")
     out = Path(output)
-    if len(inputs) == 1 and out.suffix.lower() in WRITE_SUFFIXES:
-        return [out]
-    return [out / f"{Path(i).stem}_completed.ply" for i in inputs]
+    if len(sources) == 1 and out.suffix.lower() in WRITE_SUFFIXES:
+        destinations = [check_writable(out)]
+    elif out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder; {len(sources)} input(s) need an output folder")
+    else:
+        destinations, taken = [], set()
+        for source in sources:
+            name, count = f"{source.stem}_completed.ply", 1
+            while name.lower() in taken:  # lower case: file systems that ignore case would merge them
+                count += 1
+                name = f"{source.stem}_{count}_completed.ply"
+            taken.add(name.lower())
+            destinations.append(out / name)
+        if out.is_dir():
+            for destination in destinations:
+                check_writable(destination)
+        else:  # a new folder, made once every check has passed
+            check_writable(out, suffixes=None)
+    for destination in destinations:
+        for source in sources:
+            if same_file(destination, source):
+                raise OutputError(f"{destination}: is the input {source}; writing it would overwrite the scan")
+    return destinations
+
+
+def check_report(report: str, inputs: list[str], outputs: list[Path], new_folder: Path | None) -> None:
+    """``OutputError`` unless the report can be written without overwriting an input or an output.
+
+    A report inside ``new_folder``, the output folder about to be made, needs only that folder's check.
+    """
+    if new_folder is None or Path(report).parent.resolve() != new_folder.resolve():
+        check_writable(report, suffixes=None)
+    for other in [*map(Path, inputs), *outputs]:
+        if same_file(Path(report), other):
+            raise OutputError(f"{report}: is also {other}; give the report its own file")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (through links, ``..`` or a second hard link)."""
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 
 class ProgressBar:
@@ -112,11 +182,9 @@ def summary_line(name: str, destination: str, stats: dict) -> str:
             f"{stats['faces']:,} faces, {stats['components']} component(s), {closed}")
 
 
-def run_files(args: argparse.Namespace, config, prior) -> list[dict]:
+def run_files(args: argparse.Namespace, destinations: list[Path], config, prior) -> list[dict]:
+    """Complete every input in turn; a failure is recorded and the batch goes on."""
     results = []
-    destinations = output_paths(args.inputs, args.output)
-    if len(args.inputs) > 1:
-        Path(args.output).mkdir(parents=True, exist_ok=True)
     for source, destination in zip(args.inputs, destinations):
         record = {"input": source, "output": str(destination), "ok": False}
         bar = ProgressBar(Path(source).name, not args.quiet)
@@ -135,10 +203,10 @@ def run_files(args: argparse.Namespace, config, prior) -> list[dict]:
             for note in result.notes:
                 print(f"  note: {note}")
             print(summary_line(Path(source).name, str(destination), stats))
-        except NeuRepError as exc:
+        except Exception as exc:  # noqa: BLE001 - one input's failure, expected or not, must not end the batch
             bar.close()
-            record["error"] = str(exc)
-            print(f"{Path(source).name}: error: {exc}", file=sys.stderr)
+            record["error"] = failure(exc)
+            print(f"{Path(source).name}: error: {record['error']}", file=sys.stderr)
         results.append(record)
     return results
 
@@ -154,32 +222,73 @@ def run_blend(args: argparse.Namespace, config, prior) -> list[dict]:
         bar.close()
         record.update(ok=True, **stats)
         print(summary_line(Path(args.blend).name, f"{args.save} ({stats.get('object', '?')})", stats))
-    except NeuRepError as exc:
+    except Exception as exc:  # noqa: BLE001 - reported like a batch input's failure
         bar.close()
-        record["error"] = str(exc)
-        print(f"{Path(args.blend).name}: error: {exc}", file=sys.stderr)
+        record["error"] = failure(exc)
+        print(f"{Path(args.blend).name}: error: {record['error']}", file=sys.stderr)
     return [record]
 
 
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    try:
-        config, prior = settings(
-            args.preset, args.prior, encoding=args.encoding, width=args.width, depth=args.depth,
-            steps=args.steps, points_per_step=args.points_per_step, resolution=args.resolution,
-            min_component_fraction=0.0 if args.keep_small_parts else None)
-    except (ValueError, NeuRepError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    results = run_blend(args, config, prior) if args.blend else run_files(args, config, prior)
+def failure(exc: Exception) -> str:
+    """The message for a failed input: the core's own words, or the unexpected exception named as a bug."""
+    if isinstance(exc, NeuRepError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc} (a bug in NeuRep; please report it with the input)"
+
+
+def prepare(args: argparse.Namespace):
+    """Settings, prior and output paths, every one checked before any work; raises ``NeuRepError``."""
+    config, prior = check_options(args)
+    if args.blend:
+        destinations = [check_writable(args.save, (".blend",))]
+        if same_file(Path(args.save), Path(args.blend)):
+            raise OutputError(f"{args.save}: is the input {args.blend}; save the result to another file")
+        inputs = [args.blend]
+    else:
+        destinations, inputs = output_paths(args.inputs, args.output), args.inputs
+    new_folder = None if destinations[0].parent.is_dir() else destinations[0].parent
     if args.report:
-        Path(args.report).write_text(json.dumps(results, indent=2))
-    failed = sum(not r["ok"] for r in results)
-    if len(results) > 1:
-        print(f"{len(results) - failed} of {len(results)} completed" + (f", {failed} failed" if failed else ""))
+        check_report(args.report, inputs, destinations, new_folder)
+    if new_folder is not None:
+        new_folder.mkdir()
+    return config, prior, destinations
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage and the problem
+        return exc.code
+    try:
+        try:
+            config, prior, destinations = prepare(args)
+        except ConfigError as exc:
+            print(f"error: {exc.describe(FLAGS.get(exc.setting, exc.setting))}", file=sys.stderr)
+            return 2
+        except (NeuRepError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        results = run_blend(args, config, prior) if args.blend else run_files(args, destinations, config, prior)
+        failed = sum(not r["ok"] for r in results)
+        if len(results) > 1:
+            print(f"{len(results) - failed} of {len(results)} completed" + (f", {failed} failed" if failed else ""))
+        if args.report:
+            write_json(args.report, results)
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: the input in progress was not written, nor the report", file=sys.stderr)
+        return 130
     return 1 if failed else 0
 
 
+def stop(signum: int, frame) -> None:
+    """SIGTERM ends the run as Ctrl-C does, so that temporary files are removed on the way out."""
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, stop)
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     sys.exit(main(argv))

@@ -1,8 +1,12 @@
+import os
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import trimesh
 
-from neurep_addon.core.errors import InputError
+from neurep_addon.core.errors import InputError, OutputError
 from neurep_addon.core.io import read_observation, write_mesh
 
 from .conftest import sphere_points
@@ -69,18 +73,18 @@ def test_read_errors_are_specific(tmp_path):
     with pytest.raises(InputError, match="unknown format '.las'"):
         read_observation(tmp_path / "scan.las")
     (tmp_path / "broken.ply").write_text("this is not a ply file\n")
-    with pytest.raises(InputError, match="cannot be read as PLY"):
+    with pytest.raises(InputError, match="not a PLY file"):
         read_observation(tmp_path / "broken.ply")
     np.save(tmp_path / "wide.npy", np.zeros((10, 4)))
-    with pytest.raises(InputError, match=r"N x 3 .* got shape \(10, 4\)"):
+    with pytest.raises(InputError, match=r"expected 3 columns .* got 4"):
         read_observation(tmp_path / "wide.npy")
 
 
 def test_write_errors_leave_no_file(tmp_path, monkeypatch):
     mesh = trimesh.creation.icosphere(subdivisions=1)
-    with pytest.raises(InputError, match="cannot write '.fbx'"):
+    with pytest.raises(OutputError, match="cannot write '.fbx'"):
         write_mesh(tmp_path / "out.fbx", mesh.vertices, mesh.faces)
-    with pytest.raises(InputError, match="output folder does not exist"):
+    with pytest.raises(OutputError, match="the folder .* does not exist"):
         write_mesh(tmp_path / "nope" / "out.ply", mesh.vertices, mesh.faces)
     def interrupted(*args):
         raise KeyboardInterrupt
@@ -101,3 +105,39 @@ def test_binary_ply_point_cloud_with_normals(tmp_path):
     (tmp_path / "scan.ply").write_bytes(header.encode() + vertex.tobytes())
     obs = read_observation(tmp_path / "scan.ply")
     np.testing.assert_allclose(obs.normals, normals, atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".ply", ".obj"])
+@pytest.mark.parametrize("offset, scale", [(1e6, 1.0), (1e300, 1e299), (0.0, 1e-300)])
+def test_written_coordinates_round_trip_exactly(tmp_path, suffix, offset, scale):
+    mesh = trimesh.creation.icosphere(subdivisions=2)
+    vertices = mesh.vertices * scale + offset
+    write_mesh(tmp_path / f"out{suffix}", vertices, mesh.faces)
+    back = read_observation(tmp_path / f"out{suffix}", mesh_samples=100)
+    assert back.points.min() >= vertices.min() and back.points.max() <= vertices.max()
+    loaded = trimesh.load(tmp_path / f"out{suffix}", process=False)
+    np.testing.assert_array_equal(np.asarray(loaded.vertices, dtype=np.float64), vertices)
+
+
+def test_write_refuses_non_finite_vertices_and_leaves_no_file(tmp_path):
+    mesh = trimesh.creation.icosphere(subdivisions=1)
+    vertices = mesh.vertices.copy()
+    vertices[7] = np.inf
+    with pytest.raises(OutputError, match="vertex 7 of the mesh is not finite"):
+        write_mesh(tmp_path / "out.ply", vertices, mesh.faces)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temporary_file_is_visible_beside_the_output_and_honours_the_umask(tmp_path, monkeypatch):
+    mesh = trimesh.creation.icosphere(subdivisions=1)
+    seen = []
+    replace = os.replace
+    monkeypatch.setattr("neurep_addon.core.io.os.replace",
+                        lambda source, target: seen.append(Path(source).name) or replace(source, target))
+    old = os.umask(0o027)
+    try:
+        write_mesh(tmp_path / "out.ply", mesh.vertices, mesh.faces)
+    finally:
+        os.umask(old)
+    assert re.fullmatch(r"out\.ply\.[0-9a-f]{8}\.part", seen[0])
+    assert (tmp_path / "out.ply").stat().st_mode & 0o777 == 0o640
