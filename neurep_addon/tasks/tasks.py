@@ -2,13 +2,15 @@
 
 A task is made the way a user's scan reaches the engine: a complete mesh is randomly rotated and
 (anisotropically) scaled, a partial observation is taken from it (a 1-4 view depth scan with occlusion, or
-surface samples minus random balls; with given or estimated normals; optionally noisy), and the box
+surface samples minus random balls or beyond a random plane; cameras sometimes only from above, so the
+underside is never seen; with given or estimated normals; optionally noisy with stray points), and the box
 normalisation is computed from the *partial* points, as ``pipeline.complete`` does at run time. The ground
 truth of the complete shape is expressed in that same box: surface samples with normals, and approximate
 signed distances at points spread over the box, so the meta-learner can score how well a fit completes.
 
-Shapes come from a folder of meshes (OBJ/OFF/PLY/STL) and from procedural shapes (superquadrics and
-unions/differences of primitives, meshed by marching cubes from their implicit functions).
+Shapes come from a folder of meshes (OBJ/OFF/PLY/STL) and from procedural shapes of several families
+(``shapes.FAMILIES``: handles and through-holes, thin plates and shells, extruded and revolved profiles,
+mirror-symmetric and blobby shapes, superquadrics, primitive CSG), meshed by marching cubes.
 Everything is seeded through the ``numpy.random.Generator`` passed in.
 """
 
@@ -25,9 +27,9 @@ from scipy.spatial.transform import Rotation
 from ..core.config import BOX_HALF_SIZE, NORMAL_NEIGHBOURS
 from ..core.errors import InputError
 from ..core.normals import estimate_normals
-from ..core.observation import Normalization
+from ..core.observation import Normalization, Observation
 from .shapes import load_mesh, procedural_mesh
-from .synth import depth_scan, holed_samples, surface_samples
+from .synth import depth_scan, holed_samples, random_directions, surface_samples
 
 GROUND_TRUTH_SAMPLES = 60_000
 """Complete-surface samples behind the approximate signed distance of each task."""
@@ -38,12 +40,22 @@ class TaskConfig:
     """How partial observations are drawn; ranges are (low, high), drawn uniformly."""
 
     scan_probability: float = 0.6
-    """Probability of a depth scan; otherwise surface samples minus random balls."""
+    """Probability of a depth scan; otherwise surface samples with parts removed (balls, or a cut)."""
+    cut_probability: float = 0.35
+    """Of the surface-sample observations, the share that loses everything beyond a random plane (a part of
+    the object missing) rather than random balls."""
+    cut_fraction: tuple[float, float] = (0.15, 0.45)
+    """Share of the surface samples a cut removes."""
     views: tuple[int, int] = (1, 4)
     scan_resolution: int = 192
     noise_probability: float = 0.3
     noise: tuple[float, float] = (0.0005, 0.004)
     """Gaussian noise of depth scans, as a fraction of the bounding-box diagonal."""
+    outliers: tuple[float, float] = (0.0, 0.01)
+    """Stray points of a noisy scan (time-of-flight flying pixels), as a fraction of its points."""
+    underside_probability: float = 0.3
+    """Probability that every camera of a depth scan looks from above, so the underside is never seen
+    (an object scanned where it stands)."""
     holes: tuple[int, int] = (1, 4)
     hole_radius: tuple[float, float] = (0.08, 0.22)
     """Ball radius as a fraction of the bounding-box diagonal."""
@@ -60,7 +72,8 @@ class TaskConfig:
     field_points: int = 4096
 
     def __post_init__(self) -> None:
-        for name in ("scan_probability", "noise_probability", "given_normals_probability", "procedural_fraction"):
+        for name in ("scan_probability", "cut_probability", "noise_probability", "given_normals_probability",
+                     "procedural_fraction", "underside_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 1 <= self.views[0] <= self.views[1]:
@@ -120,10 +133,22 @@ def make_task(mesh: trimesh.Trimesh, config: TaskConfig, rng: np.random.Generato
     given_normals = rng.random() < config.given_normals_probability
     if rng.random() < config.scan_probability:
         views = int(rng.integers(config.views[0], config.views[1] + 1))
-        noise = rng.uniform(*config.noise) if rng.random() < config.noise_probability else 0.0
-        observation = depth_scan(mesh, views, rng, resolution=config.scan_resolution, noise=noise,
-                                 with_normals=True)
-        kind = f"scan{views}" + ("+noise" if noise else "")
+        directions = random_directions(views, rng)
+        from_above = rng.random() < config.underside_probability
+        if from_above:  # cameras look along -d: d in the upper hemisphere, at least 10 degrees up
+            directions[:, 2] = np.maximum(np.abs(directions[:, 2]), 0.17)
+        noisy = rng.random() < config.noise_probability
+        noise = rng.uniform(*config.noise) if noisy else 0.0
+        outliers = rng.uniform(*config.outliers) if noisy else 0.0
+        observation = depth_scan(mesh, directions, rng, resolution=config.scan_resolution, noise=noise,
+                                 outliers=outliers, with_normals=True)
+        kind = f"scan{views}" + ("+above" if from_above else "") + ("+noise" if noisy else "")
+    elif rng.random() < config.cut_probability:
+        points, normals = surface_samples(mesh, 4 * config.observed_points, rng)
+        height = points @ random_directions(1, rng)[0]
+        keep = height < np.quantile(height, 1 - rng.uniform(*config.cut_fraction))
+        observation = Observation(points[keep], normals[keep])
+        kind = "cut"
     else:
         holes = int(rng.integers(config.holes[0], config.holes[1] + 1))
         observation = holed_samples(mesh, 4 * config.observed_points, holes, rng.uniform(*config.hole_radius),
@@ -175,7 +200,8 @@ class ShapeDistribution:
 
     def task(self, rng: np.random.Generator) -> Task:
         if not self.names or rng.random() < self.config.procedural_fraction:
-            return make_task(procedural_mesh(rng), self.config, rng, name="procedural")
+            mesh = procedural_mesh(rng)
+            return make_task(mesh, self.config, rng, name=f"procedural:{mesh.metadata['family']}")
         name = self.names[rng.integers(len(self.names))]
         return make_task(self.meshes[name], self.config, rng, name=name)
 
