@@ -41,6 +41,10 @@ PROJECTION_TOLERANCE = 1e-3
 """A projected vertex must end with |f| below this fraction of the target edge length."""
 MAX_REFINEMENT_ROUNDS = 30
 RELAXATION_STEPS = 10
+MAX_FLIPS_PER_EDGE = 4
+MAX_TRIANGLES_PER_LOOP_VERTEX_SQUARED = 1.0
+"""A round disk with n boundary edges of the target length needs about 0.18 n^2 triangles; a patch
+growing past n^2 is chasing a surface that does not close the loop."""
 CROSSING_BLOCK = 256
 """Edges tested at once against all nearby triangles (bounds the memory of the crossing test)."""
 KEY_BASE = 1 << 31
@@ -369,6 +373,10 @@ def _field_patch(loop_points: np.ndarray, forbidden: np.ndarray, field: Field) -
         split = (SPLIT_FACTOR * np.linalg.norm(corners - centroids[:, None], axis=2) > target).all(axis=1)
         if not split.any():
             break
+        if len(triangles) + 2 * split.sum() > MAX_TRIANGLES_PER_LOOP_VERTEX_SQUARED * n**2 + n:
+            raise _Rejected(f"the patch kept growing past {len(triangles)} triangles without reaching the "
+                            "scan's triangle size: the fitted surface spans no disk across this loop, or the "
+                            "hole is deep for its width")
         middle = len(points) + np.arange(split.sum())
         points = np.concatenate([points, _project(field, centroids[split], tolerance)])
         a, b, c = triangles[split].T
@@ -429,7 +437,8 @@ def _delaunay_flips(points: np.ndarray, triangles: np.ndarray, fixed: int) -> np
     """Flip interior edges until every one is locally Delaunay (opposite angles summing to at most pi).
 
     Edges joining two loop vertices (indices below ``fixed``) are never created, so a flip cannot add a
-    chord the scan may already have. Triangles keep their orientation.
+    chord the scan may already have. Triangles keep their orientation. On a folded patch flips can cycle
+    (the criterion is planar, the patch is not), so they stop after ``MAX_FLIPS_PER_EDGE`` per edge.
     """
     triangles = [list(t) for t in triangles.tolist()]
     faces_of = defaultdict(list)
@@ -437,7 +446,8 @@ def _delaunay_flips(points: np.ndarray, triangles: np.ndarray, fixed: int) -> np
         for edge in ((a, b), (b, c), (c, a)):
             faces_of[frozenset(edge)].append(index)
     pending = list(faces_of)
-    while pending:
+    flips_left = MAX_FLIPS_PER_EDGE * len(faces_of)
+    while pending and flips_left:
         edge = pending.pop()
         owners = faces_of.get(edge, [])
         if len(owners) != 2:
@@ -455,6 +465,7 @@ def _delaunay_flips(points: np.ndarray, triangles: np.ndarray, fixed: int) -> np
         if np.dot(_normal(points, new_first), _normal(points, new_second)) <= 0:
             continue
         f, s = owners
+        flips_left -= 1
         triangles[f], triangles[s] = new_first, new_second
         del faces_of[edge]
         faces_of[frozenset((y, c))] = [s if o == f else o for o in faces_of[frozenset((y, c))]]

@@ -155,6 +155,16 @@ def test_a_holed_torus_closes_watertight_on_the_torus():
     assert np.abs(torus_field(patch_samples(fill))[0]).max() < 2 * scan_sag < 0.02
 
 
+def test_loops_the_surface_cannot_span_stay_open_with_a_reason():
+    torus = trimesh.creation.torus(major_radius=1.0, minor_radius=0.4, major_sections=48, minor_sections=24)
+    centre = torus.triangles_center
+    vertices, faces = cut(torus, (np.abs(centre[:, 1]) < 0.12) & (centre[:, 0] > 0))  # a band around the tube
+    fill = fill_holes(vertices, faces, torus_field)
+    assert len(fill.holes) == 2 and fill.holes_closed == 0
+    assert all("spans no disk across this loop" in hole.reason for hole in fill.holes)
+    assert np.array_equal(fill.faces, faces) and np.array_equal(fill.vertices, vertices)
+
+
 def test_the_minimal_area_baseline_closes_but_leaves_the_surface(holed_sphere, sphere_fill):
     baseline = fill_holes_minimal_area(*holed_sphere)
     assert baseline.holes_closed == 2 and closed_and_whole(baseline)
