@@ -27,10 +27,11 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 from neurep_addon.core.config import ENCODINGS, NetworkConfig  # noqa: E402
-from neurep_addon.core.errors import NeuRepError  # noqa: E402
+from neurep_addon.core.errors import ConfigError, NeuRepError  # noqa: E402
 from neurep_addon.meta.learner import ALGORITHMS, MetaConfig  # noqa: E402
 from neurep_addon.meta.training import train  # noqa: E402
 from neurep_addon.core.prior_io import FORMAT, resolve_prior  # noqa: E402
+from neurep_addon.tasks.bank import build_bank  # noqa: E402
 from neurep_addon.tasks.shapes import mesh_files, split_files  # noqa: E402
 from neurep_addon.tasks.tasks import ShapeDistribution, TaskConfig  # noqa: E402
 
@@ -69,9 +70,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--depth", type=int, help=f"(default: {net.depth}, or the --init prior's)")
     parser.add_argument("--omega-0", type=float, help=f"(default: {net.omega_0}, or the --init prior's)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="cuda trains with TF32 matrix products; the state it writes resumes on either")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    parser.add_argument("--bank", metavar="DIR",
+                        help="make the training tasks ahead into this folder (sharded .npz, kept between runs; "
+                             "missing shards are made first) and draw them from it instead of on the fly")
+    parser.add_argument("--bank-size", type=int, default=2000, help="tasks in the --bank")
     return parser.parse_args(argv)
 
 
@@ -95,6 +101,8 @@ def main(argv: list[str]) -> int:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     else:
         device = torch.device("cpu")
 
@@ -108,7 +116,7 @@ def main(argv: list[str]) -> int:
                                    ("omega_0", args.omega_0)) if v is not None}
         network = dataclasses.replace(init.network if init else NetworkConfig(), **asked)
         if init is not None and network != init.network:
-            raise ValueError(f"--init {args.init} fixes the network ({init.network.encoding}, width "
+            raise ConfigError("init", f"{args.init} fixes the network ({init.network.encoding}, width "
                              f"{init.network.width}, depth {init.network.depth}, omega_0 {init.network.omega_0}); "
                              f"drop --{' --'.join(k.replace('_', '-') for k in asked)} or start without --init")
         config = MetaConfig(
@@ -140,9 +148,17 @@ def main(argv: list[str]) -> int:
             made = init.provenance
             provenance["init"] = (f"{args.init} ({made.get('algorithm', '?')}, {made.get('iterations', '?')} "
                                   f"iterations, {made.get('date', '?')})")
+        bank = None
+        if args.bank:
+            bank = build_bank(train_shapes, Path(args.bank) / f"rank{rank}", args.bank_size, seed=args.seed + rank,
+                              log=log)
+            provenance["data"] += f"; {args.bank_size} tasks made ahead into a bank, reused every epoch"
         train(config, train_shapes, validation_shapes, Path(args.out), provenance, resume=args.resume,
-              device=device, log=log, init=init)
-    except (NeuRepError, ValueError) as exc:
+              device=device, log=log, init=init, bank=bank)
+    except ConfigError as exc:
+        print(f"error: {exc.describe('--' + exc.setting.replace('_', '-'))}", file=sys.stderr)
+        return 2
+    except NeuRepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -27,6 +27,7 @@ from ..core.errors import PriorError
 from ..core.fit import FitSession
 from ..core.prior import Prior
 from ..core.prior_io import save_prior
+from ..tasks.bank import TaskBank
 from ..tasks.tasks import ShapeDistribution, task_seed
 from .learner import MetaConfig, MetaLearner, TaskTensors, completion_loss, world
 
@@ -54,12 +55,13 @@ class TaskPool:
     """This process's share of the task pool, as a pure function of the iteration (so resume is exact).
 
     Slot s of rank r starts with task r + world * s; refresh k (at iteration k * refresh_every) replaces
-    slot (k - 1) mod S with task pool_size + world * (k - 1) + r.
+    slot (k - 1) mod S with task pool_size + world * (k - 1) + r. With a ``bank``, task i is read from it
+    (index i modulo its size: the bank is reused epoch after epoch) instead of being made.
     """
 
     def __init__(self, shapes: ShapeDistribution, config: MetaConfig, device: torch.device,
-                 iteration: int = 0) -> None:
-        self.shapes, self.config, self.device = shapes, config, device
+                 iteration: int = 0, bank: TaskBank | None = None) -> None:
+        self.shapes, self.config, self.device, self.bank = shapes, config, device, bank
         self.rank, self.world = world()
         self.size = max(1, config.pool_size // self.world)
         refreshes = iteration // config.refresh_every if config.refresh_every else 0
@@ -72,7 +74,9 @@ class TaskPool:
         return self.rank + self.world * slot
 
     def _make(self, index: int) -> TaskTensors:
-        return TaskTensors.of(self.shapes.task(task_seed(self.config.seed, index)), self.device)
+        task = (self.bank[index % len(self.bank)] if self.bank is not None
+                else self.shapes.task(task_seed(self.config.seed, index)))
+        return TaskTensors.of(task, self.device)
 
     def draw(self, iteration: int) -> list[TaskTensors]:
         """The tasks of ``iteration`` (refreshing one slot first when it is due)."""
@@ -100,13 +104,14 @@ class History:
 
 def train(config: MetaConfig, train_shapes: ShapeDistribution, validation_shapes: ShapeDistribution,
           out: Path, provenance: dict[str, str], resume: bool = False, device: torch.device | str = "cpu",
-          log: Callable[[str], None] = print, init: Prior | None = None) -> History:
+          log: Callable[[str], None] = print, init: Prior | None = None, bank: TaskBank | None = None) -> History:
     """Meta-train a prior and write it (best validation) to ``out``.
 
     Writes ``out`` + ``.ckpt`` (the whole training state) and ``out`` + ``.png`` (training curve). With
     ``resume``, continues from the checkpoint (``config`` may change what does not change the learner:
     iterations, intervals, learning rates); otherwise starts from ``init`` (a prior to fine-tune) or from
-    random weights. Returns early, after a checkpoint, when SIGTERM or SIGINT arrives.
+    random weights. ``bank``: training tasks made ahead (``tasks.bank``) instead of on the fly. Returns early,
+    after a checkpoint, when SIGTERM or SIGINT arrives.
     """
     out = Path(out)
     device = torch.device(device)
@@ -138,7 +143,7 @@ def train(config: MetaConfig, train_shapes: ShapeDistribution, validation_shapes
                 for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         clock = time.perf_counter()
-        pool = TaskPool(train_shapes, config, device, learner.iteration)
+        pool = TaskPool(train_shapes, config, device, learner.iteration, bank)
         validation_tasks = []
         if rank == 0:
             validation_tasks = [TaskTensors.of(validation_shapes.task(task_seed(config.seed + 1_000_003, i)),

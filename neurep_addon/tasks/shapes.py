@@ -17,7 +17,7 @@ from scipy.spatial.transform import Rotation
 from skimage.measure import marching_cubes
 
 from ..core.config import BOX_HALF_SIZE
-from ..core.errors import InputError
+from ..core.errors import ConfigError, InputError
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl")
 PROCEDURAL_RESOLUTION = 64
@@ -65,7 +65,7 @@ def mesh_files(folder: str | Path) -> list[Path]:
 def split_files(files: list[Path], validation_fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:
     """A seeded train/validation split of ``files`` (at least one of each when there are two or more)."""
     if not 0 <= validation_fraction < 1:
-        raise ValueError(f"validation fraction must be in [0, 1), got {validation_fraction}")
+        raise ConfigError("val_fraction", f"must be in [0, 1), got {validation_fraction}")
     order = np.random.default_rng(seed).permutation(len(files))
     count = min(max(1, round(validation_fraction * len(files))), len(files) - 1) if validation_fraction else 0
     validation = sorted(files[i] for i in order[:count])
@@ -345,7 +345,7 @@ def procedural_mesh(rng: np.random.Generator, resolution: int = PROCEDURAL_RESOL
     if family is None:
         family = random_family(rng)
     elif family not in _FAMILY_SHAPES:
-        raise ValueError(f"unknown procedural family {family!r}; the families are {', '.join(FAMILIES)}")
+        raise ConfigError("family", f"{family!r} is unknown; the families are {', '.join(FAMILIES)}")
     axis = np.linspace(-BOX_HALF_SIZE, BOX_HALF_SIZE, resolution + 1)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1)
     for _ in range(8):

@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from ..core.config import BOX_HALF_SIZE, NORMAL_NEIGHBOURS
-from ..core.errors import InputError
+from ..core.errors import ConfigError, InputError
 from ..core.normals import estimate_normals
 from ..core.observation import Normalization, Observation
 from .shapes import load_mesh, procedural_mesh
@@ -75,13 +75,13 @@ class TaskConfig:
         for name in ("scan_probability", "cut_probability", "noise_probability", "given_normals_probability",
                      "procedural_fraction", "underside_probability"):
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+                raise ConfigError(name, f"must be in [0, 1], got {getattr(self, name)}")
         if not 1 <= self.views[0] <= self.views[1]:
-            raise ValueError(f"views must be a range (low, high) with 1 <= low <= high, got {self.views}")
+            raise ConfigError("views", f"must be a range (low, high) with 1 <= low <= high, got {self.views}")
         if not 0 <= self.anisotropy < 1:
-            raise ValueError(f"anisotropy must be in [0, 1), got {self.anisotropy}")
+            raise ConfigError("anisotropy", f"must be in [0, 1), got {self.anisotropy}")
         if self.observed_points < 256:
-            raise ValueError(f"observed_points must be at least 256, got {self.observed_points}")
+            raise ConfigError("observed_points", f"must be at least 256, got {self.observed_points}")
 
 
 @dataclass

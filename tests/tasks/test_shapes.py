@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from neurep_addon.core.errors import ConfigError
 from neurep_addon.tasks.shapes import FAMILIES, FAMILY_WEIGHTS, MIRROR, procedural_mesh, random_family
 
 RESOLUTION = 40
@@ -49,5 +50,5 @@ def test_draws_are_seeded_and_follow_the_family_weights():
 
 
 def test_unknown_family_is_refused():
-    with pytest.raises(ValueError, match="unknown procedural family 'teapot'"):
+    with pytest.raises(ConfigError, match="family 'teapot' is unknown"):
         procedural_mesh(np.random.default_rng(0), RESOLUTION, "teapot")
