@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import trimesh  # noqa: E402
 
-from docsection import write_section  # noqa: E402
+from scripts.docsection import write_section  # noqa: E402
 from neurep_addon.core.config import preset  # noqa: E402
 from neurep_addon.core.extract import dense_grid, sparse_grid  # noqa: E402
 from neurep_addon.core.fit import FitSession  # noqa: E402

@@ -31,7 +31,7 @@ from neurep_addon.meta.training import validate  # noqa: E402
 from neurep_addon.tasks.bank import build_bank  # noqa: E402
 from neurep_addon.tasks.shapes import mesh_files, split_files  # noqa: E402
 from neurep_addon.tasks.tasks import ShapeDistribution, TaskConfig, task_seed  # noqa: E402
-from docsection import write_section  # noqa: E402
+from scripts.docsection import write_section  # noqa: E402
 
 VARIANTS = {
     "second order, 512 inner points (before)": {},

@@ -1,12 +1,12 @@
 """Benchmark priors: completion quality against optimisation steps and seconds, on shapes no prior saw.
 
-    python scripts/bench_priors.py --data DATA --reptile REPTILE.safetensors [--methods ...] [--shapes ...]
+    python scripts/bench_priors.py --data DATA [--candidate PRIOR] [--methods ...] [--shapes ...] [--anchor-weight W]
     python scripts/bench_priors.py --report          # only rewrite the docs from the results file
 
 DATA holds ``meshes/`` (the validation meshes of the default prior's split are scanned virtually:
 2 depth views, points only), ``pairs/<name>/{partial,complete}.*`` and ``scans/abc/*_{scan,complete}.ply``.
-Every neural method runs the engine's own fit (``FitSession``, preset ``fast`` unless ``--preset``) from its
-initialisation and is meshed and scored (``metrics.evaluate``) after 0, 5, 10, 25, 50, 100 and 500 steps;
+Every neural method runs the engine's own fit (``FitSession``, preset ``default`` unless ``--preset``) from its
+initialisation and is meshed and scored (``metrics.evaluate``) at every ``--checkpoints`` step count;
 screened Poisson (``baselines``) is the classical anchor. Results are merged into ``--results`` (JSON,
 keyed by method and shape, so runs can be split and resumed); the report writes the "priors" section of
 docs/BENCHMARKS.md and two PNGs under docs/img/.
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from docsection import write_section  # noqa: E402
+from scripts.docsection import write_section  # noqa: E402
 from neurep_addon.core.config import NetworkConfig  # noqa: E402
 from neurep_addon.core.errors import FitError  # noqa: E402
 from neurep_addon.core.observation import validate  # noqa: E402
@@ -38,17 +38,18 @@ from neurep_addon.core.prior_io import load_prior  # noqa: E402
 from neurep_addon.evaluation.suite import Case, held_out_cases  # noqa: E402
 from neurep_addon.tasks.shapes import mesh_files, split_files  # noqa: E402
 
-CHECKPOINTS = (0, 5, 10, 25, 50, 100, 500)
-METHODS = ("random", "default", "reptile", "fourier", "poisson")
+CHECKPOINTS = (0, 5, 10, 25, 50, 100, 200)
+METHODS = ("random", "default", "candidate", "reptile", "fourier", "poisson")
 LABELS = {"random": "SIREN, random init", "default": "SIREN, default prior (MetaSDF)",
-          "reptile": "SIREN, Reptile prior", "fourier": "Fourier-feature MLP, random init",
-          "poisson": "screened Poisson"}
+          "candidate": "SIREN, candidate prior", "reptile": "SIREN, Reptile prior",
+          "fourier": "Fourier-feature MLP, random init", "poisson": "screened Poisson"}
+PRIOR_METHODS = ("default", "candidate", "reptile")
 METRICS = (("chamfer_l1", "Chamfer-L1 (lower is better)"), ("fscore_1", "F-score @1% (higher is better)"),
            ("missing_recall_1", "recall in missing regions @1% (higher is better)"))
 
 
-def run_neural(method: str, case: Case, prior_path: Path | None, preset_name: str,
-               resolution: int) -> list[dict]:
+def run_neural(method: str, case: Case, prior_path: Path | None, preset_name: str, resolution: int,
+               checkpoints: tuple[int, ...] = CHECKPOINTS, **overrides) -> list[dict]:
     """Fit from ``method``'s initialisation; the scores and seconds at every checkpoint.
 
     The engine's own steps: ``pipeline.prepare`` once, then one ``FitSession`` scored by ``pipeline.finish``
@@ -58,15 +59,15 @@ def run_neural(method: str, case: Case, prior_path: Path | None, preset_name: st
     clock = time.perf_counter()
     network = NetworkConfig(encoding="fourier") if method == "fourier" else None
     prior_spec = str(prior_path) if prior_path else "none"
-    config, prior = settings(preset_name, prior_spec, steps=CHECKPOINTS[-1], resolution=resolution,
-                             preview_every=0)
+    config, prior = settings(preset_name, prior_spec, steps=checkpoints[-1], resolution=resolution,
+                             preview_every=0, **overrides)
     if network is not None:
         config = config.replace(network=network)
     prepared = prepare(case.observation, config, seed=0)
     session = start_fit(prepared, config, prior, device="cpu", seed=0)
     seconds = time.perf_counter() - clock
     rows = []
-    for checkpoint in CHECKPOINTS:
+    for checkpoint in checkpoints:
         clock = time.perf_counter()
         while session.steps_done < checkpoint:
             session.step()
@@ -121,7 +122,7 @@ def aggregate(results: dict, common: list[str] | None = None) -> dict[str, list[
     return summary
 
 
-def report(results: dict, out_dir: Path, command: str) -> str:
+def report(results: dict, out_dir: Path, command: str, preset: str = "default") -> str:
     """Markdown for the "priors" section; writes the PNGs next to it."""
     most = max(len(shapes) for shapes in results.values())
     incomplete = {m: sorted(shapes) for m, shapes in results.items() if len(shapes) < most}
@@ -130,47 +131,52 @@ def report(results: dict, out_dir: Path, command: str) -> str:
     summary = aggregate(results)
     order = [m for m in METHODS if m in summary]
     shapes = common_shapes(results)
+    steps = [r["step"] for r in next(summary[m] for m in order if summary[m][0]["step"] is not None)]
+    last = steps[-1]
     lines = [f"Written by `scripts/bench_priors.py` ({command}). {len(shapes)} held-out shapes: "
              + ", ".join(f"`{s}`" for s in shapes) + ". Means over shapes; CPU, 1 thread; steps of the engine's "
-             "own fit (preset `fast`: 1024 points per step; Adam with cosine decay at the preset's learning rate; after a prior's learned steps it starts at `prior_learning_rate_scale` times that rate and ramps up over `prior_warmup_steps`), meshed "
-             "at resolution 128. Chamfer-L1 and F-score as `metrics.evaluate` defines them; an empty mesh "
+             f"own fit (preset `{preset}`; Adam with cosine decay at the preset's learning rate over {last} steps; "
+             "after a prior's learned steps it starts at `prior_learning_rate_scale` times that rate and ramps up "
+             "over `prior_warmup_steps`), meshed at resolution 128. Chamfer-L1 and F-score as `metrics.evaluate` "
+             "defines them; an empty mesh "
              "counts as infinite Chamfer and zero F-score. Seconds were measured on a 2-core CPU shared with "
              "other jobs at times: compare them between methods, not with other machines.", ""]
     for key, title in METRICS:
-        lines += [f"**{title}**", "", "| method | " + " | ".join(f"{s} steps" for s in CHECKPOINTS) + " |",
-                  "|---|" + "---:|" * len(CHECKPOINTS)]
+        lines += [f"**{title}**", "", "| method | " + " | ".join(f"{s} steps" for s in steps) + " |",
+                  "|---|" + "---:|" * len(steps)]
         for method in order:
             rows = summary[method]
             if rows[0]["step"] is None:
                 lines.append(f"| {LABELS[method]} ({rows[0]['seconds']:.1f} s) | {rows[0][key]:.4f} |"
-                             + " |" * (len(CHECKPOINTS) - 1))
+                             + " |" * (len(steps) - 1))
             else:
                 lines.append(f"| {LABELS[method]} | " + " | ".join(f"{r[key]:.4f}" for r in rows) + " |")
         lines.append("")
     seconds = {m: summary[m][-1]["seconds"] for m in order if summary[m][0]["step"] is not None}
-    lines += ["Mean seconds to the 500-step mesh: " + ", ".join(f"{LABELS[m]} {s:.0f} s" for m, s in seconds.items())
+    lines += [f"Mean seconds to the {last}-step mesh: " + ", ".join(f"{LABELS[m]} {s:.0f} s" for m, s in seconds.items())
               + ".", ""]
-    if "default" in summary and "random" in summary:
-        at = {r["step"]: r for r in summary["default"]}
-        ref = {r["step"]: r for r in summary["random"]}
-        verdicts = [f"{key}: default prior after 25 steps {at[25][key]:.4f} vs random init after 500 steps "
-                    f"{ref[500][key]:.4f}" for key, _ in METRICS]
-        lines += ["Goal check: " + "; ".join(verdicts) + ".", ""]
-        lines += by_test_set(results, shapes)
+    ref = {r["step"]: r for r in summary.get("random", [])}
+    for method in (m for m in PRIOR_METHODS if m in summary and ref):
+        at = {r["step"]: r for r in summary[method]}
+        verdicts = [f"{key} {at[25][key]:.4f} after 25 steps vs {ref[last][key]:.4f}; {at[last][key]:.4f} vs "
+                    f"{ref[last][key]:.4f} after {last}" for key, _ in METRICS]
+        lines += [f"{LABELS[method]} against random init after {last} steps: " + "; ".join(verdicts) + ".", ""]
+    if "random" in summary:
+        lines += by_test_set(results, shapes, last)
     without = [s for s in shapes if all("missing_recall_1" not in row for row in every[order[0]][s])]
     if without:
         lines += ["Missing recall is averaged over the shapes whose input lacks part of the surface; "
                   + ", ".join(f"`{s}`" for s in without) + " lacks none.", ""]
     columns = [m for m in METHODS if m in every]
     for key, title in METRICS[1:]:
-        lines += [f"**Per shape, {title.split(' (')[0]} after 25 / 500 steps** (Poisson: its one result)", "",
+        lines += [f"**Per shape, {title.split(' (')[0]} after 25 / {last} steps** (Poisson: its one result)", "",
                   "| shape | " + " | ".join(LABELS[m] for m in columns) + " |", "|---|" + "---:|" * len(columns)]
         for shape in shapes:
             cells = []
             for method in columns:
                 by_step = {row["step"]: row.get(key, math.nan) for row in every[method].get(shape, [])}
                 cells.append("not run" if not by_step else _cell(by_step[None]) if None in by_step
-                             else f"{_cell(by_step[25])} / {_cell(by_step[500])}")
+                             else f"{_cell(by_step[25])} / {_cell(by_step[last])}")
             lines.append(f"| `{shape}` | " + " | ".join(cells) + " |")
         lines.append("")
     for method, done in incomplete.items():
@@ -188,11 +194,13 @@ def _cell(value: float, digits: int = 3) -> str:
 TEST_SETS = {"val": "held-out meshes, 2-view virtual scans", "abc": "ABC real scans", "pairs": "partial/complete pairs"}
 
 
-def by_test_set(results: dict, shapes: list[str]) -> list[str]:
-    """Markdown table: per test set, the default prior after 25 and 500 steps against random init after 500
+def by_test_set(results: dict, shapes: list[str], last: int) -> list[str]:
+    """Markdown table: per test set, each prior after 25 and ``last`` steps against random init after ``last``
     steps and Poisson (the means of Chamfer-L1 / F-score / missing recall)."""
-    columns = [("random", 500, "random init, 500 steps"), ("default", 25, "default prior, 25 steps"),
-               ("default", 500, "default prior, 500 steps"), ("poisson", None, "screened Poisson")]
+    columns = [("random", last, f"random init, {last} steps")]
+    for method in PRIOR_METHODS:
+        columns += [(method, 25, f"{LABELS[method]}, 25 steps"), (method, last, f"{LABELS[method]}, {last} steps")]
+    columns.append(("poisson", None, "screened Poisson"))
     columns = [c for c in columns if c[0] in results]
     lines = ["**By test set** (means of Chamfer-L1 / F@1% / missing recall)", "",
              "| test set | shapes | " + " | ".join(c[2] for c in columns) + " |", "|---|---:|" + "---|" * len(columns)]
@@ -237,10 +245,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_priors.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="folder with meshes/, pairs/ and scans/abc/")
     parser.add_argument("--default-prior", default=str(DEFAULT_PRIOR_PATH))
+    parser.add_argument("--candidate", help="a prior file to compare with the default one (method 'candidate')")
     parser.add_argument("--reptile", help="the Reptile prior file (method 'reptile')")
+    parser.add_argument("--checkpoints", default=",".join(map(str, CHECKPOINTS)),
+                        help="step counts at which every neural fit is meshed and scored")
+    parser.add_argument("--anchor-weight", type=float,
+                        help="FitConfig.prior_anchor_weight for the prior methods (default: the engine's)")
+    parser.add_argument("--section", default="priors",
+                        help="the BENCHMARKS.md section the report goes to ('none': no docs)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--shapes", help="comma-separated substrings: only shapes whose name contains one")
-    parser.add_argument("--preset", default="fast", help="fit preset of every neural method")
+    parser.add_argument("--preset", default="default", help="fit preset of every neural method")
     parser.add_argument("--resolution", type=int, default=128, help="marching-cubes resolution")
     parser.add_argument("--results", default=str(ROOT / "docs" / "bench_priors.json"))
     parser.add_argument("--report", action="store_true", help="only write the docs from the results file")
@@ -256,8 +271,10 @@ def main(argv: list[str]) -> int:
         unknown = set(methods) - set(METHODS)
         if unknown:
             parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
-        if "reptile" in methods and not args.reptile:
-            parser.error("method 'reptile' needs --reptile PRIOR_FILE")
+        for method in ("reptile", "candidate"):
+            if method in methods and not getattr(args, method):
+                parser.error(f"method '{method}' needs --{method} PRIOR_FILE")
+        checkpoints = tuple(int(s) for s in args.checkpoints.split(","))
         default_prior = load_prior(args.default_prior)
         validation = [n for n in default_prior.provenance.get("validation_meshes", "").split(", ") if n]
         if not validation:
@@ -266,24 +283,28 @@ def main(argv: list[str]) -> int:
         patterns = args.shapes.split(",") if args.shapes else [""]
         cases = [case for case in held_out_cases(args.data, validation)
                  if any(p in case.name for p in patterns)]
-        priors = {"default": Path(args.default_prior), "reptile": Path(args.reptile) if args.reptile else None}
+        priors = {"default": Path(args.default_prior), "reptile": Path(args.reptile) if args.reptile else None,
+                  "candidate": Path(args.candidate) if args.candidate else None}
         for method in methods:
             for case in cases:
                 name = case.name
                 clock = time.perf_counter()
                 rows = (run_poisson(case) if method == "poisson"
-                        else run_neural(method, case, priors.get(method), args.preset, args.resolution))
+                        else run_neural(method, case, priors.get(method), args.preset, args.resolution, checkpoints,
+                                        **({"prior_anchor_weight": args.anchor_weight}
+                                           if method in PRIOR_METHODS and args.anchor_weight is not None else {})))
                 # Re-read before writing: several benchmark processes may share the results file.
                 results = json.loads(results_path.read_text()) if results_path.is_file() else {}
                 results.setdefault(method, {})[name] = rows
                 results_path.write_text(json.dumps(results, indent=1))
                 print(f"{method:8s} {name:28s} {time.perf_counter() - clock:6.0f} s  "
                       + "  ".join(f"{k} {rows[-1].get(k, float('nan')):.4f}" for k, _ in METRICS), flush=True)
-    command = ("python scripts/bench_priors.py --data ../shared/data --reptile out/priors/reptile.safetensors "
-               "--methods M [--shapes S], several processes at once; results merge by method and shape")
+    command = ("python scripts/bench_priors.py --data ../shared/data --candidate PRIOR --methods M [--shapes S], "
+               "several processes at once; results merge by method and shape")
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-    if results:
-        write_section(ROOT / "docs" / "BENCHMARKS.md", "priors", report(results, ROOT / "docs" / "img", command))
+    if results and args.section != "none":
+        write_section(ROOT / "docs" / "BENCHMARKS.md", args.section,
+                      report(results, ROOT / "docs" / "img", command, args.preset))
     return 0
 
 

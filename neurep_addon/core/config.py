@@ -146,6 +146,13 @@ class FitConfig:
     """Adam steps over which a fit from a prior ramps up linearly from ``prior_learning_rate_scale`` to the
     full rate (0: it stays at the fraction), so that later steps still refine detail (spot scan, preset
     default: Chamfer-L1 0.0053 staying at 0.2, 0.0036 with the ramp, 0.0040 at the full rate throughout)."""
+    prior_anchor_weight: float = 0.0
+    """Weight of the anchor that keeps a prior's completion where there is no data: after the prior's
+    learned steps, the field at free points farther than ``prior_anchor_distance`` from every observed
+    point is pulled towards the field those steps gave, |f(x) - f_K(x)|, with full weight from twice that
+    distance on (0 disables it). Near the data the data terms alone decide."""
+    prior_anchor_distance: float = 0.05
+    """Distance from the data (box units) beyond which the anchor starts to act."""
     resolution: int = 160
     """Marching-cubes grid resolution over the [-1, 1]^3 box."""
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -171,6 +178,10 @@ class FitConfig:
             raise ConfigError("prior_learning_rate_scale", f"must be in (0, 1], got {self.prior_learning_rate_scale}")
         if self.prior_warmup_steps < 0:
             raise ConfigError("prior_warmup_steps", f"must be >= 0, got {self.prior_warmup_steps}")
+        if self.prior_anchor_weight < 0:
+            raise ConfigError("prior_anchor_weight", f"must be >= 0, got {self.prior_anchor_weight}")
+        if not self.prior_anchor_distance > 0:
+            raise ConfigError("prior_anchor_distance", f"must be positive, got {self.prior_anchor_distance}")
         if not 16 <= self.resolution <= 1024:
             raise ConfigError("resolution", f"must be between 16 and 1024, got {self.resolution}")
         if self.preview_every < 0:

@@ -10,6 +10,7 @@ the same weights on the CPU.
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
@@ -23,7 +24,7 @@ from torch.func import functional_call
 from .config import DEVICES, FitConfig, LossWeights
 from .errors import DeviceError, FitCancelled
 from .extract import dense_grid, mesh_from_grid, sparse_grid
-from .losses import sample_batch, sdf_loss
+from .losses import Batch, sample_batch, sdf_loss
 from .networks import build_network
 from .prior import Prior
 
@@ -62,6 +63,16 @@ def learned_step(network: torch.nn.Module, params: Params, step_sizes: Params, p
     grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
     stepped = {name: value - step_sizes[name] * grad for (name, value), grad in zip(params.items(), grads)}
     return stepped, loss, terms
+
+
+def anchor_loss(network: torch.nn.Module, anchor: torch.nn.Module, batch: Batch, config: FitConfig) -> torch.Tensor:
+    """config.prior_anchor_weight * mean of w(x) |f(x) - f_K(x)| over the batch's free points x, where f_K is
+    the ``anchor`` field and w(x) ramps from 0 at ``prior_anchor_distance`` from the data to 1 at twice it."""
+    near = config.prior_anchor_distance
+    fade = ((batch.hint_distance - near) / near).clamp(0.0, 1.0)
+    with torch.no_grad():
+        target = anchor(batch.free)[:, 0]
+    return config.prior_anchor_weight * (fade * (network(batch.free)[:, 0] - target).abs()).mean()
 
 
 @dataclass
@@ -104,6 +115,9 @@ class FitSession:
             self.network.load_state_dict(prior.state_dict)
         self._step_sizes = ({name: lr.to(self.device) for name, lr in prior.inner_lrs.items()}
                             if prior is not None else {})
+        self._learned_steps = prior.inner_steps if prior is not None and prior.inner_lrs else 0
+        self._anchor: torch.nn.Module | None = None
+        """The field right after the prior's learned steps, which the anchor holds away from the data."""
         self.points = torch.as_tensor(points, dtype=torch.float32, device=self.device)
         self.normals = torch.as_tensor(normals, dtype=torch.float32, device=self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -138,7 +152,7 @@ class FitSession:
         """One optimisation step on a fresh batch."""
         if self._started is None:
             self._started = time.perf_counter()
-        if self.prior is not None and self.steps_done < self.prior.inner_steps and self.prior.inner_lrs:
+        if self.steps_done < self._learned_steps:
             params = dict(self.network.named_parameters())
             stepped, loss, terms = learned_step(self.network, params, self._step_sizes, self.points, self.normals,
                                                 self.config.points_per_step, self.generator, self.config.weights)
@@ -148,11 +162,16 @@ class FitSession:
         else:
             batch = sample_batch(self.points, self.normals, self.config.points_per_step, self.generator)
             loss, terms = sdf_loss(self.network, batch, self.config.weights)
+            if self._anchor is not None:
+                terms["anchor"] = anchor_loss(self.network, self._anchor, batch, self.config)
+                loss = loss + terms["anchor"]
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             self.schedule.step()
         self.steps_done += 1
+        if self.steps_done == self._learned_steps and self.config.prior_anchor_weight > 0:
+            self._anchor = copy.deepcopy(self.network).requires_grad_(False)
         elapsed = time.perf_counter() - self._started
         total = max(self.config.steps, self.steps_done)
         return StepInfo(self.steps_done, total, float(loss.detach()),

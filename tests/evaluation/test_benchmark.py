@@ -93,6 +93,6 @@ def test_prior_benchmark_means_skip_shapes_without_missing_regions():
     assert [r["shapes"] for r in summary["random"]] == [2] * len(bench_priors.CHECKPOINTS)
     assert summary["random"][0]["chamfer_l1"] == pytest.approx(0.02)
     assert summary["random"][0]["missing_recall_1"] == pytest.approx(0.2)  # abc/b lacks nothing: not a zero
-    table = "\n".join(bench_priors.by_test_set(results, ["abc/b", "val/a"]))
+    table = "\n".join(bench_priors.by_test_set(results, ["abc/b", "val/a"], bench_priors.CHECKPOINTS[-1]))
     assert "| ABC real scans | 1 | 0.0300 / 0.500 / n/a |" in table
     assert "| held-out meshes, 2-view virtual scans | 1 | 0.0100 / 0.500 / 0.200 | 0.0200 / 0.500 / 0.600 |" in table
