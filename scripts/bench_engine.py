@@ -56,7 +56,13 @@ def scan_case(data: Path) -> tuple[str, trimesh.Trimesh, Observation]:
     return name, mesh, Observation(scan.points[keep])
 
 
-def step_times(observation: Observation, repeats: int) -> list[dict]:
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so that a timing covers it."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def step_times(observation: Observation, repeats: int, device: str = "cpu") -> list[dict]:
     """Median seconds per optimisation step (default batch size) for each encoding and width."""
     norm = Normalization.fit(observation.points)
     points = norm.to_box(observation.points)
@@ -65,12 +71,14 @@ def step_times(observation: Observation, repeats: int) -> list[dict]:
     for encoding in ("siren", "fourier", "relu"):
         for width in (64, 128, 256):
             config = preset("default", encoding=encoding, width=width)
-            session = FitSession(points, normals, config, device="cpu", seed=0)
+            session = FitSession(points, normals, config, device=device, seed=0)
             session.step()  # warm-up
             times = []
             for _ in range(repeats):
+                synchronize(device)
                 clock = time.perf_counter()
                 session.step()
+                synchronize(device)
                 times.append(time.perf_counter() - clock)
             rows.append({"encoding": encoding, "width": width, "depth": config.network.depth,
                          "points_per_step": config.points_per_step, "seconds_per_step": float(np.median(times))})
@@ -78,11 +86,11 @@ def step_times(observation: Observation, repeats: int) -> list[dict]:
     return rows
 
 
-def extraction(observation: Observation) -> list[dict]:
+def extraction(observation: Observation, device: str = "cpu") -> list[dict]:
     """Sparse vs dense extraction of a network fitted to the scan (default preset, random init)."""
     norm = Normalization.fit(observation.points)
     points = norm.to_box(observation.points)
-    session = FitSession(points, estimate_normals(points), preset("default"), device="cpu", seed=0)
+    session = FitSession(points, estimate_normals(points), preset("default"), device=device, seed=0)
     session.run()
     rows = []
     for resolution in (128, 256):
@@ -101,7 +109,7 @@ def extraction(observation: Observation) -> list[dict]:
     return rows
 
 
-def end_to_end(name: str, mesh: trimesh.Trimesh, observation: Observation) -> list[dict]:
+def end_to_end(name: str, mesh: trimesh.Trimesh, observation: Observation, device: str = "cpu") -> list[dict]:
     """Scan -> mesh seconds and quality per preset, with the default prior and with random init."""
     priors = ["default", "none"] if DEFAULT_PRIOR_PATH.is_file() else ["none"]
     rows = []
@@ -109,7 +117,7 @@ def end_to_end(name: str, mesh: trimesh.Trimesh, observation: Observation) -> li
         for prior_spec in priors:
             config, prior = settings(preset_name, prior_spec)
             clock = time.perf_counter()
-            result = complete(observation, config, prior, device="cpu", seed=0)
+            result = complete(observation, config, prior, device=device, seed=0)
             seconds = time.perf_counter() - clock
             scores = evaluate(result.vertices, result.faces, mesh.vertices, mesh.faces,
                               observed_points=observation.points)
@@ -126,8 +134,9 @@ def end_to_end(name: str, mesh: trimesh.Trimesh, observation: Observation) -> li
 def markdown(results: dict) -> str:
     env = results["environment"]
     lines = [
-        "Written by `scripts/bench_engine.py`. "
-        f"CPU: {env['cpu_count']} cores, torch {env['torch']} ({env['threads']} threads), measured {env['date']}. "
+        f"Written by `scripts/bench_engine.py --device {env.get('device', 'cpu')}`. "
+        f"{env.get('gpu') or 'CPU'}: {env['cpu_count']} CPU cores, torch {env['torch']} ({env['threads']} threads), "
+        f"measured {env['date']}. "
         "Step times are medians; machines here are shared, so compare rows of one run.",
         "", "**Seconds per optimisation step** (default batch: "
         f"{results['steps'][0]['points_per_step']} observed + as many band/free points, depth 3)", "",
@@ -159,24 +168,28 @@ def main() -> int:
     parser.add_argument("--out", default="docs")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--skip", nargs="*", default=[], choices=["steps", "extraction", "end_to_end"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cuda writes bench_engine_cuda.json and the 'engine-cuda' section")
     args = parser.parse_args()
+    suffix = "" if args.device == "cpu" else f"_{args.device}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name, mesh, observation = scan_case(Path(args.data))
     print(f"scan: {name}, {len(observation.points):,} points")
-    results_path = out / "bench_engine.json"
+    results_path = out / f"bench_engine{suffix}.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results["environment"] = {"cpu_count": os.cpu_count(), "torch": torch.__version__,
                               "threads": torch.get_num_threads(), "python": platform.python_version(),
-                              "date": time.strftime("%Y-%m-%d")}
+                              "date": time.strftime("%Y-%m-%d"), "device": args.device,
+                              "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None}
     if "steps" not in args.skip:
-        results["steps"] = step_times(observation, args.repeats)
+        results["steps"] = step_times(observation, args.repeats, args.device)
     if "extraction" not in args.skip:
-        results["extraction"] = extraction(observation)
+        results["extraction"] = extraction(observation, args.device)
     if "end_to_end" not in args.skip:
-        results["end_to_end"] = end_to_end(name, mesh, observation)
+        results["end_to_end"] = end_to_end(name, mesh, observation, args.device)
     results_path.write_text(json.dumps(results, indent=2))
-    write_section(out / "BENCHMARKS.md", "engine", markdown(results))
+    write_section(out / "BENCHMARKS.md", f"engine{suffix.replace('_', '-')}", markdown(results))
     print(f"wrote {results_path} and the engine section of {out / 'BENCHMARKS.md'}")
     return 0
 

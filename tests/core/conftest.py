@@ -1,8 +1,14 @@
-"""Generated shapes for the core tests (no test depends on external data)."""
+"""Generated shapes for the core tests (no test depends on external data), and the device they fit on."""
+
+import os
 
 import numpy as np
 import pytest
 import trimesh
+
+
+DEVICE = os.environ.get("NEUREP_TEST_DEVICE", "cpu")
+"""Where the core tests fit: the CPU, or ``cuda`` for the GPU check (scripts/gpu_check.sh)."""
 
 
 def sphere_points(count: int, radius: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

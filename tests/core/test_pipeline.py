@@ -12,6 +12,8 @@ from neurep_addon.core.pipeline import complete, settings
 from neurep_addon.core.prior import Prior
 from neurep_addon.tasks.synth import depth_scan
 
+from .conftest import DEVICE
+
 SMALL = dict(steps=150, points_per_step=1024, resolution=64)
 
 
@@ -25,7 +27,7 @@ def test_points_only_two_view_scan_of_a_torus_closes_into_one_torus(torus_mesh):
                       resolution=128)
     assert not scan.has_normals
     config, prior = settings("fast", "none", **SMALL)
-    result = complete(scan, config, prior, device="cpu", seed=0)
+    result = complete(scan, config, prior, device=DEVICE, seed=0)
     mesh = trimesh.Trimesh(result.vertices, result.faces)
     assert mesh.is_watertight and mesh.body_count == 1  # no ghost sheets
     assert mesh.euler_number == 0  # genus one: the hole stays open
@@ -41,7 +43,7 @@ def test_sphere_with_two_holes_is_closed_near_the_sphere(holed_sphere):
     config, prior = settings("fast", "none", **SMALL)
     # Far from the origin and in other units: the result comes back in the input's coordinates.
     offset, scale = np.array([100.0, -50.0, 20.0]), 0.01
-    result = complete(Observation(points * scale + offset, normals), config, prior, device="cpu", seed=0)
+    result = complete(Observation(points * scale + offset, normals), config, prior, device=DEVICE, seed=0)
     mesh = trimesh.Trimesh(result.vertices, result.faces)
     assert mesh.is_watertight and mesh.body_count == 1
     unit = (result.vertices - offset) / scale
@@ -59,7 +61,7 @@ def test_preview_meshes_come_in_world_units_and_cancel_stops(holed_sphere):
     config, _ = settings("fast", "none", steps=4, points_per_step=256, resolution=32, preview_every=2,
                          preview_resolution=24)
     previews = []
-    complete(Observation(points * 10, normals), config, device="cpu",
+    complete(Observation(points * 10, normals), config, device=DEVICE,
              preview=lambda v, f, step: previews.append((np.abs(v).max(), step)))
     assert [step for _, step in previews] == [2]
     assert 7.0 < previews[0][0] < 14.0  # the radius-10 sphere, not the [-1, 1] box
@@ -67,7 +69,7 @@ def test_preview_meshes_come_in_world_units_and_cancel_stops(holed_sphere):
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(FitCancelled):
-        complete(Observation(points, normals), config, device="cpu", cancel=cancel)
+        complete(Observation(points, normals), config, device=DEVICE, cancel=cancel)
 
 
 def test_settings_take_the_preset_and_refuse_conflicts_with_a_prior(tmp_path):
@@ -87,12 +89,12 @@ def test_empty_level_set_is_an_error_not_an_empty_file(holed_sphere):
     state = {"mlp.0.weight": torch.zeros(8, 3), "mlp.0.bias": torch.zeros(8),
              "mlp.2.weight": torch.zeros(1, 8), "mlp.2.bias": torch.ones(1)}
     with pytest.raises(FitError, match="fitted surface is empty"):
-        complete(Observation(points, normals), config, Prior(network, state), device="cpu")
+        complete(Observation(points, normals), config, Prior(network, state), device=DEVICE)
 
 
 def test_a_fit_of_no_steps_is_refused_before_any_work(holed_sphere):
     points, normals = holed_sphere
     config, _ = settings("fast", "none", steps=0)
     with pytest.raises(ConfigError, match="steps must be at least 1") as caught:
-        complete(Observation(points, normals), config, device="cpu")
+        complete(Observation(points, normals), config, device=DEVICE)
     assert caught.value.setting == "steps"

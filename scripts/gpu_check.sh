@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The GPU check, one command that fits in 10 minutes on a CUDA machine:
+#   1. the core and meta-learning tests with their fits on CUDA,
+#   2. the engine benchmark on CUDA (figures beside the CPU ones in docs/BENCHMARKS.md),
+#   3. a timed meta-training burst that resumes the committed CPU training state on the GPU and hands
+#      back the state it reached (as OUT/training/next.safetensors.ckpt, to commit if it is better).
+# Usage: scripts/gpu_check.sh [OUT]   (OUT defaults to out/gpu_check; everything it writes goes there)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-${OUT:-out/gpu_check}}
+mkdir -p "$OUT/docs" "$OUT/training"
+PY=.venv/bin/python
+[ -x "$PY" ] || { python3.11 -m venv .venv && .venv/bin/pip install -q -r requirements.txt; }
+DATA=${DATA:-../shared/data}
+{
+  date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+} > "$OUT/environment.txt" 2>&1
+
+echo "== 1. tests on CUDA"
+NEUREP_TEST_DEVICE=cuda timeout 200 $PY -m pytest -q tests/core/test_fit.py tests/core/test_pipeline.py \
+    tests/meta 2>&1 | tail -5 | tee "$OUT/tests.txt"
+
+echo "== 2. engine benchmark on CUDA"
+timeout 200 $PY scripts/bench_engine.py --device cuda --out "$OUT/docs" --data "$DATA" --repeats 20 \
+    2>&1 | tee "$OUT/bench_engine.txt"
+
+echo "== 3. meta-training burst on CUDA, resuming the committed CPU state"
+cp training/prior/next.safetensors* "$OUT/training/" 2>/dev/null
+RESUME=$([ -f "$OUT/training/next.safetensors.ckpt" ] && echo --resume || true)
+timeout 150 $PY scripts/train_prior.py --data "$DATA/meshes" --out "$OUT/training/next.safetensors" $RESUME \
+    --device cuda --iterations 30000 --procedural-fraction 0.5 --validate-every 200 --checkpoint-every 50 \
+    --log-every 50 2>&1 | tee "$OUT/train_burst.txt"
+echo "done: $OUT"
