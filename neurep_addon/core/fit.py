@@ -22,7 +22,7 @@ import torch
 from torch.func import functional_call
 
 from .config import DEVICES, FitConfig, LossWeights
-from .errors import DeviceError, FitCancelled
+from .errors import DeviceError, FitCancelled, FitError
 from .extract import dense_grid, mesh_from_grid, sparse_grid
 from .losses import Batch, sample_batch, sdf_loss
 from .networks import build_network
@@ -65,6 +65,17 @@ def learned_step(network: torch.nn.Module, params: Params, step_sizes: Params, p
     return stepped, loss, terms
 
 
+MIN_BATCH = 256
+"""Smallest batch a step retries with on the GPU before the fit moves to the CPU."""
+MIN_CHUNK = 1024
+"""Smallest evaluation chunk on the GPU before the session moves to the CPU."""
+
+
+def _out_of_memory(exc: RuntimeError) -> bool:
+    """Whether ``exc`` says a device ran out of memory (CUDA raises its own type; MPS a RuntimeError)."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
 def anchor_loss(network: torch.nn.Module, anchor: torch.nn.Module, batch: Batch, config: FitConfig) -> torch.Tensor:
     """config.prior_anchor_weight * mean of w(x) |f(x) - f_K(x)| over the batch's free points x, where f_K is
     the ``anchor`` field and w(x) ramps from 0 at ``prior_anchor_distance`` from the data to 1 at twice it."""
@@ -100,6 +111,9 @@ class FitSession:
            A fit from a prior starts Adam at ``config.prior_learning_rate_scale`` times the learning rate
            and ramps up to the full rate over ``config.prior_warmup_steps`` Adam steps.
     cancel: an event another thread may set to stop the fit (one is made if none is given).
+
+    Out of GPU memory, a step halves its batch and an evaluation halves its chunk, and retries; at
+    ``MIN_BATCH`` / ``MIN_CHUNK`` the session moves to the CPU and goes on there. ``notes`` says so.
     """
 
     def __init__(self, points: np.ndarray, normals: np.ndarray, config: FitConfig,
@@ -138,6 +152,12 @@ class FitSession:
         self.last_evaluations = 0
         """Network evaluations made by the latest ``mesh()`` call."""
         self._cancel = cancel if cancel is not None else threading.Event()
+        self.batch_points = config.points_per_step
+        """Observed points per step: ``config.points_per_step`` unless GPU memory ran out."""
+        self.chunk_size = config.chunk_size
+        """Points per network evaluation: ``config.chunk_size`` unless GPU memory ran out."""
+        self._notes: dict[str, str] = {}
+        self._seed = seed
         self._started: float | None = None
 
     def request_cancel(self) -> None:
@@ -149,18 +169,32 @@ class FitSession:
         return self._cancel.is_set()
 
     def step(self) -> StepInfo:
-        """One optimisation step on a fresh batch."""
+        """One optimisation step on a fresh batch (retried smaller, or on the CPU, when GPU memory runs out)."""
+        while True:
+            try:
+                return self._step()
+            except RuntimeError as exc:
+                if not _out_of_memory(exc):
+                    raise
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.batch_points // 2 >= MIN_BATCH:
+                    self.batch_points //= 2
+                    self._note("batch", f"the GPU ran out of memory; steps now use {self.batch_points} points")
+                else:
+                    self._move_to_cpu()
+
+    def _step(self) -> StepInfo:
         if self._started is None:
             self._started = time.perf_counter()
         if self.steps_done < self._learned_steps:
             params = dict(self.network.named_parameters())
             stepped, loss, terms = learned_step(self.network, params, self._step_sizes, self.points, self.normals,
-                                                self.config.points_per_step, self.generator, self.config.weights)
+                                                self.batch_points, self.generator, self.config.weights)
             with torch.no_grad():
                 for name, param in params.items():
                     param.copy_(stepped[name])
         else:
-            batch = sample_batch(self.points, self.normals, self.config.points_per_step, self.generator)
+            batch = sample_batch(self.points, self.normals, self.batch_points, self.generator)
             loss, terms = sdf_loss(self.network, batch, self.config.weights)
             if self._anchor is not None:
                 terms["anchor"] = anchor_loss(self.network, self._anchor, batch, self.config)
@@ -197,16 +231,56 @@ class FitSession:
 
     @torch.no_grad()
     def sdf(self, points: np.ndarray) -> np.ndarray:
-        """Network values float32 [M] at box points [M, 3], evaluated in chunks of ``config.chunk_size``."""
+        """Network values float32 [M] at box points [M, 3], evaluated in chunks of ``chunk_size`` points."""
         self.network.eval()
         out = np.empty(len(points), dtype=np.float32)
-        for start in range(0, len(points), self.config.chunk_size):
-            chunk = torch.as_tensor(points[start:start + self.config.chunk_size], device=self.device)
-            out[start:start + len(chunk)] = self.network(chunk)[:, 0].float().cpu().numpy()
+        start = 0
+        while start < len(points):
+            chunk = torch.as_tensor(points[start:start + self.chunk_size], device=self.device)
+            try:
+                out[start:start + len(chunk)] = self.network(chunk)[:, 0].float().cpu().numpy()
+            except RuntimeError as exc:
+                if not _out_of_memory(exc):
+                    raise
+                if self.chunk_size // 2 >= MIN_CHUNK:
+                    self.chunk_size //= 2
+                    self._note("chunk", "the GPU ran out of memory; the surface is evaluated "
+                                        f"{self.chunk_size} points at a time")
+                else:
+                    self._move_to_cpu()
+                continue
+            start += len(chunk)
             if self.cancelled:
                 raise FitCancelled("cancelled during surface extraction")
         self.network.train()
         return out
+
+    @property
+    def notes(self) -> list[str]:
+        """Remarks for the user: a smaller batch or chunk, a move to the CPU (the latest of each kind)."""
+        return list(self._notes.values())
+
+    def _note(self, kind: str, message: str) -> None:
+        self._notes[kind] = message
+
+    def _move_to_cpu(self) -> None:
+        """Go on with the fit on the CPU (weights, optimiser state, data, anchor; a new sampling RNG)."""
+        if self.device.type == "cpu":
+            raise FitError("out of memory on the CPU; try a lower resolution or fewer points per step")
+        self._note("device", f"the GPU ({self.device}) ran out of memory even with small batches; "
+                             "the fit went on on the CPU")
+        self.device = torch.device("cpu")
+        self.network.to(self.device)
+        if self._anchor is not None:
+            self._anchor.to(self.device)
+        for state in self.optimizer.state.values():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    state[key] = value.to(self.device)
+        self._step_sizes = {name: lr.to(self.device) for name, lr in self._step_sizes.items()}
+        self.points, self.normals = self.points.to(self.device), self.normals.to(self.device)
+        self.generator = torch.Generator().manual_seed(self._seed + self.steps_done)
+        self.batch_points, self.chunk_size = self.config.points_per_step, self.config.chunk_size
 
     def mesh(self, resolution: int, sparse: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The zero level set in box coordinates, closed at the box."""

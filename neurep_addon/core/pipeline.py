@@ -12,6 +12,7 @@ steps its own ``FitSession`` and calls ``finish`` at each count; no front end bu
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -138,8 +139,8 @@ def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
     """
     config = session.config
     clock = time.perf_counter()
-    notes = list(prepared.notes)
     box_vertices, faces = session.mesh(config.resolution)
+    notes = list(prepared.notes) + session.notes
     if len(faces) == 0:
         raise FitError("the fitted surface is empty (no zero crossing in the box); "
                        "try more steps or another preset")
@@ -153,6 +154,8 @@ def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
     distance, _ = cKDTree(prepared.observation.points).query(vertices, workers=-1)
     mesh = trimesh.Trimesh(vertices, faces, process=False)
     history = history or []
+    if history and not math.isfinite(history[-1].loss):
+        raise FitError("the fit diverged (its loss is not a finite number); try another prior or seed")
     stats = CompletionStats(
         points=len(prepared.points), normals=prepared.normals_source, steps=session.steps_done,
         device=str(session.device), final_loss=history[-1].loss if history else None,

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neurep_addon.core.config import check_seed, preset
-from neurep_addon.core.errors import ConfigError, DeviceError, FitCancelled, PriorError
+from neurep_addon.core.errors import ConfigError, DeviceError, FitCancelled, FitError, PriorError
 from neurep_addon.core.fit import FitSession, resolve_device
 from neurep_addon.core.losses import SIGN_HINT_INSIDE_DEPTH, sample_batch, sign_hints
 from neurep_addon.core.prior import Prior
@@ -159,3 +159,45 @@ def test_seeds_outside_the_range_are_refused(seed):
     with pytest.raises(ConfigError, match="seed must be a whole number") as caught:
         check_seed(seed)
     assert caught.value.setting == "seed"
+
+
+class OutOfMemoryAbove(torch.nn.Module):
+    """Injects the failure: raises CUDA's out-of-memory error whenever more than ``limit`` points are
+    evaluated at once on the session's first device, and counts the calls; otherwise the wrapped network
+    answers."""
+
+    def __init__(self, network: torch.nn.Module, limit: int) -> None:
+        super().__init__()
+        self.network, self.limit, self.refused = network, limit, 0
+        self.failing_device = next(network.parameters()).device.type
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) > self.limit and x.device.type == self.failing_device:
+            self.refused += 1
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+        return self.network(x)
+
+
+def test_out_of_memory_halves_the_batch_and_the_chunk_and_the_fit_goes_on():
+    fit = session(config=TINY.replace(steps=4, points_per_step=2048))
+    fit.network = OutOfMemoryAbove(fit.network, limit=4000)
+    fit.optimizer = torch.optim.Adam(fit.network.parameters(), lr=1e-4)
+    fit.run()
+    assert fit.steps_done == 4 and fit.batch_points == 1024 and fit.network.refused == 1
+    values = fit.sdf(np.zeros((10_000, 3), dtype=np.float32))
+    assert fit.chunk_size == 2048 and np.isfinite(values).all() and values.shape == (10_000,)
+    assert len(fit.notes) == 2 and "steps now use 1024 points" in fit.notes[0]
+    assert "2048 points at a time" in fit.notes[1]
+
+
+def test_out_of_memory_at_the_smallest_batch_moves_to_the_cpu_or_is_a_clear_error_there():
+    fit = session()
+    fit.network = OutOfMemoryAbove(fit.network, limit=10)
+    fit.optimizer = torch.optim.Adam(fit.network.parameters(), lr=1e-4)
+    if DEVICE == "cpu":
+        with pytest.raises(FitError, match="out of memory on the CPU"):
+            fit.step()
+    else:
+        fit.run()
+        assert fit.device.type == "cpu" and fit.steps_done == TINY.steps
+        assert any("the fit went on on the CPU" in note for note in fit.notes)
