@@ -161,29 +161,25 @@ def test_seeds_outside_the_range_are_refused(seed):
     assert caught.value.setting == "seed"
 
 
-class OutOfMemoryAbove(torch.nn.Module):
-    """Injects the failure: raises CUDA's out-of-memory error whenever more than ``limit`` points are
-    evaluated at once on the session's first device, and counts the calls; otherwise the wrapped network
-    answers."""
+def fail_out_of_memory_above(network: torch.nn.Module, limit: int) -> list[int]:
+    """Injects the failure: the network raises CUDA's out-of-memory error whenever it is asked for more than
+    ``limit`` points at once on its first device; returns the list the refused sizes are counted in."""
+    failing_device, refused = next(network.parameters()).device.type, []
 
-    def __init__(self, network: torch.nn.Module, limit: int) -> None:
-        super().__init__()
-        self.network, self.limit, self.refused = network, limit, 0
-        self.failing_device = next(network.parameters()).device.type
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if len(x) > self.limit and x.device.type == self.failing_device:
-            self.refused += 1
+    def hook(module, inputs):
+        if len(inputs[0]) > limit and inputs[0].device.type == failing_device:
+            refused.append(len(inputs[0]))
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
-        return self.network(x)
+
+    network.register_forward_pre_hook(hook)
+    return refused
 
 
 def test_out_of_memory_halves_the_batch_and_the_chunk_and_the_fit_goes_on():
     fit = session(config=TINY.replace(steps=4, points_per_step=2048))
-    fit.network = OutOfMemoryAbove(fit.network, limit=4000)
-    fit.optimizer = torch.optim.Adam(fit.network.parameters(), lr=1e-4)
+    refused = fail_out_of_memory_above(fit.network, limit=4000)
     fit.run()
-    assert fit.steps_done == 4 and fit.batch_points == 1024 and fit.network.refused == 1
+    assert fit.steps_done == 4 and fit.batch_points == 1024 and len(refused) == 1
     values = fit.sdf(np.zeros((10_000, 3), dtype=np.float32))
     assert fit.chunk_size == 2048 and np.isfinite(values).all() and values.shape == (10_000,)
     assert len(fit.notes) == 2 and "steps now use 1024 points" in fit.notes[0]
@@ -192,8 +188,7 @@ def test_out_of_memory_halves_the_batch_and_the_chunk_and_the_fit_goes_on():
 
 def test_out_of_memory_at_the_smallest_batch_moves_to_the_cpu_or_is_a_clear_error_there():
     fit = session()
-    fit.network = OutOfMemoryAbove(fit.network, limit=10)
-    fit.optimizer = torch.optim.Adam(fit.network.parameters(), lr=1e-4)
+    fail_out_of_memory_above(fit.network, limit=10)
     if DEVICE == "cpu":
         with pytest.raises(FitError, match="out of memory on the CPU"):
             fit.step()
