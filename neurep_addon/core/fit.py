@@ -212,6 +212,14 @@ class FitSession:
                         {k: float(v.detach()) for k, v in terms.items()},
                         elapsed, elapsed / self.steps_done * (total - self.steps_done))
 
+    def data_loss(self, seed: int = 0) -> float:
+        """The fit objective of the current field on one fixed batch of the observation (lower: the field
+        explains the data better); the same ``seed`` draws the same batch in every session."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        batch = sample_batch(self.points, self.normals, self.batch_points, generator)
+        loss, _ = sdf_loss(self.network, batch, self.config.weights, create_graph=False)
+        return float(loss.detach())
+
     def run(self, progress: ProgressCallback | None = None, preview: PreviewCallback | None = None) -> list[StepInfo]:
         """Take the remaining ``config.steps`` steps; raises ``FitCancelled`` if cancelled."""
         history = []

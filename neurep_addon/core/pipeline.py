@@ -28,7 +28,7 @@ from .fit import FitSession, PreviewCallback, ProgressCallback, StepInfo
 from .normals import estimate_normals
 from .observation import Normalization, Observation, validate
 from .prior import Prior
-from .prior_io import resolve_prior
+from .prior_io import resolve_priors
 
 
 @dataclass
@@ -91,22 +91,35 @@ class Completion:
     history: list[StepInfo] = field(default_factory=list)
 
 
-def settings(preset_name: str = "default", prior_spec: str = "none",
-             **overrides) -> tuple[FitConfig, Prior | None]:
-    """The fit settings and prior for a preset, a prior choice and individual overrides.
+Priors = Prior | tuple[Prior, ...] | None
+"""No prior (random initialisation), one, or several candidates to choose from per input."""
+
+
+def settings(preset_name: str = "default", prior_spec: str = "none", **overrides) -> tuple[FitConfig, Priors]:
+    """The fit settings and prior(s) for a preset, a prior choice and individual overrides.
 
     A prior fixes the network: its architecture is used unless the caller overrides a network field,
-    in which case a mismatch is an error (``PriorError``) rather than a silent change.
+    in which case a mismatch is an error (``PriorError``) rather than a silent change. Several priors
+    (``"default,mine.safetensors"``) are candidates: each fit starts from the one that suits its input
+    best (``start_fit``).
     """
     config = preset(preset_name, **overrides)
-    prior = resolve_prior(prior_spec)
+    candidates = resolve_priors(prior_spec)
+    if len(candidates) > 1:
+        for candidate in candidates:
+            _check_network(candidate, config, overrides)
+        return config.replace(network=candidates[0].network), candidates
+    prior = candidates[0] if candidates else None
     if prior is not None:
-        network_overrides = {k for k, v in overrides.items()
-                             if v is not None and k in NetworkConfig.__dataclass_fields__}
-        if network_overrides:
-            prior.check_matches(config.network)
+        _check_network(prior, config, overrides)
         config = config.replace(network=prior.network)
     return config, prior
+
+
+def _check_network(prior: Prior, config: FitConfig, overrides: dict) -> None:
+    """``PriorError`` if the caller asked for a network setting that ``prior`` does not have."""
+    if any(v is not None and k in NetworkConfig.__dataclass_fields__ for k, v in overrides.items()):
+        prior.check_matches(config.network)
 
 
 def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepared:
@@ -124,11 +137,27 @@ def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepa
     return Prepared(observation, normalization, points, normals, notes, time.perf_counter() - clock)
 
 
-def start_fit(prepared: Prepared, config: FitConfig, prior: Prior | None = None, device: str = "auto",
+def start_fit(prepared: Prepared, config: FitConfig, prior: Priors = None, device: str = "auto",
               seed: int = 0, cancel: threading.Event | None = None) -> FitSession:
-    """The ``FitSession`` of a prepared observation (nothing fitted yet)."""
-    return FitSession(prepared.points, prepared.normals, config, prior=prior, device=device, seed=seed,
-                      cancel=cancel)
+    """The ``FitSession`` of a prepared observation: nothing fitted yet, or, given several priors, the
+    session of the one whose learned steps explain this observation best (its learned steps taken).
+
+    Choosing costs each candidate its learned steps (K x 5 steps for K priors) and one loss evaluation.
+    """
+    if not isinstance(prior, tuple):
+        return FitSession(prepared.points, prepared.normals, config, prior=prior, device=device, seed=seed,
+                          cancel=cancel)
+    scored = []
+    for candidate in prior:
+        session = FitSession(prepared.points, prepared.normals, config.replace(network=candidate.network),
+                             prior=candidate, device=device, seed=seed, cancel=cancel)
+        while session.steps_done < candidate.inner_steps:
+            session.step()
+        scored.append((session.data_loss(seed), candidate.name, session))
+    loss, name, best = min(scored, key=lambda entry: entry[0])
+    others = ", ".join(f"{n} {value:.3f}" for value, n, _ in scored if n != name)
+    prepared.notes.append(f"started from the prior {name} (data loss {loss:.3f} after its learned steps; {others})")
+    return best
 
 
 def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
@@ -166,7 +195,7 @@ def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
     return Completion(vertices, faces, distance, stats, tuple(notes), history)
 
 
-def complete(observation: Observation, config: FitConfig, prior: Prior | None = None,
+def complete(observation: Observation, config: FitConfig, prior: Priors = None,
              device: str = "auto", seed: int = 0, progress: ProgressCallback | None = None,
              preview: PreviewCallback | None = None,
              cancel: threading.Event | None = None) -> Completion:

@@ -22,6 +22,7 @@ class Prior:
                  steps, as learned by MetaSDF-style meta-learning; empty when the prior has none.
     inner_steps: how many steps use ``inner_lrs`` before the fit continues with Adam.
     provenance:  where the prior came from (data, command, iterations, version), free-form strings.
+    name:        what the user calls it (the file's stem), for messages.
     """
 
     network: NetworkConfig
@@ -29,6 +30,7 @@ class Prior:
     inner_lrs: dict[str, torch.Tensor] = field(default_factory=dict)
     inner_steps: int = 0
     provenance: dict[str, str] = field(default_factory=dict)
+    name: str = "prior"
 
     def check_matches(self, network: NetworkConfig) -> None:
         """Raise ``PriorError`` unless this prior was made for ``network``."""

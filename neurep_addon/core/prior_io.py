@@ -50,6 +50,9 @@ def save_prior(prior: Prior, path: str | os.PathLike) -> Path:
     metadata["sha256"] = _checksum(tensors, metadata)
     temp = path.with_name(f".{path.name}.part")
     save_file(tensors, str(temp), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)  # safetensors creates the file private; a prior is shared like any output
     os.replace(temp, path)
     return path
 
@@ -82,6 +85,7 @@ def load_prior(path: str | os.PathLike) -> Prior:
         inner_lrs={k[len("inner_lr."):]: v for k, v in tensors.items() if k.startswith("inner_lr.")},
         inner_steps=inner_steps,
         provenance=provenance,
+        name=path.stem,
     )
     _check_tensors(prior, path)
     return prior
@@ -98,9 +102,19 @@ def _check_tensors(prior: Prior, path: Path) -> None:
     for name, lr in prior.inner_lrs.items():
         if found.get(name) != tuple(lr.shape):
             raise PriorError(f"{path}: learned step size {name!r} matches no weight of the network")
+    for kind, tensors in (("weight", prior.state_dict), ("learned step size", prior.inner_lrs)):
+        for name, tensor in tensors.items():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise PriorError(f"{path}: {kind} {name!r} holds NaN or Inf values; the prior is unusable "
+                                 "(retrain it, or use another prior)")
     if prior.inner_steps < 0 or (prior.inner_steps > 0) != bool(prior.inner_lrs):
         raise PriorError(f"{path}: {prior.inner_steps} learned steps but {len(prior.inner_lrs)} step-size "
                          "tensors; the file was not written by NeuRep")
+
+
+def resolve_priors(spec: str) -> tuple[Prior, ...]:
+    """Several candidates, comma-separated (``"default,shoes.safetensors"``); ``"none"`` gives none."""
+    return tuple(p for p in (resolve_prior(part.strip()) for part in spec.split(",")) if p is not None)
 
 
 def resolve_prior(spec: str) -> Prior | None:

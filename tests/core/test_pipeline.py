@@ -98,3 +98,16 @@ def test_a_fit_of_no_steps_is_refused_before_any_work(holed_sphere):
     with pytest.raises(ConfigError, match="steps must be at least 1") as caught:
         complete(Observation(points, normals), config, device=DEVICE)
     assert caught.value.setting == "steps"
+
+
+def test_of_several_priors_the_fit_starts_from_the_one_that_explains_the_input(holed_sphere):
+    points, normals = holed_sphere
+    config, candidates = settings("fast", "default,default", steps=8, resolution=32)
+    default = candidates[0]
+    # A second candidate that cannot learn from the data: its learned steps have zero step sizes.
+    frozen = Prior(default.network, default.state_dict, {k: torch.zeros_like(v) for k, v in default.inner_lrs.items()},
+                   default.inner_steps, name="frozen")
+    result = complete(Observation(points, normals), config, (frozen, default), device=DEVICE)
+    chosen = next(note for note in result.notes if note.startswith("started from the prior"))
+    assert "started from the prior default" in chosen and "frozen" in chosen
+    assert result.stats.steps == 8 and result.stats.watertight

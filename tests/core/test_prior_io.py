@@ -94,3 +94,16 @@ def test_shipped_default_prior():
     config, _ = settings("default", "default")
     assert config.network == prior.network
     assert resolve_prior("none") is None
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_a_prior_with_nan_values_is_refused_when_loaded(tmp_path, learned):
+    prior = make_prior()
+    tensors = prior.inner_lrs if learned else prior.state_dict
+    name = next(iter(tensors))
+    tensors[name] = tensors[name].clone()
+    tensors[name].view(-1)[0] = float("nan")
+    path = save_prior(prior, tmp_path / "nan.safetensors")
+    with pytest.raises(PriorError, match="holds NaN or Inf values"):
+        load_prior(path)
+    assert load_prior(save_prior(make_prior(), tmp_path / "fine.safetensors")).name == "fine"
