@@ -264,8 +264,8 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
         seconds={"prepare": round(prepared.seconds, 3), "fit": round(fit_seconds, 3),
                  "fill": round(time.perf_counter() - clock, 3)},
         grid_evaluations=evaluations[0], vertices=len(filled.vertices), faces=len(filled.faces),
-        components=int(mesh.body_count), watertight=bool(mesh.is_watertight),
-        holes_closed=filled.holes_closed, holes_left_open=filled.holes_left_open,
+        components=len(trimesh.graph.connected_components(mesh.face_adjacency, nodes=np.arange(len(mesh.faces)))),
+        watertight=bool(mesh.is_watertight), holes_closed=filled.holes_closed, holes_left_open=filled.holes_left_open,
         added_faces=len(filled.faces) - filled.input_faces, added_area=filled.added_area)
     return HoleFilling(filled.vertices, filled.faces, filled.input_faces, filled.holes, stats, tuple(notes),
                        history)
