@@ -2,11 +2,14 @@
 
     python scripts/benchmark.py --data ../shared/data --out docs/      # the development data
     python scripts/benchmark.py --quick --out /tmp/bench                # generated shapes, for CI
+    python scripts/benchmark.py --fill-holes --data ../shared/data      # fill holes only, on the hole pairs
 
 Cases and runners are ``neurep_addon.core.evaluation``; scores are ``neurep_addon.evaluation.metrics``.
 Results go to ``OUT/benchmark_results.json`` after every run (a failing case is recorded with its error
 and the others go on; ``--resume`` skips what is already there), then the "evaluation" section of
 ``OUT/BENCHMARKS.md``, curves in ``OUT/img/eval_curves.png`` and renders in ``OUT/img/eval_render_*.png``.
+``--fill-holes`` instead runs the fill-holes methods on the real hole pairs and writes
+``OUT/fill_results.json`` and the "fill-holes" section of ``OUT/BENCHMARKS.md``.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="folder for the meshes behind the renders (default: a temporary one); "
                              "pass the same one to --resume runs")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1)")
+    parser.add_argument("--fill-holes", action="store_true",
+                        help=f"fill holes only, on the hole pairs: {', '.join(evaluation.FILL_METHODS)}")
     return parser.parse_args(argv)
 
 
@@ -116,8 +121,54 @@ def render(cases: list, names: tuple[str, ...], work: Path, img: Path) -> list[P
     return written
 
 
+FILL_COLUMNS = (("holes_closed", "holes closed", "{}"), ("holes_left_open", "left open", "{}"),
+                ("invented_mean", "invented → truth, mean ↓", "{:.4f}"),
+                ("invented_max", "invented → truth, max ↓", "{:.4f}"),
+                ("missing_mean", "missing region → result, mean ↓", "{:.4f}"),
+                ("missing_recall_1", "missing recall @1% ↑", "{:.3f}"), ("watertight", "watertight", "{}"),
+                ("seconds", "seconds (CPU)", "{:.1f}"))
+
+
+def fill_holes_section(data: str, out: Path) -> None:
+    """Run every fill method on every hole pair; write ``fill_results.json`` and the "fill-holes" section."""
+    from docsection import write_section
+
+    results = {}
+    for case in evaluation.fill_cases(data):
+        for method in evaluation.FILL_METHODS:
+            print(f"[{time.strftime('%H:%M:%S')}] {case.name}: {method} ...", flush=True)
+            results.setdefault(case.name, {})[method] = evaluation.run_fill_method(method, case)
+    (out / "fill_results.json").write_text(json.dumps(results, indent=1))
+    lines = ["## Fill holes only (`scripts/benchmark.py --fill-holes`)", "",
+             "The real hole pairs of the development data (`pairs/`): the partial mesh is kept and its holes "
+             "closed. Distances are fractions of the ground truth's longest side, between 100k area-weighted "
+             "samples: what a method invented (the added faces; for `neurep`, which remeshes everything, the part "
+             f"of its surface farther than {evaluation.MISSING_DISTANCE} from the partial mesh) to the ground truth, "
+             "and the ground truth's missing region (farther than that from the partial mesh) to the result. "
+             "n/a: nothing to measure (the plane's holes are all narrower than that distance). One CPU thread, "
+             "seed 0.", "",
+             "| case | method | " + " | ".join(label for _, label, _ in FILL_COLUMNS) + " |",
+             "|---|---|" + "---:|" * len(FILL_COLUMNS)]
+    for name, per_method in results.items():
+        for method, entry in per_method.items():
+            cells = ["n/a" if entry[key] is None else form.format(entry[key]) for key, _, form in FILL_COLUMNS]
+            lines.append(f"| {name} | `{method}` | " + " | ".join(cells) + " |")
+    lines += ["", *(f"- `{method}`: {label}" for method, label in evaluation.FILL_METHODS.items())]
+    write_section(out / "BENCHMARKS.md", "fill-holes", "\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.fill_holes:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        try:
+            fill_holes_section(args.data, Path(args.out))
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     try:
         methods = evaluation.available_methods(
             args.methods or (QUICK_METHODS if args.quick else evaluation.DEFAULT_METHODS))

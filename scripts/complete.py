@@ -1,11 +1,13 @@
-"""Complete partial scans into closed meshes from the command line.
+"""Complete partial scans into closed meshes, or fill a mesh's holes only, from the command line.
 
     python scripts/complete.py INPUT [INPUT ...] -o OUTPUT [options]
+    python scripts/complete.py --mode fill-holes MESH [MESH ...] -o OUTPUT [--max-hole-size SIZE] [options]
     blender -b -P scripts/complete.py -- INPUT [INPUT ...] -o OUTPUT [options]
     blender -b -P scripts/complete.py -- --blend FILE.blend --object NAME --save OUT.blend [options]
 
 OUTPUT is a ``.ply`` / ``.obj`` file for one input, or a folder for several (``<name>_completed.ply``;
-inputs that share a name get ``<name>_2_completed.ply``, ...). Every option and path is checked before
+inputs that share a name get ``<name>_2_completed.ply``, ...; with ``--mode fill-holes``
+``<name>_filled.ply`` or ``.obj``, the input's format). Every option and path is checked before
 any work. Exit status: 0 when every input was completed, 1 when any failed, 2 for invalid options or
 paths, 130 when interrupted (Ctrl-C or SIGTERM).
 """
@@ -26,13 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from neurep_addon.core.config import DEVICES, ENCODINGS, PRESETS, check_seed  # noqa: E402
 from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, OutputError  # noqa: E402
 from neurep_addon.core.fit import resolve_device  # noqa: E402
-from neurep_addon.core.io import (READ_SUFFIXES, WRITE_SUFFIXES, check_writable, read_observation,  # noqa: E402
-                                  write_json, write_mesh)
-from neurep_addon.core.pipeline import complete, settings  # noqa: E402
+from neurep_addon.core.io import (MESH_SUFFIXES, READ_SUFFIXES, WRITE_SUFFIXES, check_writable,  # noqa: E402
+                                  read_mesh, read_observation, write_filled_mesh, write_json, write_mesh)
+from neurep_addon.core.pipeline import complete, fill_holes, settings  # noqa: E402
 
 FLAGS = {"preset": "--preset", "prior": "--prior", "encoding": "--encoding", "width": "--width",
          "depth": "--depth", "steps": "--steps", "points_per_step": "--points-per-step",
-         "resolution": "--resolution", "device": "--device", "seed": "--seed"}
+         "resolution": "--resolution", "device": "--device", "seed": "--seed", "max_hole_size": "--max-hole-size"}
 """The command-line flag of each core setting a ``ConfigError`` may name."""
 
 
@@ -42,6 +44,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog=f"Readable inputs: {' '.join(READ_SUFFIXES)}. Writable outputs: {' '.join(WRITE_SUFFIXES)}.")
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="scan or mesh files to complete")
     parser.add_argument("-o", "--output", help="output mesh file (one input) or folder (several inputs)")
+    parser.add_argument("--mode", choices=("complete", "fill-holes"), default="complete",
+                        help="complete: a new closed mesh from the scan; fill-holes: keep every face of a mesh "
+                             "and add patches where it is open (default: %(default)s)")
+    parser.add_argument("--max-hole-size", type=float, metavar="SIZE",
+                        help="fill-holes: leave open the holes whose bounding-box diagonal exceeds SIZE "
+                             "(the input's units)")
     parser.add_argument("--preset", choices=list(PRESETS), default="default",
                         help="speed/quality trade-off (default: %(default)s)")
     parser.add_argument("--prior", default="default", metavar="{default,none,PATH}",
@@ -67,7 +75,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     blend.add_argument("--save", metavar="OUT.blend", help="save the file with the completed object here")
     args = parser.parse_args(argv)
 
+    if args.max_hole_size is not None and args.mode != "fill-holes":
+        parser.error("--max-hole-size applies to --mode fill-holes")
     if args.blend:
+        if args.mode == "fill-holes":
+            parser.error("--mode fill-holes reads mesh files; inside a .blend file only --mode complete runs")
         if args.inputs or args.output:
             parser.error("--blend completes objects inside a .blend file; give no INPUT/-o with it")
         if not args.object or not args.save:
@@ -89,6 +101,8 @@ def check_options(args: argparse.Namespace):
     """The fit settings and prior, once every option is valid (``ConfigError``, ``PriorError``)."""
     if args.steps is not None and args.steps < 1:
         raise ConfigError("steps", f"must be at least 1, got {args.steps}")
+    if args.max_hole_size is not None and not args.max_hole_size > 0:  # NaN too
+        raise ConfigError("max_hole_size", f"must be a positive size in the input's units, got {args.max_hole_size}")
     check_seed(args.seed)
     resolve_device(args.device)
     return settings(args.preset, args.prior, encoding=args.encoding, width=args.width, depth=args.depth,
@@ -96,14 +110,21 @@ def check_options(args: argparse.Namespace):
                     min_component_fraction=0.0 if args.keep_small_parts else None)
 
 
-def output_paths(inputs: list[str], output: str) -> list[Path]:
+def output_paths(inputs: list[str], output: str, mode: str = "complete") -> list[Path]:
     """Where each input's result goes, checked before any work (``InputError``, ``OutputError``).
 
     One input and a ``.ply``/``.obj`` OUTPUT: that file. Otherwise ``OUTPUT/<stem>_completed.ply``, then
     ``<stem>_2_completed.ply``, ... for inputs that share a stem; the folder is made if its parent exists.
-    An input given twice, or an output that would overwrite an input, is refused.
+    Filling holes, ``<stem>_filled.obj`` for an OBJ input and ``<stem>_filled.ply`` for the others. An input
+    given twice, an input that is not a mesh format when filling holes, or an output that would overwrite
+    an input, is refused.
     """
     sources = [Path(i) for i in inputs]
+    if mode == "fill-holes":
+        for source in sources:
+            if source.suffix.lower() not in MESH_SUFFIXES:
+                raise InputError(f"{source}: --mode fill-holes keeps a mesh's faces, so it needs a mesh "
+                                 f"({', '.join(MESH_SUFFIXES)}); for points, use --mode complete")
     for later, source in enumerate(sources):
         for earlier in sources[:later]:
             if same_file(source, earlier):
@@ -117,10 +138,12 @@ def output_paths(inputs: list[str], output: str) -> list[Path]:
     else:
         destinations, taken = [], set()
         for source in sources:
-            name, count = f"{source.stem}_completed.ply", 1
+            label = "filled" if mode == "fill-holes" else "completed"
+            suffix = ".obj" if mode == "fill-holes" and source.suffix.lower() == ".obj" else ".ply"
+            name, count = f"{source.stem}_{label}{suffix}", 1
             while name.lower() in taken:  # lower case: file systems that ignore case would merge them
                 count += 1
-                name = f"{source.stem}_{count}_completed.ply"
+                name = f"{source.stem}_{count}_{label}{suffix}"
             taken.add(name.lower())
             destinations.append(out / name)
         if out.is_dir():
@@ -182,27 +205,61 @@ def summary_line(name: str, destination: str, stats: dict) -> str:
             f"{stats['faces']:,} faces, {stats['components']} component(s), {closed}")
 
 
+def fill_summary_line(name: str, destination: str, stats: dict) -> str:
+    seconds = sum(stats["seconds"].values())
+    closed = "watertight" if stats["watertight"] else "NOT watertight"
+    return (f"{name} -> {destination}: {stats['holes_closed']} hole(s) closed, {stats['holes_left_open']} left open, "
+            f"added {stats['added_faces']:,} faces of area {stats['added_area']:.6g} (input units squared); "
+            f"{stats['steps']} steps, {seconds:.1f} s, {stats['vertices']:,} vertices, {stats['faces']:,} faces, "
+            f"{stats['components']} component(s), {closed}")
+
+
+def complete_file(source: str, destination: Path, args: argparse.Namespace, config, prior, bar) -> tuple[str, dict]:
+    """Complete one input into a new mesh; the summary line and the report's record."""
+    clock = time.perf_counter()
+    observation = read_observation(source, seed=args.seed)
+    read_seconds = time.perf_counter() - clock
+    result = complete(observation, config, prior, device=args.device, seed=args.seed, progress=bar)
+    bar.close()
+    clock = time.perf_counter()
+    write_mesh(destination, result.vertices, result.faces)
+    stats = result.stats.to_dict()
+    stats["seconds"] = {"read": round(read_seconds, 3), **stats["seconds"], "write": round(time.perf_counter() - clock, 3)}
+    return summary_line(Path(source).name, str(destination), stats), dict(notes=list(result.notes), **stats)
+
+
+def fill_file(source: str, destination: Path, args: argparse.Namespace, config, prior, bar) -> tuple[str, dict]:
+    """Fill one mesh's holes, keeping the mesh; the summary line and the report's record (with every hole)."""
+    clock = time.perf_counter()
+    mesh = read_mesh(source)
+    read_seconds = time.perf_counter() - clock
+    result = fill_holes(mesh.vertices, mesh.faces, config, prior, device=args.device, seed=args.seed,
+                        progress=bar, max_hole_size=args.max_hole_size)
+    bar.close()
+    clock = time.perf_counter()
+    write_filled_mesh(destination, mesh, result.vertices, result.faces)
+    stats = result.stats.to_dict()
+    stats["seconds"] = {"read": round(read_seconds, 3), **stats["seconds"], "write": round(time.perf_counter() - clock, 3)}
+    holes = [{"edges": len(hole.vertices), "perimeter": hole.perimeter, "size": hole.size, "closed": hole.closed,
+              "reason": hole.reason, "added_faces": hole.added_faces, "added_area": hole.added_area}
+             for hole in result.holes]
+    return fill_summary_line(Path(source).name, str(destination), stats), dict(notes=list(result.notes), holes=holes,
+                                                                               **stats)
+
+
 def run_files(args: argparse.Namespace, destinations: list[Path], config, prior) -> list[dict]:
-    """Complete every input in turn; a failure is recorded and the batch goes on."""
+    """Complete (or fill) every input in turn; a failure is recorded and the batch goes on."""
     results = []
+    run_one = fill_file if args.mode == "fill-holes" else complete_file
     for source, destination in zip(args.inputs, destinations):
         record = {"input": source, "output": str(destination), "ok": False}
         bar = ProgressBar(Path(source).name, not args.quiet)
         try:
-            clock = time.perf_counter()
-            observation = read_observation(source, seed=args.seed)
-            read_seconds = time.perf_counter() - clock
-            result = complete(observation, config, prior, device=args.device, seed=args.seed, progress=bar)
-            bar.close()
-            clock = time.perf_counter()
-            write_mesh(destination, result.vertices, result.faces)
-            stats = result.stats.to_dict()
-            stats["seconds"] = {"read": round(read_seconds, 3), **stats["seconds"],
-                                "write": round(time.perf_counter() - clock, 3)}
-            record.update(ok=True, notes=list(result.notes), **stats)
-            for note in result.notes:
+            summary, figures = run_one(source, destination, args, config, prior, bar)
+            record.update(ok=True, **figures)
+            for note in figures["notes"]:
                 print(f"  note: {note}")
-            print(summary_line(Path(source).name, str(destination), stats))
+            print(summary)
         except Exception as exc:  # noqa: BLE001 - one input's failure, expected or not, must not end the batch
             bar.close()
             record["error"] = failure(exc)
@@ -245,7 +302,7 @@ def prepare(args: argparse.Namespace):
             raise OutputError(f"{args.save}: is the input {args.blend}; save the result to another file")
         inputs = [args.blend]
     else:
-        destinations, inputs = output_paths(args.inputs, args.output), args.inputs
+        destinations, inputs = output_paths(args.inputs, args.output, args.mode), args.inputs
     new_folder = None if destinations[0].parent.is_dir() else destinations[0].parent
     if args.report:
         check_report(args.report, inputs, destinations, new_folder)
@@ -271,7 +328,8 @@ def main(argv: list[str]) -> int:
         results = run_blend(args, config, prior) if args.blend else run_files(args, destinations, config, prior)
         failed = sum(not r["ok"] for r in results)
         if len(results) > 1:
-            print(f"{len(results) - failed} of {len(results)} completed" + (f", {failed} failed" if failed else ""))
+            done = "filled" if args.mode == "fill-holes" else "completed"
+            print(f"{len(results) - failed} of {len(results)} {done}" + (f", {failed} failed" if failed else ""))
         if args.report:
             write_json(args.report, results)
     except OutputError as exc:

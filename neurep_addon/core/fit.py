@@ -263,6 +263,22 @@ class FitSession:
         self.network.train()
         return out
 
+    def sdf_and_gradient(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Network values float64 [M] and their gradients [M, 3] (autograd) at box points [M, 3], in chunks."""
+        self.network.eval()
+        values, gradients = np.empty(len(points)), np.empty((len(points), 3))
+        for start in range(0, len(points), self.chunk_size):
+            chunk = torch.as_tensor(points[start:start + self.chunk_size], dtype=torch.float32,
+                                    device=self.device).requires_grad_(True)
+            value = self.network(chunk)[:, 0]
+            (gradient,) = torch.autograd.grad(value.sum(), chunk)
+            values[start:start + len(chunk)] = value.detach().cpu().numpy()
+            gradients[start:start + len(chunk)] = gradient.cpu().numpy()
+            if self.cancelled:
+                raise FitCancelled("cancelled while filling holes")
+        self.network.train()
+        return values, gradients
+
     @property
     def notes(self) -> list[str]:
         """Remarks for the user: a smaller batch or chunk, a move to the CPU (the latest of each kind)."""

@@ -173,7 +173,7 @@ def _fill(vertices: np.ndarray, faces: np.ndarray,
     make_patch(loop points [n, 3], forbidden chords bool [n, n]) returns new points [K, 3] and faces
     [P, 3] indexing the loop (0..n-1) and then the new points (n..n+K-1).
     """
-    vertices, faces = _checked_mesh(vertices, faces)
+    vertices, faces = check_mesh(vertices, faces)
     wanted = None if selected is None else _checked_selection(selected, len(vertices))
     all_points, all_faces = [vertices], [faces]
     vertex_count = len(vertices)
@@ -212,7 +212,9 @@ def _fill(vertices: np.ndarray, faces: np.ndarray,
     return HoleFill(np.concatenate(all_points), np.concatenate(all_faces), len(faces), holes)
 
 
-def _checked_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mesh as float64 [V, 3] vertices and int64 [F, 3] triangles, or ``InputError`` saying why it cannot be
+    filled (not triangles, no faces, non-finite vertices, faces out of range or using a vertex twice)."""
     vertices, faces = np.asarray(vertices), np.asarray(faces)
     if vertices.ndim != 2 or vertices.shape[1] != 3:
         raise InputError(f"vertices must be an array of 3D points [V, 3], got shape {vertices.shape}")

@@ -8,7 +8,12 @@ coordinates) are made here. OBJ is read here, since trimesh misreads relative (n
 A reader returns finite N x 3 points or raises ``InputError`` saying what is wrong and where.
 
 Writable: PLY (binary, double precision) and OBJ (17 significant digits), so coordinates round-trip
-exactly. Files go to a visible temporary ``NAME.XXXXXXXX.part`` next to the output and are renamed when
+exactly.
+
+Hole filling reads a mesh as it is (``read_mesh``: vertices, triangles, and for PLY every element and
+property) and writes it back with the patches appended (``write_filled_mesh``): a PLY keeps each element,
+property, type and value and gains the face property ``neurep_invented``; an OBJ keeps its text verbatim
+(``vt``, ``vn``, groups, materials, comments) and gains a group ``neurep_invented``. Files go to a visible temporary ``NAME.XXXXXXXX.part`` next to the output and are renamed when
 complete, so a failed or interrupted write never leaves a half-written output; new files get the
 permissions the user's umask gives.
 """
@@ -21,6 +26,7 @@ import os
 import secrets
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,30 +40,25 @@ MESH_SAMPLES = 100_000
 
 READ_SUFFIXES = (".ply", ".obj", ".off", ".stl", ".xyz", ".npy")
 WRITE_SUFFIXES = (".ply", ".obj")
+MESH_SUFFIXES = (".ply", ".obj", ".off", ".stl")
+"""Formats that can hold a mesh (hole filling needs one)."""
+INVENTED = "neurep_invented"
+"""Name of the PLY face property and the OBJ group that mark the faces hole filling added."""
 
-PLY_TYPE_BYTES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "ushort": 2, "int16": 2,
-                  "uint16": 2, "int": 4, "uint": 4, "float": 4, "int32": 4, "uint32": 4, "float32": 4,
-                  "double": 8, "float64": 8}
+PLY_TYPES = {"char": "i1", "uchar": "u1", "int8": "i1", "uint8": "u1", "short": "i2", "ushort": "u2",
+             "int16": "i2", "uint16": "u2", "int": "i4", "uint": "u4", "int32": "i4", "uint32": "u4",
+             "float": "f4", "float32": "f4", "double": "f8", "float64": "f8"}
+"""numpy type of each PLY property type."""
+PLY_TYPE_NAMES = {"i1": "char", "u1": "uchar", "i2": "short", "u2": "ushort", "i4": "int", "u4": "uint",
+                  "f4": "float", "f8": "double"}
+"""The PLY type written for each numpy type."""
 PLY_FORMATS = ("ascii", "binary_little_endian", "binary_big_endian")
 
 
 def read_observation(path: str | os.PathLike, seed: int = 0, mesh_samples: int = MESH_SAMPLES) -> Observation:
     """The observation stored in ``path``; raises ``InputError`` with the reason when it cannot be read."""
-    path = Path(path)
+    path, data = _read_bytes(path, READ_SUFFIXES)
     suffix = path.suffix.lower()
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
-    if suffix not in READ_SUFFIXES:
-        raise InputError(f"{path}: unknown format {suffix or '(no suffix)'!r}; "
-                         f"readable formats are {', '.join(READ_SUFFIXES)}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
-    if not data.strip():
-        raise InputError(f"{path}: the file is empty")
     if suffix in (".npy", ".xyz"):
         return _from_table(_parse_table(data, suffix, path), path)
     if suffix == ".obj":
@@ -70,6 +71,26 @@ def read_observation(path: str | os.PathLike, seed: int = 0, mesh_samples: int =
     except Exception as exc:  # every parser failure becomes one clear message
         raise InputError(f"{path}: cannot be read as {suffix[1:].upper()} ({exc})") from exc
     return _from_trimesh(loaded, path, seed, mesh_samples)
+
+
+def _read_bytes(path: str | os.PathLike, suffixes: tuple[str, ...]) -> tuple[Path, bytes]:
+    """The path and the bytes of a non-empty file of one of ``suffixes``, or ``InputError``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    if suffix not in suffixes:
+        raise InputError(f"{path}: unknown format {suffix or '(no suffix)'!r}; "
+                         f"readable formats are {', '.join(suffixes)}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+    if not data.strip():
+        raise InputError(f"{path}: the file is empty")
+    return path, data
 
 
 def _parse_table(data: bytes, suffix: str, path: Path) -> np.ndarray:
@@ -160,33 +181,44 @@ def _obj_index(word: str, defined: int, line: int, path: Path) -> int:
     return index - 1 if index > 0 else defined + index
 
 
+def _ply_header(data: bytes, path: Path) -> tuple[str, list[str], list[tuple], bytes]:
+    """The format, comment lines, elements and body of a PLY file; ``InputError`` for a malformed header.
+
+    elements: (name, count, [(property, numpy type, numpy type of the list length or None), ...]).
+    """
+    end = data.find(b"end_header")
+    if not data.startswith(b"ply") or end < 0:
+        raise InputError(f"{path}: not a PLY file (it must start with 'ply' and its header end with 'end_header')")
+    body = data[data.find(b"\n", end) + 1:] if b"\n" in data[end:] else b""
+    fmt, comments, elements = None, [], []
+    for line in data[:end].decode("ascii", errors="replace").splitlines()[1:]:
+        words = line.split()
+        if words[:1] == ["format"]:
+            fmt = words[1] if len(words) > 1 else ""
+        elif words[:1] in (["comment"], ["obj_info"]):
+            comments.append(line.strip())
+        elif words[:1] == ["element"]:
+            if len(words) != 3 or not words[2].isdigit():
+                raise InputError(f"{path}: header line {line.strip()!r} is not 'element NAME COUNT'")
+            elements.append((words[1], int(words[2]), []))
+        elif words[:1] == ["property"] and elements:
+            kinds = words[2:4] if words[1:2] == ["list"] else words[1:2]
+            if len(kinds) < (2 if words[1:2] == ["list"] else 1) or not all(k in PLY_TYPES for k in kinds):
+                raise InputError(f"{path}: header line {line.strip()!r} has an unknown property type")
+            item, length = (PLY_TYPES[kinds[1]], PLY_TYPES[kinds[0]]) if len(kinds) == 2 else (PLY_TYPES[kinds[0]], None)
+            elements[-1][2].append((words[-1], item, length))
+    if fmt not in PLY_FORMATS:
+        raise InputError(f"{path}: PLY format {fmt!r} is unknown; expected one of {', '.join(PLY_FORMATS)}")
+    return fmt, comments, elements, body
+
+
 def _check_ply_layout(data: bytes, path: Path) -> None:
     """Check that a PLY header is well formed and that the body holds the rows, values or bytes it declares.
 
     trimesh silently drops or misreads ASCII rows that do not match the header, and a huge declared count
     in a small binary file would make it allocate without bound; both are refused here.
     """
-    end = data.find(b"end_header")
-    if not data.startswith(b"ply") or end < 0:
-        raise InputError(f"{path}: not a PLY file (it must start with 'ply' and its header end with 'end_header')")
-    body = data[data.find(b"\n", end) + 1:] if b"\n" in data[end:] else b""
-    fmt, elements = None, []  # elements: (name, count, [(property, bytes, is_list), ...])
-    for line in data[:end].decode("ascii", errors="replace").splitlines()[1:]:
-        words = line.split()
-        if words[:1] == ["format"]:
-            fmt = words[1] if len(words) > 1 else ""
-        elif words[:1] == ["element"]:
-            if len(words) != 3 or not words[2].isdigit():
-                raise InputError(f"{path}: header line {line.strip()!r} is not 'element NAME COUNT'")
-            elements.append((words[1], int(words[2]), []))
-        elif words[:1] == ["property"] and elements:
-            is_list = words[1:2] == ["list"]
-            kind = words[1 + is_list] if len(words) > 1 + is_list else ""
-            if kind not in PLY_TYPE_BYTES:
-                raise InputError(f"{path}: header line {line.strip()!r} has an unknown property type")
-            elements[-1][2].append((words[-1], PLY_TYPE_BYTES[kind], is_list))
-    if fmt not in PLY_FORMATS:
-        raise InputError(f"{path}: PLY format {fmt!r} is unknown; expected one of {', '.join(PLY_FORMATS)}")
+    fmt, _, elements, body = _ply_header(data, path)
     for name, _, properties in elements:
         if name == "vertex" and not {"x", "y", "z"} <= {p[0] for p in properties}:
             raise InputError(f"{path}: the vertex element has no x, y and z properties")
@@ -194,8 +226,9 @@ def _check_ply_layout(data: bytes, path: Path) -> None:
     if fmt == "ascii":
         _check_ascii_rows(body.decode("ascii", errors="replace").splitlines(), elements, declared, path)
         return
-    needed = sum(count * sum(p[1] for p in properties) for _, count, properties in elements)
-    fixed = not any(p[2] for _, _, properties in elements for p in properties)
+    needed = sum(count * sum(np.dtype(length or item).itemsize for _, item, length in properties)
+                 for _, count, properties in elements)
+    fixed = not any(length for _, _, properties in elements for _, _, length in properties)
     if needed > len(body) or (fixed and needed != len(body)):
         raise InputError(f"{path}: the header declares {declared} rows ({needed:,} bytes{'' if fixed else ' or more'}), "
                          f"but {len(body):,} bytes follow it; the file is truncated or its header is wrong")
@@ -210,10 +243,10 @@ def _check_ascii_rows(lines: list[str], elements: list, declared: str, path: Pat
     for name, count, properties in elements:
         for number, words in enumerate(rows[start:start + count]):
             needed = 0
-            for _, _, is_list in properties:
-                if is_list and not (needed < len(words) and words[needed].isdigit()):
+            for _, _, length in properties:
+                if length is not None and not (needed < len(words) and words[needed].isdigit()):
                     raise InputError(f"{path}: {name} {number} does not start its list with a length")
-                needed += 1 + (int(words[needed]) if is_list else 0)
+                needed += 1 + (int(words[needed]) if length is not None else 0)
             if needed != len(words):
                 raise InputError(f"{path}: {name} {number} has {len(words)} values, but its header and list "
                                  f"lengths call for {needed}")
@@ -245,7 +278,10 @@ def _from_geometry(vertices: np.ndarray, faces: np.ndarray, path: Path, seed: in
     if len(faces) == 0:
         return Observation(vertices, normals)
     _check_faces(faces, len(vertices), path)
-    return _sample_mesh(vertices, faces, path, seed, mesh_samples)
+    try:
+        return sample_mesh(vertices, faces, mesh_samples, seed)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def _check_finite(points: np.ndarray, what: str, path: Path) -> None:
@@ -268,13 +304,14 @@ def _check_faces(faces: np.ndarray, vertex_count: int, path: Path) -> None:
                          f"vertices (numbered 0 to {vertex_count - 1:,})")
 
 
-def _sample_mesh(vertices: np.ndarray, faces: np.ndarray, path: Path, seed: int, count: int) -> Observation:
-    """Area-weighted samples, drawn on a unit-sized copy so that face areas neither overflow nor underflow."""
+def sample_mesh(vertices: np.ndarray, faces: np.ndarray, count: int = MESH_SAMPLES, seed: int = 0) -> Observation:
+    """``count`` area-weighted samples of a mesh (vertices float64 [V, 3], faces int [F, 3]) with their face
+    normals, drawn on a unit-sized copy so that face areas neither overflow nor underflow."""
     center = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
     scale = float(np.abs(vertices - center).max()) or 1.0
     mesh = trimesh.Trimesh((vertices - center) / scale, faces, process=False)
     if not mesh.area_faces.sum() > 0:
-        raise InputError(f"{path}: all {len(faces):,} faces have zero area; the mesh cannot be sampled")
+        raise InputError(f"all {len(faces):,} faces have zero area; the mesh cannot be sampled")
     points, index = trimesh.sample.sample_surface(mesh, count, seed=seed)
     return Observation(np.asarray(points, dtype=np.float64) * scale + center,
                        np.asarray(mesh.face_normals, dtype=np.float64)[index],
@@ -361,3 +398,308 @@ def _write_atomically(path: Path, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
         raise
+
+
+# --- Meshes kept whole, for hole filling --------------------------------------------------------------
+
+@dataclass
+class PlyElement:
+    """One element of a PLY file, every property kept with its type.
+
+    properties: (name, numpy type, numpy type of the list length or None for a scalar) in file order;
+    columns: a scalar property's values [count], a list property's (lengths int64 [count], items [sum]).
+    """
+
+    name: str
+    count: int
+    properties: list[tuple[str, str, str | None]]
+    columns: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class MeshFile:
+    """A mesh as its file holds it, kept so that it can be written back unchanged with patches added.
+
+    vertices: float64 [V, 3], the file's values exactly; faces: int64 [F, 3], polygons split into fans in
+    file order; data: the file's bytes (an OBJ is written back from them); ply_comments and ply_elements: a
+    PLY file's header comments and elements, every property and value.
+    """
+
+    path: Path
+    vertices: np.ndarray
+    faces: np.ndarray
+    data: bytes
+    ply_comments: list[str] = field(default_factory=list)
+    ply_elements: list[PlyElement] = field(default_factory=list)
+
+
+def read_mesh(path: str | os.PathLike) -> MeshFile:
+    """The mesh in ``path`` (PLY, OBJ, OFF or STL), or ``InputError`` saying why it is not a usable mesh.
+
+    STL stores each triangle's corners apart, so its equal corners are merged into shared vertices.
+    """
+    path, data = _read_bytes(path, MESH_SUFFIXES)
+    suffix, comments, elements = path.suffix.lower(), [], []
+    if suffix == ".obj":
+        vertices, faces = _parse_obj(data, path)
+    elif suffix == ".ply":
+        _check_ply_layout(data, path)
+        comments, elements = _parse_ply(data, path)
+        vertices, faces = _ply_geometry(elements, path)
+    else:
+        try:
+            loaded = trimesh.load(io.BytesIO(data), file_type=suffix[1:], force="mesh", process=suffix == ".stl")
+        except Exception as exc:  # every parser failure becomes one clear message
+            raise InputError(f"{path}: cannot be read as {suffix[1:].upper()} ({exc})") from exc
+        vertices = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
+        faces = np.asarray(getattr(loaded, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
+    if len(vertices) == 0:
+        raise InputError(f"{path}: the file holds no points or faces")
+    _check_finite(vertices, "vertex", path)
+    if len(faces) == 0:
+        raise InputError(f"{path}: holds {len(vertices):,} points but no faces; hole filling keeps a mesh's "
+                         "faces and adds what is missing, so it needs a mesh. To make a surface from points, "
+                         "use the complete mode")
+    _check_faces(faces, len(vertices), path)
+    return MeshFile(path, vertices, faces, data, comments, elements)
+
+
+def write_filled_mesh(path: str | os.PathLike, mesh: MeshFile, vertices: np.ndarray, faces: np.ndarray) -> Path:
+    """Write ``mesh`` with patches appended, atomically; returns the path.
+
+    vertices: float64 [V + N, 3] and faces: int [F + P, 3] begin with ``mesh``'s V vertices and F faces, which
+    are written as the file had them. To the same format as the input: a PLY keeps every element and property
+    and its faces gain ``neurep_invented`` (1 on the patches); an OBJ keeps its text and the patches follow in
+    the group and material ``neurep_invented``. To another format, the geometry is written with that mark.
+    """
+    path = check_writable(path)
+    new_vertices = np.asarray(vertices, dtype=np.float64)[len(mesh.vertices):]
+    new_faces = np.asarray(faces, dtype=np.int64)[len(mesh.faces):]
+    if not np.isfinite(new_vertices).all():
+        raise OutputError(f"{path}: not written; a patch vertex is not finite")
+    same = path.suffix.lower() == mesh.path.suffix.lower()
+    if path.suffix.lower() == ".obj":
+        text = mesh.data if same else _obj_text(mesh.vertices, mesh.faces)
+        data = text + (b"" if text.endswith(b"\n") else b"\n") + _obj_text(new_vertices, new_faces, len(mesh.vertices))
+    else:
+        elements = mesh.ply_elements if same else _plain_ply_elements(mesh.vertices, mesh.faces)
+        data = _encode_ply(mesh.ply_comments if same else [], _with_patches(elements, new_vertices, new_faces))
+    _write_atomically(path, data)
+    return path
+
+
+def _obj_text(vertices: np.ndarray, faces: np.ndarray, first_index: int | None = None) -> bytes:
+    """OBJ lines for vertices [V, 3] and faces [F, 3]; with ``first_index`` (vertices already in the file) they
+    are the patches: the group and material ``INVENTED``, faces numbered after those vertices."""
+    text = io.StringIO()
+    if first_index is not None:
+        text.write(f"g {INVENTED}\nusemtl {INVENTED}\n")
+    np.savetxt(text, vertices, fmt="v %.17g %.17g %.17g")
+    np.savetxt(text, faces + 1, fmt="f %d %d %d")
+    return text.getvalue().encode("ascii")
+
+
+def _parse_ply(data: bytes, path: Path) -> tuple[list[str], list[PlyElement]]:
+    """The comments and elements of a PLY file whose layout ``_check_ply_layout`` accepted."""
+    fmt, comments, header, body = _ply_header(data, path)
+    if fmt == "ascii":
+        rows = [line.split() for line in body.decode("ascii", errors="replace").splitlines() if line.strip()]
+    order, offset, start, elements = "<" if fmt == "binary_little_endian" else ">", 0, 0, []
+    for name, count, properties in header:
+        if fmt == "ascii":
+            columns = _ascii_columns(rows[start:start + count], properties)
+            start += count
+        else:
+            columns, offset = _binary_columns(body, offset, count, properties, order, path)
+        elements.append(PlyElement(name, count, properties, columns))
+    return comments, elements
+
+
+def _ascii_columns(rows: list[list[str]], properties: list) -> dict:
+    """Columns (see ``PlyElement``) of ASCII rows already checked against the properties."""
+    values: dict[str, list] = {name: [] for name, _, _ in properties}
+    lengths: dict[str, list] = {name: [] for name, _, length in properties if length is not None}
+    for words in rows:
+        at = 0
+        for name, _, length in properties:
+            if length is None:
+                values[name].append(words[at])
+                at += 1
+            else:
+                size = int(words[at])
+                lengths[name].append(size)
+                values[name] += words[at + 1:at + 1 + size]
+                at += 1 + size
+    return {name: _typed(values[name], item) if length is None
+            else (np.array(lengths[name], dtype=np.int64), _typed(values[name], item))
+            for name, item, length in properties}
+
+
+def _typed(words: list[str], kind: str) -> np.ndarray:
+    return np.array(words, dtype=np.float64 if kind[0] == "f" else np.int64).astype(kind)
+
+
+def _binary_columns(body: bytes, offset: int, count: int, properties: list, order: str,
+                    path: Path) -> tuple[dict, int]:
+    """Columns of one binary element starting at ``offset``, and the offset after it.
+
+    Rows are read at once when every list has the length of the first row's (triangle meshes), else one by one.
+    """
+    def row_type(sizes: list[int]) -> np.dtype:
+        fields, lists = [], iter(sizes)
+        for name, item, length in properties:
+            if length is None:
+                fields.append((name, order + item))
+            else:
+                fields += [(f"{name}/length", order + length), (name, order + item, (next(lists),))]
+        return np.dtype(fields)
+
+    def first_row_sizes(at: int) -> list[int]:
+        sizes = []
+        for _, item, length in properties:
+            if length is None:
+                at += np.dtype(item).itemsize
+            else:
+                size = int(np.frombuffer(body, order + length, 1, at)[0])
+                sizes.append(size)
+                at += np.dtype(length).itemsize + size * np.dtype(item).itemsize
+        return sizes
+
+    try:
+        kind = row_type(first_row_sizes(offset) if count else [0] * len(properties))
+        if offset + count * kind.itemsize <= len(body):
+            rows = np.frombuffer(body, kind, count, offset)
+            if all((rows[f"{name}/length"] == rows.dtype[name].shape[0]).all()
+                   for name, _, length in properties if length is not None):
+                return {name: rows[name].astype(item) if length is None
+                        else (np.full(count, rows.dtype[name].shape[0], dtype=np.int64),
+                              rows[name].reshape(-1).astype(item))
+                        for name, item, length in properties}, offset + count * kind.itemsize
+        pieces = []
+        for _ in range(count):
+            kind = row_type(first_row_sizes(offset))
+            pieces.append(np.frombuffer(body, kind, 1, offset))
+            offset += kind.itemsize
+    except (ValueError, IndexError) as exc:
+        raise InputError(f"{path}: the binary rows do not match the header ({exc}); the file is truncated") from None
+    return {name: np.array([p[name][0] for p in pieces], dtype=item) if length is None
+            else (np.array([p.dtype[name].shape[0] for p in pieces], dtype=np.int64),
+                  np.concatenate([p[name].reshape(-1) for p in pieces] or [np.zeros(0)]).astype(item))
+            for name, item, length in properties}, offset
+
+
+def _ply_geometry(elements: list[PlyElement], path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices float64 [V, 3] and fan-triangulated faces int64 [F, 3] (in row order) of PLY elements."""
+    by_name = {element.name: element for element in elements}
+    vertex = by_name["vertex"]
+    vertices = np.stack([vertex.columns[c].astype(np.float64) for c in "xyz"], axis=1)
+    face = by_name.get("face")
+    lists = [name for name, _, length in (face.properties if face else []) if length is not None]
+    if not lists:
+        return vertices, np.zeros((0, 3), dtype=np.int64)
+    lengths, items = face.columns["vertex_indices" if "vertex_indices" in lists else lists[0]]
+    short = np.flatnonzero(lengths < 3)
+    if len(short):
+        raise InputError(f"{path}: face {short[0]} has {lengths[short[0]]} corners; a face needs at least 3")
+    return vertices, _fans(lengths, items.astype(np.int64))
+
+
+def _fans(lengths: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Triangles int64 [sum(lengths - 2), 3]: each polygon (corners in ``items``, ``lengths`` [F] each) as a fan
+    (c0, ci, ci+1), in polygon order."""
+    starts = np.cumsum(lengths) - lengths
+    polygon = np.repeat(np.arange(len(lengths)), lengths - 2)
+    corner = np.arange(len(polygon)) - np.repeat(np.cumsum(lengths - 2) - (lengths - 2), lengths - 2) + 1
+    first = starts[polygon]
+    return np.stack([items[first], items[first + corner], items[first + corner + 1]], axis=1)
+
+
+def _plain_ply_elements(vertices: np.ndarray, faces: np.ndarray) -> list[PlyElement]:
+    """The elements of a PLY holding only double vertices [V, 3] and triangles [F, 3]."""
+    return [PlyElement("vertex", len(vertices), [(c, "f8", None) for c in "xyz"],
+                       {c: vertices[:, i] for i, c in enumerate("xyz")}),
+            PlyElement("face", len(faces), [("vertex_indices", "i4", "u1")],
+                       {"vertex_indices": (np.full(len(faces), 3, dtype=np.int64), faces.reshape(-1))})]
+
+
+def _with_patches(elements: list[PlyElement], new_vertices: np.ndarray, new_faces: np.ndarray) -> list[PlyElement]:
+    """The elements with the patches' vertices [N, 3] and triangles [P, 3] appended as new rows.
+
+    New rows get their coordinates (in the file's coordinate type) and indices, 0 in the other properties and
+    empty other lists; faces get ``INVENTED`` (uchar, 1 on the new rows) if they do not have it yet.
+    """
+    grown = []
+    for element in elements:
+        added = {"vertex": len(new_vertices), "face": len(new_faces)}.get(element.name, 0)
+        properties, columns = list(element.properties), dict(element.columns)
+        if element.name == "face" and INVENTED not in columns:
+            properties.append((INVENTED, "u1", None))
+            columns[INVENTED] = np.zeros(element.count, dtype=np.uint8)
+        index_list = next((n for n, _, length in properties if length is not None and n == "vertex_indices"),
+                          next((n for n, _, length in properties if length is not None), None))
+        for position, (name, item, length) in enumerate(properties):
+            if length is None:
+                tail = np.zeros(added, dtype=item)
+                if element.name == "vertex" and name in ("x", "y", "z"):
+                    tail = new_vertices[:, "xyz".index(name)].astype(item)
+                elif element.name == "face" and name == INVENTED:
+                    tail = np.ones(added, dtype=item)
+                columns[name] = np.concatenate([columns[name], tail])
+                continue
+            lengths, items = columns[name]
+            tail_lengths, tail_items = np.zeros(added, dtype=np.int64), np.zeros(0, dtype=item)
+            if element.name == "face" and name == index_list:
+                tail_lengths, tail_items = np.full(added, 3, dtype=np.int64), new_faces.reshape(-1)
+                needed = max(int(new_faces.max(initial=0)), int(items.max(initial=0)))
+                if np.issubdtype(np.dtype(item), np.integer) and np.iinfo(item).max < needed:
+                    item = "i4"
+                    properties[position] = (name, item, length)
+            columns[name] = (np.concatenate([lengths, tail_lengths]),
+                             np.concatenate([items, tail_items]).astype(item))
+        grown.append(PlyElement(element.name, element.count + added, properties, columns))
+    return grown
+
+
+def _encode_ply(comments: list[str], elements: list[PlyElement]) -> bytes:
+    """A binary little-endian PLY of the elements, each property in its own type."""
+    header = ["ply", "format binary_little_endian 1.0", *comments]
+    for element in elements:
+        header.append(f"element {element.name} {element.count}")
+        header += [f"property {PLY_TYPE_NAMES[item]} {name}" if length is None
+                   else f"property list {PLY_TYPE_NAMES[length]} {PLY_TYPE_NAMES[item]} {name}"
+                   for name, item, length in element.properties]
+    return "\n".join(header + ["end_header", ""]).encode("ascii") + b"".join(map(_encode_rows, elements))
+
+
+def _encode_rows(element: PlyElement) -> bytes:
+    """The binary rows of one element. Rows with the same list lengths are packed together, then put in place."""
+    lists = [name for name, _, length in element.properties if length is not None]
+    if not lists:
+        packed = np.zeros(element.count, dtype=[(name, "<" + item) for name, item, _ in element.properties])
+        for name, _, _ in element.properties:
+            packed[name] = element.columns[name]
+        return packed.tobytes()
+    shapes = np.stack([element.columns[name][0] for name in lists], axis=1)
+    starts = {name: np.cumsum(element.columns[name][0]) - element.columns[name][0] for name in lists}
+    kinds = {shape: np.dtype([field for name, item, length in element.properties for field in (
+        [(name, "<" + item)] if length is None else
+        [(name + "/length", "<" + length), (name, "<" + item, (shape[lists.index(name)],))])])
+        for shape in set(map(tuple, shapes.tolist()))}
+    sizes = np.array([kinds[tuple(shape)].itemsize for shape in shapes.tolist()], dtype=np.int64)
+    offsets = np.cumsum(sizes) - sizes
+    out = np.zeros(int(sizes.sum()), dtype=np.uint8)
+    unique, group = np.unique(shapes, axis=0, return_inverse=True)
+    for number, shape in enumerate(unique):
+        rows = np.flatnonzero(group.reshape(-1) == number)
+        kind = kinds[tuple(shape.tolist())]
+        packed = np.zeros(len(rows), dtype=kind)
+        for name, _, length in element.properties:
+            if length is None:
+                packed[name] = element.columns[name][rows]
+            else:
+                size = int(shape[lists.index(name)])
+                packed[name + "/length"] = size
+                if size:
+                    packed[name] = element.columns[name][1][starts[name][rows][:, None] + np.arange(size)]
+        out[offsets[rows][:, None] + np.arange(kind.itemsize)] = packed.view(np.uint8).reshape(len(rows), -1)
+    return out.tobytes()

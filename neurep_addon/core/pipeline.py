@@ -7,6 +7,9 @@
 
 ``complete`` runs the three. A benchmark that scores a fit at several step counts calls ``prepare`` once,
 steps its own ``FitSession`` and calls ``finish`` at each count; no front end builds a fit from the pieces.
+
+``fill_holes`` keeps a mesh as it is and closes its holes instead: ``prepare`` and the same fit on samples
+of the mesh, then ``holes.fill_holes`` with the fitted field in the mesh's units.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 import trimesh
@@ -25,6 +29,9 @@ from .config import NetworkConfig, FitConfig, preset
 from .errors import ConfigError, FitError
 from .extract import drop_small_components
 from .fit import FitSession, PreviewCallback, ProgressCallback, StepInfo
+from .holes import Field, Hole, boundary_loops, check_mesh
+from .holes import fill_holes as fill_holes_on_field
+from .io import MESH_SAMPLES, sample_mesh
 from .normals import estimate_normals
 from .observation import Normalization, Observation, validate
 from .prior import Prior
@@ -216,3 +223,97 @@ def complete(observation: Observation, config: FitConfig, prior: Priors = None,
 
     history = session.run(progress=progress, preview=world_preview if preview is not None else None)
     return finish(prepared, session, time.perf_counter() - clock, history)
+
+
+@dataclass
+class FillStats(CompletionStats):
+    """The figures of one hole filling: those of a completion (``grid_evaluations`` counts the points at which
+    the patches evaluated the field; ``vertices``, ``faces``, ``components``, ``watertight`` describe the
+    filled mesh) and what became of the holes (``added_area`` in the input's units, squared)."""
+
+    holes_closed: int
+    holes_left_open: int
+    added_faces: int
+    added_area: float
+
+
+@dataclass
+class HoleFilling:
+    """A mesh with its holes closed by patches on the fitted surface, in the input's units.
+
+    vertices: float64 [V + N, 3] and faces: int64 [F + P, 3], the input's first and unchanged, then the
+    patches' (``faces[input_faces:]``); holes: one record per boundary loop (closed, or why it stays open);
+    stats, notes and history as in ``Completion``.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    input_faces: int
+    holes: list[Hole]
+    stats: FillStats
+    notes: tuple[str, ...] = ()
+    history: list[StepInfo] = field(default_factory=list)
+
+    @property
+    def added(self) -> np.ndarray:
+        """bool [F + P]: True for the patches' faces."""
+        return np.arange(len(self.faces)) >= self.input_faces
+
+
+def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior: Prior | None = None,
+               device: str = "auto", seed: int = 0, progress: ProgressCallback | None = None,
+               cancel: threading.Event | None = None, max_hole_size: float | None = None,
+               selected: Iterable[int] | None = None, samples: int = MESH_SAMPLES) -> HoleFilling:
+    """Close the holes of a triangle mesh (vertices [V, 3], faces int [F, 3]) with the completed surface.
+
+    The mesh's ``samples`` surface samples, with their face normals, go through ``prepare`` and the same fit
+    as ``complete``; each boundary loop then gets a patch on the fitted zero level set (``holes.fill_holes``).
+    ``max_hole_size`` (input units) leaves open the holes whose bounding-box diagonal is larger; ``selected``
+    (vertex indices) fills only the holes that touch them. A mesh without holes comes back without a fit.
+    Raises ``InputError`` for a mesh that is not a usable triangle mesh, ``ConfigError`` for a fit of no
+    steps, ``FitCancelled`` when ``cancel`` is set.
+    """
+    if config.steps < 1:
+        raise ConfigError("steps", f"must be at least 1 to fill holes, got {config.steps}")
+    vertices, faces = check_mesh(vertices, faces)
+    prepared = prepare(sample_mesh(vertices, faces, samples, seed), config, seed)
+    clock = time.perf_counter()
+    session = start_fit(prepared, config, prior, device, seed, cancel)
+    history = session.run(progress=progress) if boundary_loops(faces) else []
+    fit_seconds = time.perf_counter() - clock
+    clock = time.perf_counter()
+    field, evaluations = _world_field(session, prepared)
+    filled = fill_holes_on_field(vertices, faces, field, max_hole_size, selected)
+    notes = list(prepared.notes)
+    if not filled.holes:
+        notes.append("the mesh has no holes (every edge has two faces); nothing was added")
+    notes += [f"a hole of {len(hole.vertices)} edges stays open: {hole.reason}" for hole in filled.holes
+              if not hole.closed]
+    mesh = trimesh.Trimesh(filled.vertices, filled.faces, process=False)
+    stats = FillStats(
+        points=len(prepared.points), normals=prepared.normals_source, steps=session.steps_done,
+        device=str(session.device), final_loss=history[-1].loss if history else None,
+        seconds={"prepare": round(prepared.seconds, 3), "fit": round(fit_seconds, 3),
+                 "fill": round(time.perf_counter() - clock, 3)},
+        grid_evaluations=evaluations[0], vertices=len(filled.vertices), faces=len(filled.faces),
+        components=len(trimesh.graph.connected_components(mesh.face_adjacency, nodes=np.arange(len(mesh.faces)))),
+        watertight=bool(mesh.is_watertight), holes_closed=filled.holes_closed, holes_left_open=filled.holes_left_open,
+        added_faces=len(filled.faces) - filled.input_faces, added_area=filled.added_area)
+    return HoleFilling(filled.vertices, filled.faces, filled.input_faces, filled.holes, stats, tuple(notes),
+                       history)
+
+
+def _world_field(session: FitSession, prepared: Prepared) -> tuple[Field, list[int]]:
+    """The fitted network as a ``holes.Field`` in the input's units, and a counter of the points it evaluated.
+
+    Box distances scale back by 1 / normalization.scale; the gradient of a distance is unit-free, so the
+    box gradient is the world gradient.
+    """
+    normalization, evaluations = prepared.normalization, [0]
+
+    def field(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        evaluations[0] += len(points)
+        values, gradients = session.sdf_and_gradient(normalization.to_box(points))
+        return values / normalization.scale, gradients
+
+    return field, evaluations

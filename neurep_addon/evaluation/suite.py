@@ -9,6 +9,10 @@ engine's own ``pipeline.complete`` with a method-specific configuration. Neural 
 intermediate steps through the pipeline's preview callback (a coarse dense mesh), giving quality-vs-steps
 and quality-vs-seconds curves from the same fit; the time spent meshing and scoring those previews is
 excluded from the reported seconds.
+
+Fill-holes cases (``fill_cases``) keep the partial mesh itself; ``run_fill_method`` closes its holes with
+``pipeline.fill_holes`` (``neurep-fill``) or the minimal-area baseline (``minimal-fill``), or completes it
+(``neurep``) for comparison, and ``fill_scores`` scores what each method invented against the ground truth.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from typing import Callable
 
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 
 from ..core.config import LossWeights, FitConfig
 from ..core.errors import InputError
-from ..core.io import read_observation
-from .metrics import evaluate
+from ..core.holes import fill_holes_minimal_area
+from ..core.io import read_mesh, read_observation, sample_mesh
+from .metrics import MISSING_DISTANCE, MISSING_TAU, evaluate, unit_transform
 from ..core.observation import Observation
-from ..core.pipeline import complete, settings
+from ..core.pipeline import complete, fill_holes, settings
 from ..core.prior import Prior
 from ..core.prior_io import DEFAULT_PRIOR_PATH
 from ..tasks.synth import depth_scan, holed_samples
@@ -246,3 +252,96 @@ def _run_neural(config: FitConfig, prior: Prior | None, case: Case, seed: int, s
     scores = _score(result.vertices, result.faces, case, samples)
     curve.append({"step": result.stats.steps, "seconds": seconds, **scores})
     return Run(result.vertices, result.faces, scores, seconds, curve)
+
+
+# --- Fill holes ---------------------------------------------------------------------------------
+
+FILL_METHODS = {
+    "neurep-fill": "NeuRep fill holes (preset default + default prior)",
+    "minimal-fill": "minimal-area fill (Liepa 2003, step 1; no new vertices)",
+    "neurep": "NeuRep complete (preset default + default prior), for comparison",
+}
+"""Name -> label of the methods of the fill-holes evaluation."""
+FILL_SAMPLES = 100_000
+"""Surface samples of the ground truth and of what a method invented."""
+
+
+@dataclass
+class FillCase:
+    """A partial mesh (vertices float64 [V, 3], faces int64 [F, 3]) and its complete ground truth ([W, 3], [G, 3])."""
+
+    name: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    gt_vertices: np.ndarray
+    gt_faces: np.ndarray
+
+
+def fill_cases(data: str | Path) -> list[FillCase]:
+    """The real hole pairs of ``data/pairs/`` as meshes: the partial mesh as its file holds it."""
+    cases = []
+    for case in pair_cases(Path(data)):
+        partial = sorted((Path(data) / case.name).glob("partial.*"))[0]
+        mesh = read_mesh(partial)
+        cases.append(FillCase(case.name, mesh.vertices, mesh.faces, case.gt_vertices, case.gt_faces))
+    return cases
+
+
+def run_fill_method(name: str, case: FillCase, seed: int = 0, **overrides) -> dict:
+    """Run fill method ``name`` on ``case``; its ``fill_scores``, seconds and what it did to the holes.
+
+    Overrides go to the preset of the neural methods.
+    """
+    clock = time.perf_counter()
+    if name == "minimal-fill":
+        result = fill_holes_minimal_area(case.vertices, case.faces)
+        vertices, faces, invented = result.vertices, result.faces, result.faces[result.input_faces:]
+        holes = (result.holes_closed, result.holes_left_open)
+    elif name in FILL_METHODS:
+        config, prior = settings("default", "default", **overrides)
+        if name == "neurep-fill":
+            result = fill_holes(case.vertices, case.faces, config, prior, device="cpu", seed=seed)
+            vertices, faces, invented = result.vertices, result.faces, result.faces[result.input_faces:]
+            holes = (result.stats.holes_closed, result.stats.holes_left_open)
+        else:
+            completion = complete(sample_mesh(case.vertices, case.faces, seed=seed), config, prior, device="cpu",
+                                  seed=seed)
+            vertices, faces, invented, holes = completion.vertices, completion.faces, None, (None, None)
+    else:
+        raise ValueError(f"unknown fill method {name}; choose from {', '.join(FILL_METHODS)}")
+    seconds = time.perf_counter() - clock
+    return {"seconds": seconds, "holes_closed": holes[0], "holes_left_open": holes[1],
+            **fill_scores(vertices, faces, invented, case)}
+
+
+def fill_scores(vertices: np.ndarray, faces: np.ndarray, invented: np.ndarray | None, case: FillCase) -> dict:
+    """What a method added, against the ground truth, in fractions of the ground truth's longest side.
+
+    invented: the added faces [P, 3] (``None``: the whole result, of which the part farther than
+    ``MISSING_DISTANCE`` from the partial mesh counts as invented). ``invented_mean`` / ``invented_max``:
+    distances of invented-surface samples to the ground truth; ``missing_mean`` and ``missing_recall_1``:
+    distances from the ground truth's missing region (farther than ``MISSING_DISTANCE`` from the partial mesh)
+    to the result, and the share within ``MISSING_TAU``; ``None`` where there is nothing to measure; ``watertight`` and ``added_area`` (unit-scaled).
+    """
+    offset, scale = unit_transform(case.gt_vertices)
+
+    def samples(v: np.ndarray, f: np.ndarray, seed: int) -> np.ndarray:
+        return sample_mesh((v - offset) * scale, f, FILL_SAMPLES, seed).points
+
+    gt, partial, result = (samples(case.gt_vertices, case.gt_faces, 0), samples(case.vertices, case.faces, 1),
+                           samples(vertices, faces, 2))
+    if invented is None:
+        added = result[cKDTree(partial).query(result, workers=-1)[0] > MISSING_DISTANCE]
+    else:
+        added = samples(vertices, invented, 3) if len(invented) else np.zeros((0, 3))
+    missing = gt[cKDTree(partial).query(gt, workers=-1)[0] > MISSING_DISTANCE]
+    to_gt = cKDTree(gt).query(added, workers=-1)[0] if len(added) else np.zeros(0)
+    to_result = cKDTree(result).query(missing, workers=-1)[0]
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    added_area = (trimesh.Trimesh((vertices - offset) * scale, invented, process=False).area
+                  if invented is not None and len(invented) else None)
+    return {"invented_mean": float(to_gt.mean()) if len(to_gt) else None,
+            "invented_max": float(to_gt.max()) if len(to_gt) else None,
+            "missing_mean": float(to_result.mean()) if len(to_result) else None,
+            "missing_recall_1": float((to_result < MISSING_TAU).mean()) if len(to_result) else None,
+            "watertight": bool(mesh.is_watertight), "added_area": added_area}
