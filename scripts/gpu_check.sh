@@ -29,6 +29,7 @@ echo "== 3. meta-training burst on CUDA, resuming the committed CPU state"
 cp training/prior/next.safetensors* "$OUT/training/" 2>/dev/null
 RESUME=$([ -f "$OUT/training/next.safetensors.ckpt" ] && echo --resume || true)
 timeout 150 $PY scripts/train_prior.py --data "$DATA/meshes" --out "$OUT/training/next.safetensors" $RESUME \
-    --device cuda --iterations 30000 --procedural-fraction 0.5 --validate-every 200 --checkpoint-every 50 \
+    --device cuda --first-order --inner-points 256 --outer-points 512 --iterations 60000 \
+    --procedural-fraction 0.5 --bank "$OUT/bank" --bank-size 64 --validate-every 250 --checkpoint-every 50 \
     --log-every 50 2>&1 | tee "$OUT/train_burst.txt"
 echo "done: $OUT"
