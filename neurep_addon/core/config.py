@@ -155,6 +155,10 @@ class FitConfig:
     preview_resolution: int = 48
     min_component_fraction: float = 0.02
     """Drop connected components with less than this fraction of the total area (0 keeps all)."""
+    min_component_observed_share: float = 0.05
+    """Drop connected components that carry less than this share of the observed points (each point counts
+    for the component nearest to it), so one object gives one part; clearly separate objects keep a part
+    each. Ignored when ``min_component_fraction`` is 0 (keep every part)."""
     normal_neighbours: int = NORMAL_NEIGHBOURS
     """k of the k-nearest-neighbour plane fit when normals must be estimated."""
     chunk_size: int = 65536
@@ -179,6 +183,9 @@ class FitConfig:
             raise ConfigError("preview_resolution", f"must be between 8 and 256, got {self.preview_resolution}")
         if not 0 <= self.min_component_fraction < 1:
             raise ConfigError("min_component_fraction", f"must be in [0, 1), got {self.min_component_fraction}")
+        if not 0 <= self.min_component_observed_share < 1:
+            raise ConfigError("min_component_observed_share",
+                              f"must be in [0, 1), got {self.min_component_observed_share}")
         if not 3 <= self.normal_neighbours <= 128:
             raise ConfigError("normal_neighbours", f"must be between 3 and 128, got {self.normal_neighbours}")
         if self.chunk_size < 1024:

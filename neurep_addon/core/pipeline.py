@@ -143,10 +143,11 @@ def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
     if len(faces) == 0:
         raise FitError("the fitted surface is empty (no zero crossing in the box); "
                        "try more steps or another preset")
-    box_vertices, faces, dropped = drop_small_components(box_vertices, faces, config.min_component_fraction)
+    box_vertices, faces, dropped = drop_small_components(box_vertices, faces, config.min_component_fraction,
+                                                         prepared.points, config.min_component_observed_share)
     if dropped:
-        notes.append(f"dropped {dropped} small floating part(s) "
-                     f"(< {config.min_component_fraction:.0%} of the surface area)")
+        notes.append(f"dropped {dropped} floating part(s) with under {config.min_component_fraction:.0%} of the "
+                     f"surface area or {config.min_component_observed_share:.0%} of the observed points")
     vertices = prepared.normalization.to_world(box_vertices)
     extract_seconds = time.perf_counter() - clock
 
