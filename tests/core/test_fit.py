@@ -7,7 +7,7 @@ import torch
 from neurep_addon.core.config import check_seed, preset
 from neurep_addon.core.errors import ConfigError, DeviceError, FitCancelled, PriorError
 from neurep_addon.core.fit import FitSession, resolve_device
-from neurep_addon.core.losses import SIGN_HINT_INSIDE_DEPTH, sample_batch, sign_hints
+from neurep_addon.core.losses import SIGN_HINT_INSIDE_DEPTH, curvature_penalty, sample_batch, sign_hints
 from neurep_addon.core.prior import Prior
 
 from .conftest import sphere_points
@@ -158,3 +158,19 @@ def test_seeds_outside_the_range_are_refused(seed):
     with pytest.raises(ConfigError, match="seed must be a whole number") as caught:
         check_seed(seed)
     assert caught.value.setting == "seed"
+
+
+def test_curvature_term_is_zero_on_a_plane_and_positive_inside_a_sphere():
+    torch.manual_seed(0)
+    x = torch.rand(256, 3) * 0.6 - 0.3
+    offset = torch.randn(256, 3)
+    offset = 0.02 * offset / offset.norm(dim=1, keepdim=True)
+
+    def penalty(field):
+        points = torch.cat([x, x + offset]).requires_grad_(True)
+        (gradient,) = torch.autograd.grad(field(points).sum(), points)
+        return float(curvature_penalty(gradient[:256], gradient[256:], offset))
+
+    assert penalty(lambda p: p @ torch.tensor([0.3, -0.5, 0.8])) < 1e-5
+    sphere = penalty(lambda p: p.norm(dim=1) - 0.5)  # |H u| = |u_tangential| / |x| inside
+    assert sphere > 1.0
