@@ -133,6 +133,7 @@ class NetworkConfig:
 
 
 ENCODINGS = ("siren", "fourier", "relu")
+SYMMETRY_CHOICES = ("auto", "off", "x", "y", "z")
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,10 @@ class FitConfig:
     each. Ignored when ``min_component_fraction`` is 0 (keep every part)."""
     normal_neighbours: int = NORMAL_NEIGHBOURS
     """k of the k-nearest-neighbour plane fit when normals must be estimated."""
+    symmetry: str = "off"
+    """Mirror symmetry (``core.symmetry``): "auto" detects a global mirror plane in the observation and, when
+    confident, adds the mirrored observation as soft evidence where nothing was observed; "x", "y", "z"
+    force the plane normal to that axis through the centre of the input's bounding box; "off" uses none."""
     chunk_size: int = 65536
     """Most points evaluated by the network at once, so no call allocates unbounded memory."""
 
@@ -194,6 +199,8 @@ class FitConfig:
                               f"must be in [0, 1), got {self.min_component_observed_share}")
         if not 3 <= self.normal_neighbours <= 128:
             raise ConfigError("normal_neighbours", f"must be between 3 and 128, got {self.normal_neighbours}")
+        if self.symmetry not in SYMMETRY_CHOICES:
+            raise ConfigError("symmetry", f"{self.symmetry!r} is unknown; choose one of {', '.join(SYMMETRY_CHOICES)}")
         if self.chunk_size < 1024:
             raise ConfigError("chunk_size", f"must be at least 1024, got {self.chunk_size}")
 

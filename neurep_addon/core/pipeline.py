@@ -28,6 +28,7 @@ from .normals import estimate_normals
 from .observation import Normalization, Observation, validate
 from .prior import Prior
 from .prior_io import resolve_prior
+from .symmetry import mirrored_evidence, plane_for
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Prepared:
     normals: np.ndarray
     notes: list[str]
     seconds: float
+    symmetry: dict | None = None
+    """The mirror plane used (input's units: normal, offset, confidence, support, mirrored points), if any."""
 
     @property
     def normals_source(self) -> str:
@@ -67,6 +70,8 @@ class CompletionStats:
     faces: int
     components: int
     watertight: bool
+    symmetry: dict | None = None
+    """The mirror plane used, if any (see ``Prepared.symmetry``)."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -120,7 +125,15 @@ def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepa
     else:
         normals = estimate_normals(points, config.normal_neighbours)
         notes.append("the input has no normals; they were estimated and oriented")
-    return Prepared(observation, normalization, points, normals, notes, time.perf_counter() - clock)
+    symmetry = None
+    plane = plane_for(config.symmetry, points, normals, seed)
+    if plane is not None:
+        mirrored, mirrored_normals = mirrored_evidence(points, normals, plane, seed)
+        symmetry = {**plane.to_dict(normalization.center, normalization.scale), "mirrored_points": len(mirrored)}
+        notes.append(f"mirror plane (normal {symmetry['normal']}, confidence {plane.confidence:.2f}): "
+                     f"{len(mirrored):,} mirrored points added as evidence")
+        points, normals = np.concatenate([points, mirrored]), np.concatenate([normals, mirrored_normals])
+    return Prepared(observation, normalization, points, normals, notes, time.perf_counter() - clock, symmetry)
 
 
 def start_fit(prepared: Prepared, config: FitConfig, prior: Prior | None = None, device: str = "auto",
@@ -155,12 +168,12 @@ def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
     mesh = trimesh.Trimesh(vertices, faces, process=False)
     history = history or []
     stats = CompletionStats(
-        points=len(prepared.points), normals=prepared.normals_source, steps=session.steps_done,
+        points=len(prepared.observation.points), normals=prepared.normals_source, steps=session.steps_done,
         device=str(session.device), final_loss=history[-1].loss if history else None,
         seconds={"prepare": round(prepared.seconds, 3), "fit": round(fit_seconds, 3),
                  "extract": round(extract_seconds, 3)},
         grid_evaluations=session.last_evaluations, vertices=len(vertices), faces=len(faces),
-        components=int(mesh.body_count), watertight=bool(mesh.is_watertight))
+        components=int(mesh.body_count), watertight=bool(mesh.is_watertight), symmetry=prepared.symmetry)
     return Completion(vertices, faces, distance, stats, tuple(notes), history)
 
 
