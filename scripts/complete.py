@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neurep_addon.core.config import DEVICES, ENCODINGS, PRESETS, check_seed  # noqa: E402
+from neurep_addon.core.config import DEVICES, ENCODINGS, PRESETS, SYMMETRY_CHOICES, check_seed  # noqa: E402
 from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, OutputError  # noqa: E402
 from neurep_addon.core.fit import resolve_device  # noqa: E402
 from neurep_addon.core.io import (MESH_SUFFIXES, READ_SUFFIXES, WRITE_SUFFIXES, check_writable,  # noqa: E402
@@ -63,6 +63,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--resolution", type=int, help="marching-cubes grid resolution")
     parser.add_argument("--keep-small-parts", action="store_true",
                         help="keep small floating components instead of dropping them")
+    parser.add_argument("--symmetry", choices=SYMMETRY_CHOICES, default=None,
+                        help="mirror symmetry: auto (use a detected plane when confident), off (default), or a "
+                             "plane normal to x, y or z through the input's centre")
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="where to fit (default: %(default)s = CUDA, then MPS, then CPU)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -107,7 +110,7 @@ def check_options(args: argparse.Namespace):
     resolve_device(args.device)
     return settings(args.preset, args.prior, encoding=args.encoding, width=args.width, depth=args.depth,
                     steps=args.steps, points_per_step=args.points_per_step, resolution=args.resolution,
-                    min_component_fraction=0.0 if args.keep_small_parts else None)
+                    min_component_fraction=0.0 if args.keep_small_parts else None, symmetry=args.symmetry)
 
 
 def output_paths(inputs: list[str], output: str, mode: str = "complete") -> list[Path]:

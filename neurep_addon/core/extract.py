@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 import trimesh
+from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 
 from .config import BOX_HALF_SIZE
@@ -125,19 +126,39 @@ def mesh_from_grid(grid: Grid, close_at_box: bool = True) -> tuple[np.ndarray, n
     return vertices.astype(np.float64) - BOX_HALF_SIZE, faces.astype(np.int64)
 
 
-def drop_small_components(vertices: np.ndarray, faces: np.ndarray,
-                          min_fraction: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """Remove connected components with less than ``min_fraction`` of the total surface area.
+def drop_small_components(vertices: np.ndarray, faces: np.ndarray, min_fraction: float,
+                          observed_points: np.ndarray | None = None,
+                          min_observed_share: float = 0.0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Remove the connected components that are not part of the observed object.
 
+    A component goes when it has less than ``min_fraction`` of the total surface area or, given the
+    observed points [N, 3] (the mesh's coordinates), when it carries less than ``min_observed_share`` of
+    them (each point counts for the component of its nearest vertex): one object gives one part, several
+    clearly separate objects keep a part each, and blobs the data do not support go. The component with
+    the most observed points (or the most area) always stays. ``min_fraction`` 0 keeps everything.
     Returns the kept vertices, faces and how many components were dropped.
     """
     if len(faces) == 0 or min_fraction <= 0:
         return vertices, faces, 0
     mesh = trimesh.Trimesh(vertices, faces, process=False)
-    parts = mesh.split(only_watertight=False)
-    if len(parts) <= 1:
+    labels = trimesh.graph.connected_component_labels(mesh.face_adjacency, node_count=len(faces))
+    count = labels.max() + 1
+    if count <= 1:
         return vertices, faces, 0
-    areas = np.array([p.area for p in parts])
-    keep = [p for p, a in zip(parts, areas) if a >= min_fraction * areas.sum()]
-    merged = trimesh.util.concatenate(keep)
-    return np.asarray(merged.vertices), np.asarray(merged.faces, dtype=np.int64), len(parts) - len(keep)
+    areas = np.bincount(labels, weights=mesh.area_faces, minlength=count)
+    keep = areas >= min_fraction * areas.sum()
+    if observed_points is not None and len(observed_points) and min_observed_share > 0:
+        vertex_label = np.empty(len(vertices), dtype=np.int64)
+        vertex_label[faces.ravel()] = np.repeat(labels, 3)
+        used = np.unique(faces.ravel())
+        _, nearest = cKDTree(vertices[used]).query(observed_points, workers=-1)
+        share = np.bincount(vertex_label[used][nearest], minlength=count) / len(observed_points)
+        keep &= share >= min_observed_share
+        keep[np.argmax(share)] = True
+    else:
+        keep[np.argmax(areas)] = True
+    if keep.all():
+        return vertices, faces, 0
+    kept_faces = faces[keep[labels]]
+    used, remapped = np.unique(kept_faces.ravel(), return_inverse=True)
+    return vertices[used], remapped.reshape(-1, 3).astype(np.int64), int(count - keep.sum())

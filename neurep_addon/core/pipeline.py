@@ -36,6 +36,7 @@ from .normals import estimate_normals
 from .observation import Normalization, Observation, validate
 from .prior import Prior
 from .prior_io import resolve_priors
+from .symmetry import mirrored_evidence, plane_for
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Prepared:
     normals: np.ndarray
     notes: list[str]
     seconds: float
+    symmetry: dict | None = None
+    """The mirror plane used (input's units: normal, offset, confidence, support, mirrored points), if any."""
 
     @property
     def normals_source(self) -> str:
@@ -75,6 +78,8 @@ class CompletionStats:
     faces: int
     components: int
     watertight: bool
+    symmetry: dict | None = None
+    """The mirror plane used, if any (see ``Prepared.symmetry``)."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -141,7 +146,15 @@ def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepa
     else:
         normals = estimate_normals(points, config.normal_neighbours)
         notes.append("the input has no normals; they were estimated and oriented")
-    return Prepared(observation, normalization, points, normals, notes, time.perf_counter() - clock)
+    symmetry = None
+    plane = plane_for(config.symmetry, points, normals, seed)
+    if plane is not None:
+        mirrored, mirrored_normals = mirrored_evidence(points, normals, plane, seed)
+        symmetry = {**plane.to_dict(normalization.center, normalization.scale), "mirrored_points": len(mirrored)}
+        notes.append(f"mirror plane (normal {symmetry['normal']}, confidence {plane.confidence:.2f}): "
+                     f"{len(mirrored):,} mirrored points added as evidence")
+        points, normals = np.concatenate([points, mirrored]), np.concatenate([normals, mirrored_normals])
+    return Prepared(observation, normalization, points, normals, notes, time.perf_counter() - clock, symmetry)
 
 
 def start_fit(prepared: Prepared, config: FitConfig, prior: Priors = None, device: str = "auto",
@@ -180,10 +193,11 @@ def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
     if len(faces) == 0:
         raise FitError("the fitted surface is empty (no zero crossing in the box); "
                        "try more steps or another preset")
-    box_vertices, faces, dropped = drop_small_components(box_vertices, faces, config.min_component_fraction)
+    box_vertices, faces, dropped = drop_small_components(box_vertices, faces, config.min_component_fraction,
+                                                         prepared.points, config.min_component_observed_share)
     if dropped:
-        notes.append(f"dropped {dropped} small floating part(s) "
-                     f"(< {config.min_component_fraction:.0%} of the surface area)")
+        notes.append(f"dropped {dropped} floating part(s) with under {config.min_component_fraction:.0%} of the "
+                     f"surface area or {config.min_component_observed_share:.0%} of the observed points")
     vertices = prepared.normalization.to_world(box_vertices)
     extract_seconds = time.perf_counter() - clock
 
@@ -193,12 +207,12 @@ def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
     if history and not math.isfinite(history[-1].loss):
         raise FitError("the fit diverged (its loss is not a finite number); try another prior or seed")
     stats = CompletionStats(
-        points=len(prepared.points), normals=prepared.normals_source, steps=session.steps_done,
+        points=len(prepared.observation.points), normals=prepared.normals_source, steps=session.steps_done,
         device=str(session.device), final_loss=history[-1].loss if history else None,
         seconds={"prepare": round(prepared.seconds, 3), "fit": round(fit_seconds, 3),
                  "extract": round(extract_seconds, 3)},
         grid_evaluations=session.last_evaluations, vertices=len(vertices), faces=len(faces),
-        components=int(mesh.body_count), watertight=bool(mesh.is_watertight))
+        components=int(mesh.body_count), watertight=bool(mesh.is_watertight), symmetry=prepared.symmetry)
     return Completion(vertices, faces, distance, stats, tuple(notes), history)
 
 

@@ -35,7 +35,7 @@ from ..core.observation import Observation
 from ..core.pipeline import complete, fill_holes, settings
 from ..core.prior import Prior
 from ..core.prior_io import DEFAULT_PRIOR_PATH
-from ..tasks.synth import depth_scan, holed_samples
+from ..tasks.synth import depth_scan, holed_samples, surface_samples
 from ..tasks.shapes import load_mesh
 
 SCAN_MESHES = ("odedstein_spot_low_resolution", "c3d_fandisk")
@@ -163,7 +163,44 @@ def data_cases(data: str | Path) -> list[Case]:
             groups[2].append(scan)
         if stem in HOLE_MESHES:
             groups[3].append(holes)
-    return [group[i] for i in range(max(map(len, groups))) for group in groups if i < len(group)]
+    return ([group[i] for i in range(max(map(len, groups))) for group in groups if i < len(group)]
+            + quality_cases())
+
+
+QUALITY_VIEWS = np.array([[1.0, 0.3, 0.4], [0.7, -0.5, -0.3]])
+"""Two cameras on the +x side: the -x half of a shape mirrored in x = 0 is never seen."""
+
+
+def mirrored_animal() -> trimesh.Trimesh:
+    """A body, a head and two legs, mirror-symmetric in x = 0 only."""
+    body = trimesh.creation.capsule(height=0.6, radius=0.25, count=[24, 24])
+    body.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))
+    head = trimesh.creation.icosphere(subdivisions=3, radius=0.2).apply_translation([0.0, 0.35, 0.2])
+    leg = trimesh.creation.box(extents=(0.1, 0.1, 0.4)).apply_translation([0.3, -0.15, -0.3])
+    return trimesh.util.concatenate([body, head, leg, leg.copy().apply_translation([-0.6, 0, 0])])
+
+
+def asymmetric_blob() -> trimesh.Trimesh:
+    """The convex hull of 9 random points: no mirror plane (the control of symmetry detection)."""
+    return trimesh.convex.convex_hull(np.random.default_rng(4).normal(size=(9, 3)) * [0.5, 0.4, 0.3])
+
+
+def quality_cases() -> list[Case]:
+    """Generated cases of the completion-quality work: a unit sphere missing its top (z > 0.72, with
+    normals: the fill should be round), a torus with 3 ball holes (one part, round fills), 2-view scans
+    from one side of a mirror-symmetric shape and of an asymmetric control (points only)."""
+    sphere = trimesh.creation.icosphere(subdivisions=5)
+    points, normals = surface_samples(sphere, HOLE_SAMPLES, np.random.default_rng(0))
+    keep = points[:, 2] < 0.72
+    torus = trimesh.creation.torus(major_radius=0.35, minor_radius=0.15, major_sections=64, minor_sections=32)
+    animal, blob = mirrored_animal(), asymmetric_blob()
+    return [_mesh_case("quality/holed_sphere", "capped hole", sphere, Observation(points[keep], normals[keep])),
+            _mesh_case("quality/holed_torus", "ball holes", torus,
+                       holed_samples(torus, HOLE_SAMPLES, HOLE_COUNT, HOLE_RADIUS, np.random.default_rng(5))),
+            _mesh_case("quality/symmetric_2view", "one-sided scan", animal,
+                       depth_scan(animal, QUALITY_VIEWS, np.random.default_rng(0), resolution=128)),
+            _mesh_case("quality/asymmetric_2view", "one-sided scan", blob,
+                       depth_scan(blob, QUALITY_VIEWS, np.random.default_rng(0), resolution=128))]
 
 
 def generated_cases() -> list[Case]:
@@ -189,6 +226,8 @@ METHODS: dict[str, tuple[str, str, str, Callable[[FitConfig], FitConfig] | None]
     "neurep": ("NeuRep, preset default", "default", "none", None),
     "neurep-quality": ("NeuRep, preset quality", "quality", "none", None),
     "neurep-prior": ("NeuRep, preset default + default prior", "default", "default", None),
+    "neurep-prior-symmetry": ("NeuRep, preset default + default prior, --symmetry auto", "default", "default",
+                              lambda config: config.replace(symmetry="auto")),
 }
 """Name -> (label, preset, prior, config change); ``poisson`` is the classical baseline."""
 DEFAULT_METHODS = ("poisson", "neurep", "neurep-prior", "neurep-fast", "siren", "fourier")

@@ -80,3 +80,26 @@ def test_small_components_are_dropped_by_area_fraction():
     assert dropped == 1
     assert trimesh.Trimesh(kept_v, kept_f).body_count == 1
     assert drop_small_components(vertices, faces, 0.0)[2] == 0
+
+
+def _spheres(*centres_radii):
+    parts = [trimesh.creation.icosphere(subdivisions=3, radius=r).apply_translation(c) for c, r in centres_radii]
+    mesh = trimesh.util.concatenate(parts)
+    return np.asarray(mesh.vertices), np.asarray(mesh.faces)
+
+
+def test_one_observed_object_keeps_one_part_and_drops_an_unsupported_blob():
+    vertices, faces = _spheres(((0, 0, 0), 0.5), ((0.8, 0, 0), 0.2))  # the blob has 14% of the area
+    observed = trimesh.creation.icosphere(subdivisions=4, radius=0.5).vertices
+    kept_v, kept_f, dropped = drop_small_components(vertices, faces, 0.02, observed, 0.05)
+    assert dropped == 1
+    assert trimesh.Trimesh(kept_v, kept_f).body_count == 1
+    assert np.allclose(np.linalg.norm(kept_v, axis=1), 0.5)
+
+
+def test_two_separate_observed_objects_keep_two_parts():
+    vertices, faces = _spheres(((-0.5, 0, 0), 0.3), ((0.5, 0, 0), 0.2))
+    observed = np.concatenate([trimesh.creation.icosphere(subdivisions=3, radius=0.3).vertices - [0.5, 0, 0],
+                               trimesh.creation.icosphere(subdivisions=2, radius=0.2).vertices + [0.5, 0, 0]])
+    assert drop_small_components(vertices, faces, 0.02, observed, 0.05)[2] == 0
+    assert drop_small_components(vertices, faces, 0.0, observed[:10], 0.05)[2] == 0  # keep-small-parts

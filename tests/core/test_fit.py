@@ -7,7 +7,7 @@ import torch
 from neurep_addon.core.config import check_seed, preset
 from neurep_addon.core.errors import ConfigError, DeviceError, FitCancelled, FitError, PriorError
 from neurep_addon.core.fit import FitSession, resolve_device
-from neurep_addon.core.losses import SIGN_HINT_INSIDE_DEPTH, sample_batch, sign_hints
+from neurep_addon.core.losses import SIGN_HINT_INSIDE_DEPTH, curvature_penalty, sample_batch, sign_hints
 from neurep_addon.core.prior import Prior
 
 from .conftest import DEVICE, sphere_points
@@ -196,3 +196,19 @@ def test_out_of_memory_at_the_smallest_batch_moves_to_the_cpu_or_is_a_clear_erro
         fit.run()
         assert fit.device.type == "cpu" and fit.steps_done == TINY.steps
         assert any("the fit went on on the CPU" in note for note in fit.notes)
+
+
+def test_curvature_term_is_zero_on_a_plane_and_positive_inside_a_sphere():
+    torch.manual_seed(0)
+    x = torch.rand(256, 3) * 0.6 - 0.3
+    offset = torch.randn(256, 3)
+    offset = 0.02 * offset / offset.norm(dim=1, keepdim=True)
+
+    def penalty(field):
+        points = torch.cat([x, x + offset]).requires_grad_(True)
+        (gradient,) = torch.autograd.grad(field(points).sum(), points)
+        return float(curvature_penalty(gradient[:256], gradient[256:], offset))
+
+    assert penalty(lambda p: p @ torch.tensor([0.3, -0.5, 0.8])) < 1e-5
+    sphere = penalty(lambda p: p.norm(dim=1) - 0.5)  # |H u| = |u_tangential| / |x| inside
+    assert sphere > 1.0

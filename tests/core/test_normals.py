@@ -1,6 +1,9 @@
 import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
 
-from neurep_addon.core.normals import estimate_normals
+from neurep_addon.core.normals import estimate_normals, noise_adaptive_k
+from neurep_addon.core.observation import Normalization
 from neurep_addon.tasks.synth import depth_scan
 
 
@@ -17,3 +20,23 @@ def test_estimated_normals_of_a_two_view_torus_scan_are_consistent(torus_mesh):
     normals = estimate_normals(scan.points, k=16)
     agreement = np.einsum("ij,ij->i", normals, scan.normals)
     assert (agreement > 0.5).mean() > 0.97
+
+
+def test_normals_of_a_noisy_time_of_flight_like_scan_rarely_face_the_wrong_way():
+    box = trimesh.creation.box(extents=(1.2, 0.8, 0.5))
+    scan = depth_scan(box, np.array([[1.0, 0.6, 0.8], [-0.7, -0.5, -0.6]]), np.random.default_rng(3),
+                      resolution=128, noise=0.006, with_normals=True)
+    points = Normalization.fit(scan.points).to_box(scan.points)
+    normals = estimate_normals(points, k=16)
+    wrong = np.einsum("ij,ij->i", normals, scan.normals) < 0
+    assert wrong.mean() < 0.05
+
+
+def test_noise_adaptive_neighbourhood_grows_with_the_noise(torus_mesh):
+    clean = depth_scan(torus_mesh, 2, np.random.default_rng(0), resolution=128)
+    noisy = depth_scan(torus_mesh, 2, np.random.default_rng(0), resolution=128, noise=0.01)
+    sizes = []
+    for scan in (clean, noisy):
+        points = Normalization.fit(scan.points).to_box(scan.points)
+        sizes.append(noise_adaptive_k(points, cKDTree(points), 16))
+    assert sizes[0] == 16 and sizes[1] >= 64

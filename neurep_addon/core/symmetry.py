@@ -1,0 +1,197 @@
+"""Mirror symmetry: find a global mirror plane in a partial observation, and mirror the observation into
+the part the scan missed.
+
+Detection has to work on the partial data itself, so it cannot ask that the mirrored scan cover the scan:
+the unseen half maps onto nothing. A candidate plane is scored on what its mirror image of the points says:
+
+- support: mirrored points that land on observed points (within ``tolerance``) with consistent normals;
+- contradiction: mirrored points that land in observed free space, i.e. clearly in front of the observed
+  patches nearest to them (along their normals, within the cone of the sign hints), or on observed points
+  whose normals disagree;
+- the rest land where nothing was observed and count for neither.
+
+confidence = support / (support + contradiction). Candidate normals are the principal axes, the coordinate
+axes and the directions voted by point pairs whose normals are mirror images of each other; each normal
+is tried at offsets across the data (the centroid of a partial scan is not on the plane).
+
+The mirrored observation is soft evidence: only mirrored points that land where nothing was observed are
+kept (not in free space, not on observed data), and only ``MIRROR_WEIGHT`` of them, so they weigh less than
+observed points in every term of the fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+MIN_CONFIDENCE = 0.9
+"""``auto`` uses a plane only when at least this share of the decided mirrored points support it..."""
+MIN_SUPPORT = 0.15
+"""... and at least this share of all mirrored points land on observed data."""
+MIRROR_WEIGHT = 0.5
+"""Share of the usable mirrored points added as evidence (their weight relative to observed points)."""
+SAMPLE = 1500
+"""Points used to score a plane."""
+OFFSETS = 25
+"""Offsets tried per candidate normal, across the data's extent along it."""
+PAIR_VOTES = 20_000
+NORMAL_AGREEMENT = 0.9
+"""A mirrored point supports the plane when it lands on an observed point whose normal is within this cosine
+of its mirrored normal."""
+FREE_SPACE_CONE = 0.3
+"""A mirrored point is in observed free space when it lies in front of its nearest observed patches,
+within this cosine of their normals (wider than ``losses.SIGN_HINT_CONE``: a wrong plane must show)."""
+
+
+@dataclass(frozen=True)
+class MirrorPlane:
+    """The plane {x : normal . x = offset} (box coordinates, unit normal) and the detector's confidence."""
+
+    normal: np.ndarray
+    offset: float
+    confidence: float
+    support: float
+
+    def reflect(self, points: np.ndarray) -> np.ndarray:
+        """Mirror images [N, 3] of ``points`` [N, 3]."""
+        return points - 2 * (points @ self.normal - self.offset)[:, None] * self.normal
+
+    def reflect_directions(self, directions: np.ndarray) -> np.ndarray:
+        return directions - 2 * (directions @ self.normal)[:, None] * self.normal
+
+    def to_dict(self, center: np.ndarray | None = None, scale: float = 1.0) -> dict:
+        """The plane in the input's units when given the normalisation (x_box = (x - center) * scale)."""
+        offset = self.offset / scale + (float(self.normal @ center) if center is not None else 0.0)
+        return {"normal": [round(float(v), 6) for v in self.normal], "offset": round(float(offset), 9),
+                "confidence": round(float(self.confidence), 4), "support": round(float(self.support), 4)}
+
+
+def tolerance(points: np.ndarray, tree: cKDTree) -> float:
+    """Distance under which a mirrored point lands on observed data: a few point spacings (box units)."""
+    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 2000), replace=False)]
+    spacing = float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
+    return max(0.01, 2 * spacing)
+
+
+def classify(points: np.ndarray, normals: np.ndarray, tree: cKDTree, mirrored: np.ndarray,
+             mirrored_normals: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per mirrored point [M]: whether it supports the plane and whether it contradicts it (see module)."""
+    distance, nearest = tree.query(mirrored, k=4, workers=-1)
+    close = distance[:, 0] < tol
+    agree = np.einsum("ij,ij->i", normals[nearest[:, 0]], mirrored_normals) > NORMAL_AGREEMENT
+    offset = mirrored[:, None, :] - points[nearest]
+    along = np.einsum("mki,mki->mk", offset, normals[nearest])
+    in_front = (along > tol).all(axis=1) & (along >= FREE_SPACE_CONE * np.linalg.norm(offset, axis=2)).all(axis=1)
+    return close & agree, (close & ~agree) | (~close & in_front)
+
+
+def score(plane_normal: np.ndarray, offset: float, points: np.ndarray, normals: np.ndarray, tree: cKDTree,
+          sample: np.ndarray, tol: float) -> tuple[float, float]:
+    """(confidence, support) of one plane, from the mirrored images of ``points[sample]``."""
+    plane = MirrorPlane(plane_normal, offset, 0.0, 0.0)
+    supports, contradicts = classify(points, normals, tree, plane.reflect(points[sample]),
+                                     plane.reflect_directions(normals[sample]), tol)
+    support, contradiction = supports.mean(), contradicts.mean()
+    return float(support / max(support + contradiction, 1e-12)), float(support)
+
+
+def detect_plane(points: np.ndarray, normals: np.ndarray, seed: int = 0) -> MirrorPlane | None:
+    """The best mirror plane of oriented ``points`` [N, 3] (box coordinates), or ``None`` if none is
+    confident (``MIN_CONFIDENCE``, ``MIN_SUPPORT``)."""
+    rng = np.random.default_rng(seed)
+    tree = cKDTree(points)
+    tol = tolerance(points, tree)
+    sample = rng.choice(len(points), min(len(points), SAMPLE), replace=False)
+    best: MirrorPlane | None = None
+    for plane_normal in candidate_normals(points, normals, rng):
+        along = points @ plane_normal
+        for offset in np.linspace(along.min(), along.max(), OFFSETS)[1:-1]:
+            confidence, support = score(plane_normal, offset, points, normals, tree, sample, tol)
+            if support >= MIN_SUPPORT and (best is None or (confidence, support) > (best.confidence, best.support)):
+                best = MirrorPlane(plane_normal, float(offset), confidence, support)
+    if best is None:
+        return None
+    best = _refine(best, points, normals, tree, sample, tol)
+    return best if best.confidence >= MIN_CONFIDENCE else None
+
+
+def _refine(plane: MirrorPlane, points: np.ndarray, normals: np.ndarray, tree: cKDTree, sample: np.ndarray,
+            tol: float) -> MirrorPlane:
+    """A finer offset search around the best plane."""
+    step = 2 * tol
+    best = plane
+    for offset in plane.offset + np.linspace(-step, step, 9):
+        confidence, support = score(plane.normal, offset, points, normals, tree, sample, tol)
+        if support >= MIN_SUPPORT and (confidence, support) > (best.confidence, best.support):
+            best = MirrorPlane(plane.normal, float(offset), confidence, support)
+    return best
+
+
+def candidate_normals(points: np.ndarray, normals: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Unit plane normals to try: principal axes, coordinate axes, and the three most voted directions of
+    point pairs (p_i, p_j) whose normals are mirror images across the plane between them."""
+    centred = points - points.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred[rng.choice(len(points), min(len(points), 5000), replace=False)],
+                               full_matrices=False)
+    candidates = list(axes) + list(np.eye(3))
+    i, j = rng.integers(len(points), size=(2, PAIR_VOTES))
+    chord = points[i] - points[j]
+    length = np.linalg.norm(chord, axis=1)
+    ok = length > 0.05
+    direction = chord[ok] / length[ok, None]
+    normal_difference = normals[i[ok]] - normals[j[ok]]
+    scale = np.linalg.norm(normal_difference, axis=1)
+    mirrored = (scale > 0.2) & (np.abs(np.einsum("ij,ij->i", normal_difference, direction)) > 0.98 * scale)
+    direction = direction[mirrored]
+    if len(direction):
+        direction *= np.where(direction[np.arange(len(direction)), np.argmax(np.abs(direction), axis=1)] < 0,
+                              -1.0, 1.0)[:, None]
+        # Directions binned on a coarse grid of the sphere; the fullest bins give candidates.
+        keys = np.round(direction * 8).astype(np.int64)
+        _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        for bin_index in np.argsort(counts)[::-1][:3]:
+            mean = direction[inverse.ravel() == bin_index].mean(axis=0)
+            candidates.append(mean)
+    unique: list[np.ndarray] = []
+    for c in candidates:
+        c = c / np.linalg.norm(c)
+        if all(abs(float(c @ u)) < 0.995 for u in unique):
+            unique.append(c)
+    return unique
+
+
+def axis_plane(axis: str, points: np.ndarray, normals: np.ndarray) -> MirrorPlane:
+    """The plane normal to ``axis`` ("x", "y" or "z") through the box centre (the input's bounding-box
+    centre), scored like a detected one."""
+    plane_normal = np.eye(3)["xyz".index(axis)]
+    tree = cKDTree(points)
+    sample = np.random.default_rng(0).choice(len(points), min(len(points), SAMPLE), replace=False)
+    confidence, support = score(plane_normal, 0.0, points, normals, tree, sample, tolerance(points, tree))
+    return MirrorPlane(plane_normal, 0.0, confidence, support)
+
+
+def plane_for(setting: str, points: np.ndarray, normals: np.ndarray, seed: int = 0) -> MirrorPlane | None:
+    """The plane that ``FitConfig.symmetry`` ``setting`` asks for (``None`` for "off", or for "auto" when
+    no plane is confident)."""
+    if setting == "off":
+        return None
+    if setting == "auto":
+        return detect_plane(points, normals, seed)
+    return axis_plane(setting, points, normals)
+
+
+def mirrored_evidence(points: np.ndarray, normals: np.ndarray, plane: MirrorPlane,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The mirrored points and normals [M, 3] that land where nothing was observed (neither on observed
+    data nor in observed free space), ``MIRROR_WEIGHT`` of them."""
+    tree = cKDTree(points)
+    tol = tolerance(points, tree)
+    mirrored, mirrored_normals = plane.reflect(points), plane.reflect_directions(normals)
+    distance, _ = tree.query(mirrored, workers=-1)
+    supports, contradicts = classify(points, normals, tree, mirrored, mirrored_normals, tol)
+    usable = ~supports & ~contradicts & (distance >= tol) & np.all(np.abs(mirrored) < 1.0, axis=1)
+    index = np.flatnonzero(usable)
+    index = np.random.default_rng(seed).choice(index, int(round(MIRROR_WEIGHT * len(index))), replace=False)
+    return mirrored[index], mirrored_normals[index]

@@ -1,0 +1,34 @@
+import numpy as np
+import trimesh
+
+from neurep_addon.core.normals import estimate_normals
+from neurep_addon.core.observation import Normalization
+from neurep_addon.core.symmetry import detect_plane, mirrored_evidence, plane_for
+from neurep_addon.evaluation.suite import QUALITY_VIEWS, asymmetric_blob, mirrored_animal
+from neurep_addon.tasks.synth import depth_scan
+
+def scanned(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, Normalization]:
+    scan = depth_scan(mesh, QUALITY_VIEWS, np.random.default_rng(0), resolution=128)
+    normalization = Normalization.fit(scan.points)
+    points = normalization.to_box(scan.points)
+    return points, estimate_normals(points), normalization
+
+
+def test_the_mirror_plane_of_a_symmetric_shape_seen_from_one_side_is_found():
+    points, normals, normalization = scanned(mirrored_animal())
+    plane = detect_plane(points, normals)
+    assert plane is not None
+    assert abs(plane.normal[0]) > 0.99
+    in_input_units = plane.to_dict(normalization.center, normalization.scale)
+    assert abs(in_input_units["offset"]) < 0.03  # the plane x = 0, in the input's units
+    mirrored, _ = mirrored_evidence(points, normals, plane)
+    assert len(mirrored) > 0.1 * len(points)
+    assert (normalization.to_world(mirrored)[:, 0] * np.sign(plane.normal[0]) < 0.05).mean() > 0.9  # unseen half
+
+
+def test_an_asymmetric_shape_has_no_confident_plane():
+    points, normals, _ = scanned(asymmetric_blob())
+    assert detect_plane(points, normals) is None
+    assert plane_for("auto", points, normals) is None
+    assert plane_for("off", points, normals) is None
+    assert plane_for("y", points, normals).normal.tolist() == [0.0, 1.0, 0.0]
