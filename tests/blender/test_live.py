@@ -13,10 +13,11 @@ from .conftest import holed_sphere, scene_state, select_only
 def make_request(addon, scan, steps=12, preview_every=3):
     settings = bpy.context.scene.neurep_settings
     settings.preset, settings.prior, settings.steps, settings.resolution = "fast", "DEFAULT", steps, 32
-    request = addon.fitting.prepare_request([scan], scan, bpy.context.scene,
-                                            bpy.context.evaluated_depsgraph_get(), settings, "cpu")
-    request.config = request.config.replace(preview_every=preview_every, preview_resolution=16)
-    return request
+    requests = addon.fitting.prepare_requests([scan], scan, bpy.context.scene,
+                                              bpy.context.evaluated_depsgraph_get(), settings, "cpu")
+    for request in requests:
+        request.config = request.config.replace(preview_every=preview_every, preview_resolution=16)
+    return requests
 
 
 def run_ticks(live, on_tick=None, timeout=120.0) -> str:
@@ -35,7 +36,7 @@ def run_ticks(live, on_tick=None, timeout=120.0) -> str:
 def test_previews_then_result_then_no_preview(addon, scene):
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.LiveCompletion(make_request(addon, scan)).start()
+    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
     assert addon.fitting.active_completion() is live
     seen = {"preview_faces": 0, "progress": 0.0}
 
@@ -57,7 +58,7 @@ def test_cancel_leaves_the_scene_exactly_as_before(addon, scene):
     scan = holed_sphere()
     select_only(scan)
     before = scene_state()
-    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=2000, preview_every=2)).start()
+    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=2000, preview_every=2)).start()
     while bpy.data.objects.get("Scan_preview") is None:  # wait until a preview exists, then cancel
         assert live.tick(bpy.context.window_manager) == "RUNNING"
         time.sleep(0.05)
@@ -71,9 +72,9 @@ def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
     scan = holed_sphere()
     select_only(scan)
     before = scene_state()
-    request = make_request(addon, scan)
-    request.device = "no-such-device"
-    live = addon.fitting.LiveCompletion(request).start()
+    requests = make_request(addon, scan)
+    requests[0].device = "no-such-device"
+    live = addon.fitting.CompletionRun(requests).start()
     assert run_ticks(live) == "FAILED"
     assert "Device 'no-such-device' is unknown" in live.error
     assert scene_state() == before
@@ -82,7 +83,7 @@ def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
 def test_loading_a_file_stops_the_worker(addon, scene):
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=5000)).start()
+    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=5000)).start()
     time.sleep(0.5)
     bpy.ops.wm.read_homefile(use_empty=True)  # runs the load_pre handlers, like opening a file
     assert live.job.wait(timeout=1.0), "the worker is still running after the file load"
@@ -97,7 +98,7 @@ def test_disabling_the_add_on_stops_the_worker(addon, scene):
 
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=5000)).start()
+    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=5000)).start()
     time.sleep(0.5)
     addon_utils.disable(PACKAGE, default_set=True)
     try:
