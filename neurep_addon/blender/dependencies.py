@@ -44,6 +44,9 @@ SITE_PACKAGES_ENV = "NEUREP_SITE_PACKAGES"
 
 EXTENSION_ID = "neurep"
 
+PYTHON_EXECUTABLE = sys.executable
+"""The Python that runs pip: Blender's own (tests point it at a stand-in, the process boundary)."""
+
 
 @dataclass(frozen=True)
 class Build:
@@ -116,7 +119,7 @@ def install_command(variant: str, target: str, wheels_dir: str = "", python: str
 
     system = system or platform.system()
     raw_progress = pip_supports_raw_progress() if raw_progress is None else raw_progress
-    command = [python or sys.executable, "-m", "pip", "install", "--upgrade", "--no-input",
+    command = [python or PYTHON_EXECUTABLE, "-m", "pip", "install", "--upgrade", "--no-input",
                "--disable-pip-version-check", "--progress-bar", "raw" if raw_progress else "on",
                "--target", target]
     torch_requirement = MODULE_REQUIREMENTS["torch"]

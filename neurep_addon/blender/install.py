@@ -73,12 +73,12 @@ def failure_summary(log_text: str, returncode: int | None) -> str:
     """One or two sentences on why pip failed, from its log: its ERROR lines, in plain words where known."""
     errors = [line.strip() for line in log_text.splitlines() if line.strip().startswith("ERROR:")]
     text = " ".join(errors)
-    if "No matching distribution" in text or "Could not find a version" in text:
+    if any(word in log_text for word in ("NewConnectionError", "Temporary failure in name resolution",
+                                          "Failed to establish", "ConnectTimeout", "ReadTimeout")):
+        hint = "the package index could not be reached (network); use a folder of wheels to install offline"
+    elif "No matching distribution" in text or "Could not find a version" in text:
         hint = ("pip found no matching build for this Blender's Python and platform"
                 if "--no-index" not in log_text else "the wheels folder lacks a matching file")
-    elif any(word in log_text for word in ("NewConnectionError", "Temporary failure in name resolution",
-                                            "Failed to establish", "ConnectTimeout", "ReadTimeout")):
-        hint = "the package index could not be reached (network); use a folder of wheels to install offline"
     elif "No space left on device" in log_text:
         hint = "the disk is full"
     elif "Permission denied" in log_text:
