@@ -106,3 +106,65 @@ def test_disabling_the_add_on_stops_the_worker(addon, scene):
         assert not any(addon.scene_io.PREVIEW_TAG in ob for ob in bpy.data.objects)
     finally:
         addon_utils.enable(PACKAGE, default_set=True)
+
+
+def wait_for_preview(live, name="Scan_preview"):
+    while bpy.data.objects.get(name) is None:
+        assert live.tick(bpy.context.window_manager) == "RUNNING"
+        time.sleep(0.05)
+
+
+def test_an_error_after_previews_removes_the_preview(addon, scene):
+    """The fit fails after it has shown previews (here: the step after the fit raises)."""
+    scan = holed_sphere()
+    select_only(scan)
+    before = scene_state()
+    request = make_request(addon, scan, steps=40, preview_every=2)[0]
+    core_errors = __import__(addon.__name__.replace(".blender", ".core.errors"), fromlist=["OutputError"])
+
+    def failing_job():
+        def fail(_completion):
+            raise core_errors.OutputError("the disk is full")
+        return addon.job.FitJob(request.observation, request.config, request.prior, "cpu", 0, after=fail)
+
+    request.new_job = failing_job
+    live = addon.fitting.CompletionRun([request]).start()
+    wait_for_preview(live)
+    assert run_ticks(live) == "FAILED" and "the disk is full" in live.error
+    assert scene_state() == before and not any(addon.scene_io.PREVIEW_TAG in ob for ob in bpy.data.objects)
+
+
+def test_undo_never_brings_a_preview_back(addon, scene):
+    """Preview shown, then an edit (its undo step holds the preview), then the finished fit, then undo."""
+    scan = holed_sphere()
+    select_only(scan)
+    window = bpy.context.window_manager.windows[0]
+    with bpy.context.temp_override(window=window):
+        bpy.ops.ed.undo_push(message="before")
+        live = addon.fitting.CompletionRun(make_request(addon, scan, steps=40, preview_every=2)).start()
+        wait_for_preview(live)
+        scan.location.x += 0.5
+        bpy.ops.ed.undo_push(message="an edit while fitting")  # this step holds Scan_preview
+        assert run_ticks(live) == "FINISHED"
+        bpy.ops.ed.undo_push(message="Complete Scan")
+        assert "Scan_completed" in bpy.data.objects and "Scan_preview" not in bpy.data.objects
+        bpy.ops.ed.undo()
+        assert "Scan_completed" not in bpy.data.objects
+        assert "Scan_preview" not in bpy.data.objects and "Scan_preview" not in bpy.data.meshes
+        bpy.ops.ed.redo()
+        assert "Scan_completed" in bpy.data.objects and "Scan_preview" not in bpy.data.objects
+
+
+def test_a_saved_preview_is_removed_when_the_file_is_opened(addon, scene, tmp_path):
+    addon.scene_io.show_preview("Scan_preview", scene.collection, *_tetrahedron())
+    path = tmp_path / "with_preview.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    assert "Scan_preview" not in bpy.data.objects
+
+
+def _tetrahedron():
+    import numpy as np
+
+    return (np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64),
+            np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]]))
