@@ -81,4 +81,4 @@ def test_one_zip_per_platform(tmp_path):
                                           "neurep-0.1.0-macos_arm64.zip"]
     for archive, platform in zip(archives, ["windows-x64", "linux-x64", "macos-arm64"]):
         manifest = tomllib.loads(zipfile.ZipFile(archive).read("blender_manifest.toml").decode())
-        assert manifest["platforms"] == [platform]
+        assert manifest["build"]["generated"]["platforms"] == [platform]  # what Blender reads first
