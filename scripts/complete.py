@@ -23,6 +23,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+# Inside Blender (blender -b -P), also look where NeuRep's Install PyTorch button put torch; name what is missing.
+from neurep_addon.blender.dependencies import require_for_script  # noqa: E402  (needs neither bpy nor torch)
+
+require_for_script()
+
 from neurep_addon.core.config import DEVICES, ENCODINGS, PRESETS, check_seed  # noqa: E402
 from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, OutputError  # noqa: E402
 from neurep_addon.core.fit import resolve_device  # noqa: E402

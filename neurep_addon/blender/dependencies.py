@@ -155,10 +155,7 @@ def installed_site_packages() -> list[str]:
     found = []
     if ADDON_PACKAGE:
         found.append(user_site_packages())
-    try:
-        import bpy
-    except ImportError:
-        bpy = None
+    bpy = sys.modules.get("bpy")  # inside Blender (or a script that uses the bpy module); never imported here
     if bpy is not None:
         extensions = bpy.utils.user_resource("EXTENSIONS")
         if extensions:

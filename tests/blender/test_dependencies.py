@@ -181,3 +181,40 @@ def test_cpu_threads_leave_one_core_to_blender(addon):
     assert addon.dependencies.torch_threads(0, cpu_count=8) == 7
     assert addon.dependencies.torch_threads(0, cpu_count=1) == 1
     assert addon.dependencies.torch_threads(3, cpu_count=8) == 3
+
+
+def test_a_blender_script_finds_what_the_install_button_installed(tmp_path):
+    """As under ``blender -b -P scripts/complete.py``: bpy is loaded, ``neurep_addon`` is imported from the
+    repository (not as the extension), and a package in the extension's install folder becomes importable."""
+    import subprocess
+    import textwrap
+
+    user = tmp_path / "user"
+    site = user / "extensions" / ".user" / "user_default" / "neurep" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "neurep_probe_module.py").write_text("VALUE = 42\n")
+    script = textwrap.dedent(f"""
+        import os, sys
+        os.environ["BLENDER_USER_RESOURCES"] = {str(user)!r}
+        import bpy
+        sys.path.insert(0, {str(ROOT)!r})
+        from neurep_addon.blender import dependencies
+        dependencies.MODULE_REQUIREMENTS["neurep_probe_module"] = "neurep-probe==1.0"
+        dependencies.require_for_script()
+        import neurep_probe_module
+        print("found", neurep_probe_module.VALUE)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": ""})
+    assert done.returncode == 0 and "found 42" in done.stdout, done.stdout + done.stderr
+
+
+def test_complete_script_without_torch_names_what_is_missing():
+    import subprocess
+
+    script = ("import sys, runpy; sys.modules['torch'] = None; sys.argv = ['complete.py', 'x.ply', '-o', 'y.ply'];"
+              f"runpy.run_path({str(ROOT / 'scripts' / 'complete.py')!r}, run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "missing Python packages: PyTorch (modules torch)" in done.stderr
+    assert "Install PyTorch" in done.stderr and "NEUREP_SITE_PACKAGES" in done.stderr and "Traceback" not in done.stderr
