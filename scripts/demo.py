@@ -155,9 +155,9 @@ def main() -> int:
                           up_axis="Y")  # the scan is Y-up, Blender is Z-up
     scan = bpy.context.active_object
     clock = time.perf_counter()
-    bpy.ops.neurep.complete(preset=args.preset, prior="DEFAULT", device="auto")
+    bpy.ops.neurep.complete(preset=args.preset, prior="DEFAULT", device="auto", mark_invented=False)
     fit_seconds = time.perf_counter() - clock
-    summary = json.loads(bpy.context.window_manager.neurep_job.last_result)
+    summary = json.loads(bpy.context.window_manager.neurep_job.last_result)["results"][0]
     result = bpy.data.objects[summary["object"]]
 
     bpy.ops.wm.ply_export(filepath=str(out / "demo_completed.ply"), export_selected_objects=True,
