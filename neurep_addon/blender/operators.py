@@ -245,7 +245,7 @@ class NEUREP_OT_install_dependencies(bpy.types.Operator):
             job.wait()
             return self._report_outcome(job)
         self.report({"INFO"}, f"Installing PyTorch ({dependencies.BUILDS[variant].label}) in the background")
-        bpy.app.timers.register(_poll_install, first_interval=INSTALL_POLL_SECONDS)
+        bpy.app.timers.register(_poll_install, first_interval=INSTALL_POLL_SECONDS, persistent=True)
         return {"FINISHED"}
 
     def _report_outcome(self, job):
