@@ -11,13 +11,11 @@ invented faces in the "NeuRep: invented" material) | the result with the invente
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from demo import ROOT, install_extension, material, points_for_render, render, stage
+from demo import ROOT, material, points_for_render, render, save_side_by_side, scene_with_demo_scan, stage
 
 OUTPUT_NAME = "first_completion.png"
 
@@ -72,32 +70,12 @@ def face_invented_side(camera, result) -> None:
     camera.users_collection[0].objects.link(light)
 
 
-def save_row(images, path: Path) -> None:
-    import bpy
-    import numpy as np
-
-    combined = np.concatenate(images, axis=1)
-    image = bpy.data.images.new("First completion", combined.shape[1], combined.shape[0], alpha=True)
-    image.pixels.foreach_set(combined.ravel())
-    image.filepath_raw = str(path)
-    image.file_format = "PNG"
-    image.save()
-    bpy.data.images.remove(image)
-
-
 def main() -> int:
     args = parse_args()
-    os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="neurep_docs_user_"))
-    import bpy  # after BLENDER_USER_RESOURCES: never touches your Blender settings
-
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    install_extension()
-    bpy.ops.wm.read_homefile(use_empty=True)
-    scene = bpy.context.scene
-    bpy.ops.wm.ply_import(filepath=str(ROOT / "assets" / "demo_scan.ply"), forward_axis="NEGATIVE_Z",
-                          up_axis="Y")
-    scan = bpy.context.active_object
+    scene, scan = scene_with_demo_scan("neurep_docs_user_")
+    import bpy
     clock = time.perf_counter()
     assert bpy.ops.neurep.complete(preset=args.preset, prior="DEFAULT", device="auto") == {"FINISHED"}
     fit_seconds = time.perf_counter() - clock
@@ -113,7 +91,7 @@ def main() -> int:
         for ob in (points, result, trimmed):
             ob.hide_render = ob is not shown
         shots.append(render(scene, out / "first_completion_part.png"))
-    save_row(shots, out / OUTPUT_NAME)
+    save_side_by_side(shots, out / OUTPUT_NAME)
     invented = sum(1 for face in result.data.polygons if face.material_index == 1)
     print(f"{out / OUTPUT_NAME}: fit {fit_seconds:.1f} s, {len(result.data.polygons):,} faces, "
           f"{invented:,} invented ({result['neurep_invented_threshold']:.4f} units from the scan)")

@@ -166,8 +166,7 @@ def run_blocking(request, progress=None):
     ``progress`` receives the latest ``StepInfo`` on this thread. Raises what the fit raised (a
     ``NeuRepError``, or an internal error); Ctrl+C cancels the worker before it propagates.
     """
-    job = (request.new_job() if hasattr(request, "new_job") else
-           FitJob(request.observation, request.config, request.prior, request.device, request.seed)).start()
+    job = request.new_job().start()
     try:
         while True:
             finished = job.wait(BLOCKING_POLL_SECONDS)
@@ -356,9 +355,6 @@ class CompletionRun:
         if _active is self:
             _active = None
 
-
-LiveCompletion = CompletionRun
-"""The former name (one object per run)."""
 
 _active: CompletionRun | None = None
 

@@ -40,9 +40,11 @@ class InstallProgress:
         return min(self.done_bytes / self.total_bytes, 1.0) if self.total_bytes else 0.0
 
     def text(self) -> str:
-        if self.total_bytes:
+        if self.total_bytes and self.done_bytes:
             return (f"{self.package}: {self.done_bytes / 1e6:.1f} of {self.total_bytes / 1e6:.1f} MB "
                     f"({100 * self.fraction:.0f}%)")
+        if self.total_bytes:  # a pip without raw progress says only what it downloads, and its size
+            return f"{self.package}: downloading {self.total_bytes / 1e6:.1f} MB"
         return self.line or "starting pip"
 
     def feed(self, line: str) -> None:

@@ -14,7 +14,7 @@ import bpy
 from bpy.props import CollectionProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from ..core.errors import NeuRepError
+from ..core.errors import InputError, NeuRepError
 from . import dependencies, fitting, install, prefs
 from .job import CANCELLED, FINISHED, RUNNING
 from .package import ADDON_PACKAGE, user_message
@@ -173,7 +173,7 @@ class NEUREP_OT_complete_files(ModalRun, FitSettings, bpy.types.Operator, Import
         try:
             missing = dependencies.missing_modules()
             if missing:
-                raise fitting.InputError(dependencies.missing_message(missing))
+                raise InputError(dependencies.missing_message(missing))
             config, prior = self.fit_settings()
             requests = fitting.files_requests(paths, output, config, prior, device, self.seed,
                                               threads=prefs.cpu_threads(context))
@@ -206,7 +206,7 @@ class NEUREP_OT_install_dependencies(bpy.types.Operator):
     bl_idname = "neurep.install_dependencies"
     bl_label = "Install PyTorch"
 
-    variant: EnumProperty(name="Build", description="Empty: the build chosen in the preferences",
+    variant: EnumProperty(name="Build", description="Which PyTorch build (default: the preferences' choice)",
                           items=[("PREFERENCES", "From Preferences", ""), ("CUDA", "CUDA", "NVIDIA GPUs"),
                                  ("CPU", "CPU", "Works everywhere"), ("MPS", "Apple Silicon", "macOS arm64")],
                           default="PREFERENCES")

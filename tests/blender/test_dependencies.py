@@ -116,7 +116,8 @@ def test_offline_install_from_a_wheels_folder_runs_pip_and_reports(addon, fake_p
 def test_failure_is_summarised_with_the_log_path(addon, fake_pip, monkeypatch):
     monkeypatch.setenv("FAKE_PIP_MODE", "fail")
     with pytest.raises(RuntimeError, match=r"Installing failed: the wheels folder lacks a matching file: "
-                                           r"No matching distribution found for torch==2\.13\.0\+cpu.*full log: .*install\.log"):
+                                           r"No matching distribution found for torch==2\.13\.0\+cpu"
+                                           r".*full log: .*install\.log"):
         bpy.ops.neurep.install_dependencies(variant="CPU")
     assert addon.install.current().state == "FAILED"
 

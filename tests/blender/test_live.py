@@ -1,5 +1,5 @@
 """The modal path's logic without an event loop (timers never fire headless): a FitJob on its worker
-thread, drained by ``LiveCompletion.tick()`` exactly as the operator's timer does."""
+thread, drained by ``CompletionRun.tick()`` exactly as the operator's timer does."""
 
 from __future__ import annotations
 

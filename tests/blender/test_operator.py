@@ -59,19 +59,26 @@ def test_completes_a_point_cloud(scene):
     check_result("Cloud_completed", centre=(0.0, -3.0, 0.0), radius=0.8, source=cloud)
 
 
-def test_one_undo_step_removes_the_result(scene):
+def two_scans():
+    from .test_results import two_scans
+
+    return list(two_scans())
+
+
+@pytest.mark.parametrize("make, results", [(lambda: [holed_sphere()], ["Scan_completed"]),
+                                           (two_scans, ["Left_completed", "Right_completed"])])
+def test_one_undo_step_removes_every_result_of_a_run(scene, make, results):
     """Operators called from Python push no undo step themselves (only UI calls do, for {'UNDO'} operators),
     so the test pushes the steps Blender would push around the operator and then really undoes."""
     assert bpy.types.NEUREP_OT_complete.bl_options == {"UNDO"}  # no redo panel: F9 could only block
-    scan = holed_sphere()
-    select_only(scan)
+    select_only(*make())
     window = bpy.context.window_manager.windows[0]
     with bpy.context.temp_override(window=window):
         bpy.ops.ed.undo_push(message="before")
         before = scene_state()
         assert bpy.ops.neurep.complete(**TINY_FIT) == {"FINISHED"}
         bpy.ops.ed.undo_push(message="Complete Scan")
-        assert "Scan_completed" in bpy.data.objects
+        assert set(results) <= set(bpy.data.objects.keys())
         bpy.ops.ed.undo()
     assert scene_state() == before
 

@@ -9,7 +9,7 @@ import bpy
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .conftest import TINY_FIT, holed_sphere, scene_state, select_only, vertex_positions
+from .conftest import TINY_FIT, holed_sphere, select_only, vertex_positions
 
 
 def world_positions(ob) -> np.ndarray:
@@ -100,17 +100,3 @@ def test_marking_can_be_switched_off(scene):
     assert bpy.ops.neurep.complete(**TINY_FIT, mark_invented=False) == {"FINISHED"}
     mesh = bpy.data.objects["Scan_completed"].data
     assert len(mesh.materials) == 0 and "neurep_invented" not in mesh.attributes
-
-
-def test_a_run_over_two_objects_is_one_undo_step(scene):
-    left, right = two_scans()
-    select_only(left, right)
-    window = bpy.context.window_manager.windows[0]
-    with bpy.context.temp_override(window=window):
-        bpy.ops.ed.undo_push(message="before")
-        before = scene_state()
-        assert bpy.ops.neurep.complete(**TINY_FIT) == {"FINISHED"}
-        bpy.ops.ed.undo_push(message="Complete Scan")
-        assert {"Left_completed", "Right_completed"} <= set(bpy.data.objects.keys())
-        bpy.ops.ed.undo()
-    assert scene_state() == before
