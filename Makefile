@@ -22,7 +22,7 @@ bench: $(VENV)/.installed
 	$(PY) scripts/bench_engine.py --out docs
 
 extension: $(VENV)/.installed
-	$(PY) scripts/build_extension.py
+	$(PY) scripts/build_extension.py --split-platforms
 
 clean:
 	rm -rf out dist

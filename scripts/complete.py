@@ -25,6 +25,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+# Inside Blender (blender -b -P), also look where NeuRep's Install PyTorch button put torch; name what is missing.
+from neurep_addon.blender.dependencies import require_for_script  # noqa: E402  (needs neither bpy nor torch)
+
+require_for_script()
+
 from neurep_addon.core.config import DEVICES, ENCODINGS, PRESETS, SYMMETRY_CHOICES, check_seed  # noqa: E402
 from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, OutputError  # noqa: E402
 from neurep_addon.core.fit import resolve_device  # noqa: E402
@@ -52,9 +57,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "(the input's units)")
     parser.add_argument("--preset", choices=list(PRESETS), default="default",
                         help="speed/quality trade-off (default: %(default)s)")
-    parser.add_argument("--prior", default="default", metavar="{default,none,PATH}",
-                        help="initialisation: the shipped prior, random weights, or a prior file "
-                             "(default: %(default)s)")
+    parser.add_argument("--prior", default="default", metavar="{default,none,PATH}[,...]",
+                        help="initialisation: the shipped prior, random weights, or a prior file; several, "
+                             "comma-separated, are candidates and each input starts from the one that suits it "
+                             "best (default: %(default)s)")
     parser.add_argument("--encoding", choices=ENCODINGS, help="network type (default: the prior's, or siren)")
     parser.add_argument("--width", type=int, help="hidden units per layer")
     parser.add_argument("--depth", type=int, help="hidden layers")

@@ -127,12 +127,13 @@ def render(scene, path: Path):
     return pixels.reshape(RENDER_SIZE[1], RENDER_SIZE[0], 4)
 
 
-def save_side_by_side(left, right, path: Path) -> None:
+def save_side_by_side(images, path: Path) -> None:
+    """Renders [height, width, 4] next to each other, as one PNG."""
     import bpy
     import numpy as np
 
-    combined = np.concatenate([left, right], axis=1)
-    image = bpy.data.images.new("Before and after", combined.shape[1], combined.shape[0], alpha=True)
+    combined = np.concatenate(images, axis=1)
+    image = bpy.data.images.new("Side by side", combined.shape[1], combined.shape[0], alpha=True)
     image.pixels.foreach_set(combined.ravel())
     image.filepath_raw = str(path)
     image.file_format = "PNG"
@@ -140,24 +141,29 @@ def save_side_by_side(left, right, path: Path) -> None:
     bpy.data.images.remove(image)
 
 
-def main() -> int:
-    args = parse_args()
-    os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="neurep_demo_user_"))
-    import bpy  # after BLENDER_USER_RESOURCES: the demo never touches your Blender settings
+def scene_with_demo_scan(prefix: str):
+    """A temporary Blender user directory with the extension installed, an empty scene, and the demo scan
+    imported with Blender's PLY importer; returns (scene, scan object)."""
+    os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix=prefix))
+    import bpy  # after BLENDER_USER_RESOURCES: never touches your Blender settings
 
-    out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     install_extension()
     bpy.ops.wm.read_homefile(use_empty=True)
-    scene = bpy.context.scene
-
     bpy.ops.wm.ply_import(filepath=str(ROOT / "assets" / "demo_scan.ply"), forward_axis="NEGATIVE_Z",
                           up_axis="Y")  # the scan is Y-up, Blender is Z-up
-    scan = bpy.context.active_object
+    return bpy.context.scene, bpy.context.active_object
+
+
+def main() -> int:
+    args = parse_args()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    scene, scan = scene_with_demo_scan("neurep_demo_user_")
+    import bpy
     clock = time.perf_counter()
-    bpy.ops.neurep.complete(preset=args.preset, prior="DEFAULT", device="auto")
+    bpy.ops.neurep.complete(preset=args.preset, prior="DEFAULT", device="auto", mark_invented=False)
     fit_seconds = time.perf_counter() - clock
-    summary = json.loads(bpy.context.window_manager.neurep_job.last_result)
+    summary = json.loads(bpy.context.window_manager.neurep_job.last_result)["results"][0]
     result = bpy.data.objects[summary["object"]]
 
     bpy.ops.wm.ply_export(filepath=str(out / "demo_completed.ply"), export_selected_objects=True,
@@ -173,7 +179,7 @@ def main() -> int:
     result.hide_render, points.hide_render = False, True
     after = render(scene, out / "demo_after.png")
     points.hide_render = False
-    save_side_by_side(before, after, out / "demo_before_after.png")
+    save_side_by_side([before, after], out / "demo_before_after.png")
     render_seconds = time.perf_counter() - clock
     bpy.context.preferences.filepaths.save_version = 0  # no demo.blend1 backups when run again
     bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"))

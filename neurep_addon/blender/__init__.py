@@ -1,33 +1,50 @@
-"""NeuRep's Blender layer: scene objects in, a completed mesh object out, around the pure ``core``.
+"""NeuRep's Blender layer: scene objects in, completed mesh objects out, around the pure ``core``.
 
-    scene_io   selected objects <-> numpy (foreach_get/set), result and preview objects
-    job        the fit on a worker thread that never touches bpy; a queue back to the main thread
-    fitting    main-thread steps shared by the operator (blocking and modal) and the batch mode
-    operators  Complete, Cancel, Install PyTorch;  props  settings;  ui  sidebar panel;  prefs  preferences
-    package    the extension's package name, and core errors in the panel's words
-    batch      complete objects inside a .blend file (scripts/complete.py --blend)
+    scene_io      selected objects <-> numpy (foreach_get/set), result and preview objects
+    job           a fit on a worker thread that never touches bpy; a queue back to the main thread
+    fitting       main-thread steps shared by the operators (blocking and modal) and the batch mode
+    operators     Complete, Complete Files, Cancel, Install PyTorch, Cancel Install
+    props         settings;  ui  sidebar panel;  prefs  preferences
+    dependencies  is PyTorch importable, which build fits this machine, pip's command (no bpy needed)
+    install       pip in a background process: progress, cancel, one at a time (no bpy)
+    package       the extension's package name, and core errors in the panel's words
+    batch         complete objects inside a .blend file (scripts/complete.py --blend)
+
+Importing this package imports nothing of Blender (``scripts/complete.py`` uses ``dependencies`` in plain
+Python); ``register`` loads the rest.
 """
 
-import bpy
 
-from . import fitting, operators, prefs, props, ui
+def _classes():
+    from . import operators, prefs, props, ui
 
-CLASSES = props.CLASSES + prefs.CLASSES + operators.CLASSES + ui.CLASSES
+    return props.CLASSES + prefs.CLASSES + operators.CLASSES + ui.CLASSES
 
 
 def register() -> None:
-    for cls in CLASSES:
+    import bpy
+
+    from . import fitting, props, ui
+
+    for cls in _classes():
         bpy.utils.register_class(cls)
     props.register_properties()
     ui.register_menus()
-    bpy.app.handlers.load_pre.append(fitting.stop_before_load)
+    for name, handler in fitting.HANDLERS.items():
+        getattr(bpy.app.handlers, name).append(handler)
 
 
 def unregister() -> None:
+    import bpy
+
+    from . import fitting, install, props, ui
+
     fitting.stop_running_fit()
-    if fitting.stop_before_load in bpy.app.handlers.load_pre:
-        bpy.app.handlers.load_pre.remove(fitting.stop_before_load)
+    install.stop()
+    for name, handler in fitting.HANDLERS.items():
+        if handler in getattr(bpy.app.handlers, name):
+            getattr(bpy.app.handlers, name).remove(handler)
     ui.unregister_menus()
     props.unregister_properties()
-    for cls in reversed(CLASSES):
+    for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)

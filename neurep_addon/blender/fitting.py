@@ -1,22 +1,32 @@
-"""Main-thread steps of a completion, shared by the operator (blocking and modal) and the batch mode.
+"""Main-thread steps of a completion run, shared by the operators (blocking and modal) and the batch mode.
 
-    prepare_request (selection -> Observation + settings) -> core.pipeline.complete on a FitJob's worker,
-    waited for (run_blocking) or driven by a modal timer (LiveCompletion.tick) -> place_result
+A run is a list of requests done one after another on a ``FitJob`` worker each:
+
+    prepare_requests (selection -> one FitRequest per object, or one for all when merging)
+    files_requests   (files -> one FileRequest per file, read and written on the worker)
+    -> run_all_blocking (waited for) or CompletionRun.tick() (a modal timer) -> results placed at the end
+
+Object results are placed together in the step that ends the run, so the whole run is one undo step, and
+a cancelled run leaves the scene as it was.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import bpy
+import numpy as np
 from bpy.app.handlers import persistent
 
-from ..core.errors import InputError
+from ..core.errors import InputError, NeuRepError, OutputError
 from ..core.observation import Observation
 from . import dependencies, scene_io
-from .job import FINISHED, RUNNING, FitJob
+from .job import CANCELLED, FAILED, FINISHED, RUNNING, FitJob
+from .package import user_message
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
     from ..core.config import FitConfig
@@ -27,7 +37,7 @@ BLOCKING_POLL_SECONDS = 0.1
 
 @dataclass
 class FitRequest:
-    """Everything a fit needs, snapshotted on the main thread; objects are kept by name (undo-safe)."""
+    """One object's fit, snapshotted on the main thread; objects are kept by name (undo-safe)."""
 
     observation: Observation
     config: FitConfig
@@ -36,33 +46,127 @@ class FitRequest:
     seed: int
     source_name: str
     scene_name: str
+    matrix_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+    """The source's transform when the fit started: the result gets it (vertices in its local space)."""
+    material_names: tuple[str | None, ...] = ()
+    threads: int = 0
+    invented_factor: float | None = 4.0
+    """Faces farther than this many point spacings from the scan get the invented material (None: off)."""
+
+    @property
+    def label(self) -> str:
+        return self.source_name
+
+    @property
+    def preview_name(self) -> str | None:
+        return f"{self.source_name}_preview"
+
+    def new_job(self) -> FitJob:
+        return FitJob(self.observation, self.config, self.prior, self.device, self.seed, self.threads)
+
+    def place(self, completion, view_layer=None):
+        return place_result(self, completion, view_layer)
+
+    def summary(self, placed, completion) -> dict:
+        return result_summary(placed, completion)
 
 
-def prepare_request(objects, active, scene, depsgraph, settings, device: str) -> FitRequest:
-    """Read the selection and the panel's or operator's settings; raises ``NeuRepError`` with a user-facing
-    message."""
+@dataclass
+class FileRequest:
+    """One file's fit: read, completed and written on the worker, as the command line does."""
+
+    path: str
+    destination: str
+    config: FitConfig
+    prior: Prior | None
+    device: str
+    seed: int
+    threads: int = 0
+
+    @property
+    def label(self) -> str:
+        return os.path.basename(self.path)
+
+    preview_name = None
+
+    def new_job(self) -> FitJob:
+        from ..core.io import read_observation, write_mesh
+
+        return FitJob(lambda: read_observation(self.path, seed=self.seed), self.config, self.prior, self.device,
+                      self.seed, self.threads,
+                      after=lambda completion: write_mesh(self.destination, completion.vertices, completion.faces))
+
+    def place(self, completion, view_layer=None):
+        return self.destination
+
+    def summary(self, destination, completion) -> dict:
+        return {**completion.stats.to_dict(), "object": None, "input": self.path, "output": destination,
+                "notes": list(completion.notes)}
+
+
+def prepare_requests(objects, active, scene, depsgraph, settings, device: str, threads: int = 0) -> list[FitRequest]:
+    """The run for the selection and the panel's or operator's settings: one request per usable object, or
+    one for all of them when ``settings.merge_selected``. Raises ``NeuRepError`` with a user-facing message."""
     missing = dependencies.missing_modules()
     if missing:
         raise InputError(dependencies.missing_message(missing))
     config, prior = settings.fit_settings()
-    return make_request(objects, active, scene, depsgraph, config, prior, device, settings.seed)
+    invented = settings.invented_spacing if settings.mark_invented else None
+    if settings.merge_selected:
+        groups = [(list(objects), active)]
+    else:
+        usable = sorted(scene_io.usable_objects(objects), key=lambda ob: ob.name)
+        groups = [([ob], ob) for ob in usable]
+    return [make_request(group, group_active, scene, depsgraph, config, prior, device, settings.seed,
+                         threads=threads, invented_factor=invented) for group, group_active in groups]
 
 
 def make_request(objects, active, scene, depsgraph, config: FitConfig, prior: Prior | None, device: str,
-                 seed: int) -> FitRequest:
-    """Snapshot ``objects`` (world space, modifiers applied) into the request of one fit."""
+                 seed: int, threads: int = 0, invented_factor: float | None = 4.0) -> FitRequest:
+    """Snapshot ``objects`` (world space, modifiers applied) into the request of one fit, placed like
+    ``active`` (or the first usable object by name)."""
     source = scene_io.primary_source(objects, active)
     observation = scene_io.observation_from_objects(objects, depsgraph, seed=seed)
-    return FitRequest(observation, config, prior, device, seed, source.name, scene.name)
+    materials = tuple(m.name if m is not None else None for m in getattr(source.data, "materials", ()))
+    return FitRequest(observation, config, prior, device, seed, source.name, scene.name,
+                      np.array(source.matrix_world, dtype=np.float64), materials, threads, invented_factor)
 
 
-def run_blocking(request: FitRequest, progress=None):
-    """The fit on the worker thread the modal path uses, waited for; returns the ``Completion``.
+def files_requests(paths: list[str], output_dir: str, config: FitConfig, prior: Prior | None, device: str,
+                   seed: int, threads: int = 0) -> list[FileRequest]:
+    """One request per file, written to ``output_dir/<stem>_completed.ply`` (``<stem>_2_completed.ply``, ...
+    for stems seen before), as the command line names a folder's outputs. Checked before any work."""
+    from ..core.io import READ_SUFFIXES, check_writable
+
+    if not paths:
+        raise InputError("no files are chosen; pick one or more scans in the file browser")
+    out = Path(output_dir)
+    if not output_dir or not out.is_dir():
+        raise OutputError(f"{output_dir or 'the output folder'}: not an existing folder; choose where results go")
+    requests, taken = [], set()
+    for path in paths:
+        if Path(path).suffix.lower() not in READ_SUFFIXES:
+            raise InputError(f"{path}: cannot read {Path(path).suffix or 'files without a suffix'}; "
+                             f"use one of {', '.join(READ_SUFFIXES)}")
+        stem, count, name = Path(path).stem, 1, f"{Path(path).stem}_completed.ply"
+        while name.lower() in taken:
+            count += 1
+            name = f"{stem}_{count}_completed.ply"
+        taken.add(name.lower())
+        destination = check_writable(out / name)
+        if any(destination.resolve() == Path(p).resolve() for p in paths):
+            raise OutputError(f"{destination}: is one of the inputs; choose another output folder")
+        requests.append(FileRequest(path, str(destination), config, prior, device, seed, threads))
+    return requests
+
+
+def run_blocking(request, progress=None):
+    """One request on the worker thread the modal path uses, waited for; returns the ``Completion``.
 
     ``progress`` receives the latest ``StepInfo`` on this thread. Raises what the fit raised (a
     ``NeuRepError``, or an internal error); Ctrl+C cancels the worker before it propagates.
     """
-    job = FitJob(request.observation, request.config, request.prior, request.device, request.seed).start()
+    job = request.new_job().start()
     try:
         while True:
             finished = job.wait(BLOCKING_POLL_SECONDS)
@@ -80,6 +184,46 @@ def run_blocking(request: FitRequest, progress=None):
     return job.result
 
 
+def run_all_blocking(requests: list, progress=None, view_layer=None) -> tuple[list[dict], list[str]]:
+    """Every request in turn, waited for; then the results are placed. Returns (summaries, failures).
+
+    ``progress(fraction, text)`` gets the run's overall progress. A request that fails is named in
+    ``failures`` and the run goes on; results appear only once all fits are done.
+    """
+    done, failures = [], []
+    for index, request in enumerate(requests):
+        def step(info, index=index, request=request):
+            if progress is not None:
+                progress(overall_fraction(index, len(requests), info), progress_text(info, request, index,
+                                                                                     len(requests)))
+        try:
+            done.append((request, run_blocking(request, step)))
+        except NeuRepError as exc:
+            failures.append(f"{request.label}: {user_message(exc)}")
+    return place_all(done, view_layer), failures
+
+
+def place_all(done: list, view_layer=None) -> list[dict]:
+    """Place every finished request's result (one undo step when called from a finishing operator)."""
+    summaries, placed_objects = [], []
+    for request, completion in done:
+        placed = request.place(completion)
+        summaries.append(request.summary(placed, completion))
+        if isinstance(placed, bpy.types.Object):
+            placed_objects.append(placed)
+    if view_layer is not None and placed_objects:
+        for ob in view_layer.objects.selected:
+            ob.select_set(False, view_layer=view_layer)
+        for ob in placed_objects:
+            ob.select_set(True, view_layer=view_layer)
+        view_layer.objects.active = placed_objects[-1]
+    return summaries
+
+
+def overall_fraction(index: int, count: int, info) -> float:
+    return (index + info.step / max(info.total_steps, 1)) / max(count, 1)
+
+
 def output_collection(request: FitRequest):
     """The source's collection, or its scene's if the source was deleted during the fit."""
     scene = bpy.data.scenes.get(request.scene_name) or bpy.context.scene
@@ -88,9 +232,17 @@ def output_collection(request: FitRequest):
 
 
 def place_result(request: FitRequest, completion, view_layer=None):
-    """The completed mesh as ``<source>_completed`` next to the source, selected and active; returns it."""
+    """The completed mesh as ``<source>_completed``: the source's transform, collection and materials, plus
+    the invented slot; selected and active when ``view_layer`` is given. Returns the object."""
+    threshold = None
+    if request.invented_factor is not None:
+        threshold = scene_io.invented_threshold(request.observation.points, request.config.resolution,
+                                                request.invented_factor)
+    materials = [bpy.data.materials.get(name) if name else None for name in request.material_names]
     result = scene_io.create_result_object(f"{request.source_name}_completed", output_collection(request),
-                                           completion.vertices, completion.faces, completion.distance)
+                                           completion.vertices, completion.faces, completion.distance,
+                                           matrix_world=request.matrix_world, materials=materials,
+                                           invented_threshold=threshold)
     if view_layer is not None:
         for ob in view_layer.objects.selected:
             ob.select_set(False, view_layer=view_layer)
@@ -101,84 +253,124 @@ def place_result(request: FitRequest, completion, view_layer=None):
 
 def result_summary(result_object, completion) -> dict:
     """The figures shown in the panel and returned by the batch mode: core stats, notes, object name."""
-    return {**completion.stats.to_dict(), "object": result_object.name, "notes": list(completion.notes)}
+    summary = {**completion.stats.to_dict(), "object": result_object.name, "notes": list(completion.notes)}
+    if scene_io.INVENTED_ATTRIBUTE in result_object.data.attributes:
+        flags = np.zeros(len(result_object.data.polygons), dtype=bool)
+        result_object.data.attributes[scene_io.INVENTED_ATTRIBUTE].data.foreach_get("value", flags)
+        summary["invented_faces"] = int(flags.sum())
+    return summary
 
 
-def record_result(window_manager, summary: dict) -> None:
-    window_manager.neurep_job.last_result = json.dumps(summary)
+def record_result(window_manager, summaries: list[dict], failures: list[str] = ()) -> None:
+    window_manager.neurep_job.last_result = json.dumps({"results": summaries, "failures": list(failures)})
 
 
-def progress_text(info) -> str:
-    return f"NeuRep: step {info.step}/{info.total_steps}, loss {info.loss:.4f}, {info.eta:.0f} s left"
+def progress_text(info, request=None, index: int = 0, count: int = 1) -> str:
+    where = f"{request.label} ({index + 1} of {count}): " if request is not None and count > 1 else \
+        (f"{request.label}: " if request is not None else "")
+    return f"NeuRep: {where}step {info.step}/{info.total_steps}, loss {info.loss:.4f}, {info.eta:.0f} s left"
 
 
-class LiveCompletion:
-    """The main-thread side of an interactive completion: a FitJob, its preview object, then the result.
+class CompletionRun:
+    """The main-thread side of an interactive run: its requests' FitJobs one after another, the current
+    one's preview object, then every result at once.
 
-    ``tick()`` is what the modal operator calls on each timer event; it returns the job state
-    (RUNNING, FINISHED, CANCELLED or FAILED) and leaves the scene as before unless FINISHED.
+    ``tick()`` is what the modal operator calls on each timer event; it returns RUNNING, then FINISHED
+    (at least one result), FAILED (none) or CANCELLED, and leaves the scene as before unless FINISHED.
     """
 
-    def __init__(self, request: FitRequest):
-        self.request = request
-        self.job = FitJob(request.observation, request.config, request.prior, request.device, request.seed)
-        self.preview_name = f"{request.source_name}_preview"
-        self.result_object = None
-        self.summary: dict | None = None
+    def __init__(self, requests: list):
+        self.requests = list(requests)
+        self.index = 0
+        self.job: FitJob | None = None
+        self.done: list = []
+        self.failures: list[str] = []
+        self.summaries: list[dict] = []
+        self.cancelled = False
 
-    def start(self) -> "LiveCompletion":
+    @property
+    def preview_name(self) -> str | None:
+        return self.requests[self.index].preview_name if self.index < len(self.requests) else None
+
+    @property
+    def summary(self) -> dict | None:
+        return self.summaries[-1] if self.summaries else None
+
+    def start(self) -> "CompletionRun":
         global _active
         _active = self
-        self.job.start()
+        self.job = self.requests[0].new_job().start()
         return self
 
     def tick(self, window_manager, view_layer=None) -> str:
         update = self.job.poll()
         state = window_manager.neurep_job
+        request = self.requests[self.index]
         if update.progress is not None:
-            state.progress = update.progress.step / max(update.progress.total_steps, 1)
-            state.status = progress_text(update.progress)
-        if update.preview is not None and update.state == RUNNING:
+            state.progress = overall_fraction(self.index, len(self.requests), update.progress)
+            state.status = progress_text(update.progress, request, self.index, len(self.requests))
+        if update.preview is not None and update.state == RUNNING and request.preview_name:
             vertices, faces, _ = update.preview
-            scene_io.show_preview(self.preview_name, output_collection(self.request), vertices, faces)
+            scene_io.show_preview(request.preview_name, output_collection(request), vertices, faces)
         if update.state == RUNNING:
             return RUNNING
-        self.end()
+        if request.preview_name:
+            scene_io.remove_preview(request.preview_name)
         if update.state == FINISHED:
-            self.result_object = place_result(self.request, self.job.result, view_layer)
-            self.summary = result_summary(self.result_object, self.job.result)
-            record_result(window_manager, self.summary)
-        return update.state
+            self.done.append((request, self.job.result))
+        elif update.state == CANCELLED or self.cancelled:
+            self.cancelled = True
+        else:
+            self.failures.append(f"{request.label}: {self.job.error}")
+        self.index += 1
+        if self.index < len(self.requests) and not self.cancelled:
+            self.job = self.requests[self.index].new_job().start()
+            return RUNNING
+        self.end()
+        if self.cancelled:
+            return CANCELLED
+        if not self.done:
+            return FAILED
+        self.summaries = place_all(self.done, view_layer)
+        record_result(window_manager, self.summaries, self.failures)
+        state.progress = 1.0
+        return FINISHED
 
     def cancel(self) -> None:
-        self.job.cancel()
+        self.cancelled = True
+        if self.job is not None:
+            self.job.cancel()
 
     @property
     def error(self) -> str | None:
-        return self.job.error
+        """Why the run ended without results: cancelled, or each failure."""
+        if self.cancelled:
+            return "cancelled"
+        return "; ".join(self.failures) if self.failures else None
 
     def end(self) -> None:
-        """Remove the preview and forget this job (the worker has ended or was told to stop)."""
+        """Remove the preview and forget this run (its worker has ended or was told to stop)."""
         global _active
-        scene_io.remove_preview(self.preview_name)
+        scene_io.remove_previews()
         if _active is self:
             _active = None
 
 
-_active: LiveCompletion | None = None
+_active: CompletionRun | None = None
 
 
-def active_completion() -> LiveCompletion | None:
-    """The interactive completion in progress, if any (only one at a time)."""
+def active_completion() -> CompletionRun | None:
+    """The interactive run in progress, if any (only one at a time)."""
     return _active
 
 
 def stop_running_fit() -> None:
-    """Stop the interactive fit, wait for its worker, and remove its preview (disable, file load)."""
+    """Stop the interactive run, wait for its worker, and remove its preview (disable, file load)."""
     live = _active
     if live is not None:
         live.cancel()
-        live.job.wait(timeout=30.0)
+        if live.job is not None:
+            live.job.wait(timeout=30.0)
         live.end()
 
 
@@ -186,3 +378,14 @@ def stop_running_fit() -> None:
 def stop_before_load(_file_path) -> None:
     stop_running_fit()
 
+
+@persistent
+def remove_stale_previews(*_args) -> None:
+    """After an undo, a redo or a file load: no preview but the running one's survives (undo steps pushed
+    during a fit hold its preview object; this makes the preview invisible to undo)."""
+    live = _active
+    scene_io.remove_previews(keep=live.preview_name if live is not None else None)
+
+
+HANDLERS = {"load_pre": stop_before_load, "load_post": remove_stale_previews,
+            "undo_post": remove_stale_previews, "redo_post": remove_stale_previews}

@@ -12,7 +12,7 @@ import queue
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -48,10 +48,13 @@ class JobUpdate:
 class FitJob:
     """``core.pipeline.complete`` on a worker thread; ``result`` (a ``Completion``) or ``error`` at the end."""
 
-    def __init__(self, observation: Observation, config: FitConfig, prior: Prior | None = None,
-                 device: str = "auto", seed: int = 0):
+    def __init__(self, observation: Observation | Callable[[], Observation], config: FitConfig,
+                 prior: Prior | None = None, device: str = "auto", seed: int = 0, threads: int = 0,
+                 after: Callable[[Completion], None] | None = None):
+        """``observation`` may be a function the worker calls to read it (a file); ``after(completion)`` runs
+        on the worker once the fit is done (writing a file); ``threads`` > 0 limits torch's CPU threads."""
         self.observation, self.config, self.prior = observation, config, prior
-        self.device, self.seed = device, seed
+        self.device, self.seed, self.threads, self.after = device, seed, threads, after
         self.state = RUNNING
         self.result: Completion | None = None
         self.exception: BaseException | None = None
@@ -103,10 +106,17 @@ class FitJob:
         from ..core.pipeline import complete  # imports torch: only once a fit starts
 
         try:
-            result = complete(self.observation, self.config, self.prior, device=self.device, seed=self.seed,
+            if self.threads:
+                import torch
+
+                torch.set_num_threads(self.threads)
+            observation = self.observation() if callable(self.observation) else self.observation
+            result = complete(observation, self.config, self.prior, device=self.device, seed=self.seed,
                               progress=lambda info: self._messages.put(("progress", info)),
                               preview=lambda v, f, step: self._messages.put(("preview", (v, f, step))),
                               cancel=self._cancel)
+            if self.after is not None:
+                self.after(result)
             self._messages.put((FINISHED, result))
         except FitCancelled as exc:
             self._messages.put((CANCELLED, exc))

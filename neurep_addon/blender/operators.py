@@ -1,74 +1,58 @@
 """Operators: gather inputs, call the core, report its errors (never a traceback to the user).
 
-``neurep.complete`` runs blocking from scripts and in background mode (``execute``), and modal from the
-UI (``invoke``): the fit runs on a worker thread, a window timer drains its queue, Esc cancels.
+``neurep.complete`` and ``neurep.complete_files`` run blocking from scripts and in background mode, and
+modal from the UI: the fits run one after another on a worker thread, a window timer drains its queue,
+Esc cancels. Neither offers the redo panel (F9): a redo would re-run the fits blocking, without Esc.
+``neurep.install_dependencies`` runs pip in a background process polled by a timer.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 
 import bpy
-from bpy.props import EnumProperty
+from bpy.props import CollectionProperty, EnumProperty, StringProperty
+from bpy_extras.io_utils import ImportHelper
 
-from ..core.errors import NeuRepError
-from . import dependencies, fitting, prefs
-from .package import ADDON_PACKAGE, user_message
+from ..core.errors import InputError, NeuRepError
+from . import dependencies, fitting, install, prefs
 from .job import CANCELLED, FINISHED, RUNNING
+from .package import ADDON_PACKAGE, user_message
 from .props import FitSettings
 
 TIMER_SECONDS = 0.1
+INSTALL_POLL_SECONDS = 0.25
 
 
-class NEUREP_OT_complete(FitSettings, bpy.types.Operator):
-    """Complete the selected scan into a closed mesh: a new object, the scan itself is not changed"""
+class ModalRun:
+    """Mixin: run a list of fit requests, modal with Esc and progress from the UI, blocking otherwise."""
 
-    bl_idname = "neurep.complete"
-    bl_label = "Complete Scan"
-    bl_options = {"REGISTER", "UNDO", "PRESET"}
-
-    @classmethod
-    def poll(cls, context):
-        if context.mode != "OBJECT":
-            cls.poll_message_set("Switch to Object Mode first")
-            return False
-        if fitting.active_completion() is not None:
-            cls.poll_message_set("A completion is already running (Esc or Cancel stops it)")
-            return False
-        return True
-
-    def execute(self, context):
-        request = self._request(context)
-        if request is None:
-            return {"CANCELLED"}
-        window_manager = context.window_manager
-        window_manager.progress_begin(0, max(request.config.steps, 1))
-        try:
-            completion = fitting.run_blocking(request, lambda info: window_manager.progress_update(info.step))
-        except NeuRepError as exc:
-            self.report({"ERROR"}, user_message(exc))
-            return {"CANCELLED"}
-        finally:
-            window_manager.progress_end()
-        result = fitting.place_result(request, completion, context.view_layer)
-        summary = fitting.result_summary(result, completion)
-        fitting.record_result(window_manager, summary)
-        self._report_summary(summary)
-        return {"FINISHED"}
-
-    def invoke(self, context, event):
-        self.take_unset_settings_from(context.scene.neurep_settings)
-        request = self._request(context)
-        if request is None:
-            return {"CANCELLED"}
-        self._live = fitting.LiveCompletion(request).start()
+    def run(self, context, requests: list, interactive: bool):
+        if not interactive:
+            return self._run_blocking(context, requests)
+        self._live = fitting.CompletionRun(requests).start()
         window_manager = context.window_manager
         window_manager.neurep_job.progress = 0.0
         window_manager.neurep_job.status = "NeuRep: starting the fit"
         self._timer = window_manager.event_timer_add(TIMER_SECONDS, window=context.window)
         window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
+
+    def _run_blocking(self, context, requests: list):
+        window_manager = context.window_manager
+        window_manager.progress_begin(0.0, 1.0)
+        try:
+            summaries, failures = fitting.run_all_blocking(
+                requests, lambda fraction, text: window_manager.progress_update(fraction), context.view_layer)
+        finally:
+            window_manager.progress_end()
+        for failure in failures:
+            self.report({"WARNING"} if summaries else {"ERROR"}, f"NeuRep: {failure}")
+        if not summaries:
+            return {"CANCELLED"}
+        fitting.record_result(window_manager, summaries, failures)
+        self._report_summaries(summaries)
+        return {"FINISHED"}
 
     def modal(self, context, event):
         if event.type == "ESC" and event.value == "PRESS":
@@ -82,11 +66,13 @@ class NEUREP_OT_complete(FitSettings, bpy.types.Operator):
         if state == RUNNING:
             return {"PASS_THROUGH"}
         context.window_manager.event_timer_remove(self._timer)
+        for failure in self._live.failures:
+            self.report({"WARNING"} if state == FINISHED else {"ERROR"}, f"NeuRep: {failure}")
         if state == FINISHED:
-            self._report_summary(self._live.summary)
+            self._report_summaries(self._live.summaries)
             return {"FINISHED"}
-        self.report({"INFO"} if state == CANCELLED else {"ERROR"},
-                    f"NeuRep: {self._live.error}; the scene is unchanged")
+        if state == CANCELLED:
+            self.report({"INFO"}, "NeuRep: cancelled; the scene is unchanged")
         return {"CANCELLED"}
 
     def cancel(self, context):
@@ -95,21 +81,106 @@ class NEUREP_OT_complete(FitSettings, bpy.types.Operator):
         context.window_manager.event_timer_remove(self._timer)
         _show_status(context, None)
 
-    def _request(self, context) -> fitting.FitRequest | None:
+    def _report_summaries(self, summaries: list[dict]) -> None:
+        for summary in summaries:
+            closed = "closed" if summary["watertight"] else "NOT closed"
+            name = summary["object"] or summary.get("output")
+            invented = f", {summary['invented_faces']:,} invented faces" if "invented_faces" in summary else ""
+            self.report({"INFO"}, f"NeuRep: '{name}' with {summary['vertices']:,} vertices, "
+                                  f"{summary['faces']:,} faces{invented}, {closed}, "
+                                  f"{sum(summary['seconds'].values()):.1f} s")
+            for note in summary["notes"]:
+                self.report({"INFO"}, f"NeuRep: {note}")
+
+
+def _interactive(operator, context) -> bool:
+    return operator.options.is_invoke and not bpy.app.background and context.window is not None
+
+
+def _run_poll(cls, context) -> bool:
+    if fitting.active_completion() is not None:
+        cls.poll_message_set("A completion is already running (Esc or Cancel stops it)")
+        return False
+    return True
+
+
+class NEUREP_OT_complete(ModalRun, FitSettings, bpy.types.Operator):
+    """Complete each selected scan into a closed mesh: new objects, the scans themselves are not changed"""
+
+    bl_idname = "neurep.complete"
+    bl_label = "Complete Scan"
+    bl_options = {"UNDO"}  # one undo step for the whole run; no redo panel (it could only re-run blocking)
+
+    @classmethod
+    def poll(cls, context):
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode first")
+            return False
+        return _run_poll(cls, context)
+
+    def invoke(self, context, event):
+        self.take_unset_settings_from(context.scene.neurep_settings)
+        return self.execute(context)
+
+    def execute(self, context):
         device = prefs.device_preference(context) if self.device == "PREFERENCES" else self.device
         try:
-            return fitting.prepare_request(context.selected_objects, context.active_object, context.scene,
-                                           context.evaluated_depsgraph_get(), self, device)
+            requests = fitting.prepare_requests(context.selected_objects, context.active_object, context.scene,
+                                                context.evaluated_depsgraph_get(), self, device,
+                                                threads=prefs.cpu_threads(context))
         except NeuRepError as exc:
             self.report({"ERROR"}, user_message(exc))
-            return None
+            return {"CANCELLED"}
+        return self.run(context, requests, _interactive(self, context))
 
-    def _report_summary(self, summary: dict) -> None:
-        closed = "closed" if summary["watertight"] else "NOT closed"
-        self.report({"INFO"}, f"NeuRep: '{summary['object']}' with {summary['vertices']:,} vertices, "
-                              f"{summary['faces']:,} faces, {closed}, {sum(summary['seconds'].values()):.1f} s")
-        for note in summary["notes"]:
-            self.report({"INFO"}, f"NeuRep: {note}")
+
+class NEUREP_OT_complete_files(ModalRun, FitSettings, bpy.types.Operator, ImportHelper):
+    """Complete scan files (PLY, OBJ, OFF, STL, XYZ, NPY) one after another into an output folder, as the
+    command line does; the scene is not changed"""
+
+    bl_idname = "neurep.complete_files"
+    bl_label = "Complete Files…"
+    bl_options = set()
+
+    filter_glob: StringProperty(default="*.ply;*.obj;*.off;*.stl;*.xyz;*.npy", options={"HIDDEN"})
+    files: CollectionProperty(type=bpy.types.OperatorFileListElement, options={"HIDDEN", "SKIP_SAVE"})
+    directory: StringProperty(subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"})
+    output_directory: StringProperty(
+        name="Output Folder", subtype="DIR_PATH",
+        description="Where each result goes as <name>_completed.ply (empty: next to the inputs)")
+
+    @classmethod
+    def poll(cls, context):
+        return _run_poll(cls, context)
+
+    def invoke(self, context, event):
+        self.take_unset_settings_from(context.scene.neurep_settings)
+        return ImportHelper.invoke(self, context, event)
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.prop(self, "output_directory")
+        for name in ("preset", "prior", "steps", "resolution", "device", "seed"):
+            layout.prop(self, name)
+
+    def execute(self, context):
+        paths = [os.path.join(self.directory, f.name) for f in self.files if f.name] or \
+            ([self.filepath] if self.filepath and os.path.isfile(self.filepath) else [])
+        output = bpy.path.abspath(self.output_directory) if self.output_directory else \
+            (os.path.dirname(paths[0]) if paths else "")
+        device = prefs.device_preference(context) if self.device == "PREFERENCES" else self.device
+        try:
+            missing = dependencies.missing_modules()
+            if missing:
+                raise InputError(dependencies.missing_message(missing))
+            config, prior = self.fit_settings()
+            requests = fitting.files_requests(paths, output, config, prior, device, self.seed,
+                                              threads=prefs.cpu_threads(context))
+        except NeuRepError as exc:
+            self.report({"ERROR"}, user_message(exc))
+            return {"CANCELLED"}
+        return self.run(context, requests, _interactive(self, context))
 
 
 class NEUREP_OT_cancel(bpy.types.Operator):
@@ -129,51 +200,95 @@ class NEUREP_OT_cancel(bpy.types.Operator):
 
 
 class NEUREP_OT_install_dependencies(bpy.types.Operator):
-    """Download PyTorch and NeuRep's other dependencies (pinned versions) into the extension's user folder"""
+    """Install PyTorch and NeuRep's other dependencies (pinned versions) into the extension's user folder,
+    in the background; from the Wheels Folder preference when set (offline)"""
 
     bl_idname = "neurep.install_dependencies"
     bl_label = "Install PyTorch"
 
-    variant: EnumProperty(name="Build", items=[("CPU", "CPU", "Works everywhere"),
-                                               ("CUDA", "CUDA", "NVIDIA GPUs (a larger download)")])
+    variant: EnumProperty(name="Build", description="Which PyTorch build (default: the preferences' choice)",
+                          items=[("PREFERENCES", "From Preferences", ""), ("CUDA", "CUDA", "NVIDIA GPUs"),
+                                 ("CPU", "CPU", "Works everywhere"), ("MPS", "Apple Silicon", "macOS arm64")],
+                          default="PREFERENCES")
+
+    @classmethod
+    def poll(cls, context):
+        if install.is_running():
+            cls.poll_message_set("An install is already running (Cancel stops it)")
+            return False
+        return True
 
     def execute(self, context):
-        if not bpy.app.online_access:
+        preferences = prefs.preferences(context)
+        wheels = bpy.path.abspath(preferences.wheels_dir) if preferences is not None and preferences.wheels_dir else ""
+        if wheels and not os.path.isdir(wheels):
+            self.report({"ERROR"}, f"The wheels folder {wheels} does not exist")
+            return {"CANCELLED"}
+        if not wheels and not bpy.app.online_access:
             self.report({"ERROR"}, "Online access is disabled (Preferences > System > Network); allow it, "
-                                   "or install torch into Blender's Python yourself")
+                                   "or set a Wheels Folder in NeuRep's preferences to install offline")
             return {"CANCELLED"}
         target = dependencies.user_site_packages(create=True)
         if target is None:
             self.report({"ERROR"}, "PyTorch can only be installed for NeuRep installed as an extension")
             return {"CANCELLED"}
-        self._log_path = bpy.utils.extension_path_user(ADDON_PACKAGE, path="install.log")
-        with open(self._log_path, "w") as log:
-            self._process = subprocess.Popen(dependencies.install_command(self.variant, target), stdout=log,
-                                             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONNOUSERSITE": "1"})
+        variant = self.variant
+        if variant == "PREFERENCES":
+            variant = preferences.build if preferences is not None else dependencies.available_builds()[0].key
+        log_path = bpy.utils.extension_path_user(ADDON_PACKAGE, path="install.log")
+        try:
+            job = install.start(dependencies.install_command(variant, target, wheels_dir=wheels), log_path)
+        except (RuntimeError, OSError) as exc:
+            self.report({"ERROR"}, f"Cannot start pip: {exc}")
+            return {"CANCELLED"}
         if bpy.app.background or context.window is None:
-            return self._finish(self._process.wait())
-        self.report({"INFO"}, f"Installing PyTorch ({self.variant}); this takes a few minutes")
-        self._timer = context.window_manager.event_timer_add(1.0, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+            job.wait()
+            return self._report_outcome(job)
+        self.report({"INFO"}, f"Installing PyTorch ({dependencies.BUILDS[variant].label}) in the background")
+        bpy.app.timers.register(_poll_install, first_interval=INSTALL_POLL_SECONDS, persistent=True)
+        return {"FINISHED"}
 
-    def modal(self, context, event):
-        if event.type != "TIMER" or self._process.poll() is None:
-            return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
-        _tag_redraw(context)
-        return self._finish(self._process.returncode)
+    def _report_outcome(self, job):
+        kind, message = install_outcome(job)
+        self.report({kind}, message)
+        return {"FINISHED"} if kind == "INFO" else {"CANCELLED"}
 
-    def _finish(self, returncode: int):
-        missing = dependencies.missing_modules()
-        if returncode == 0 and not missing:
-            self.report({"INFO"}, "PyTorch and NeuRep's dependencies are installed")
-            return {"FINISHED"}
-        with open(self._log_path) as log:
-            last_line = (log.read().strip().splitlines() or ["(no output)"])[-1]
-        self.report({"ERROR"}, f"Installing failed (pip exit code {returncode}): {last_line} "
-                               f"(full log: {self._log_path})")
-        return {"CANCELLED"}
+
+def install_outcome(job) -> tuple[str, str]:
+    """("INFO" or "ERROR", the sentence to show) for an ended install."""
+    if job.state == install.CANCELLED:
+        return "ERROR", "Install cancelled; nothing is used from the partial download"
+    missing = dependencies.missing_modules()
+    if job.state == install.FINISHED and not missing:
+        return "INFO", "PyTorch and NeuRep's dependencies are installed"
+    reason = job.error or f"pip ended but {dependencies.missing_message(missing)}"
+    return "ERROR", f"Installing failed: {reason} (full log: {job.log_path})"
+
+
+def _poll_install():
+    """Timer: redraw the progress while pip runs; say how it ended."""
+    job = install.current()
+    _tag_redraw(bpy.context)
+    if job is None or job.poll() == install.RUNNING:
+        return INSTALL_POLL_SECONDS
+    kind, message = install_outcome(job)
+    print(f"NeuRep: {message}")
+    return None
+
+
+class NEUREP_OT_cancel_install(bpy.types.Operator):
+    """Stop the running PyTorch install"""
+
+    bl_idname = "neurep.cancel_install"
+    bl_label = "Cancel Install"
+
+    @classmethod
+    def poll(cls, context):
+        return install.is_running()
+
+    def execute(self, context):
+        install.current().cancel()
+        return {"FINISHED"}
 
 
 def _show_status(context, text: str | None) -> None:
@@ -183,10 +298,12 @@ def _show_status(context, text: str | None) -> None:
 
 
 def _tag_redraw(context) -> None:
-    for window in context.window_manager.windows:
+    window_manager = getattr(context, "window_manager", None)
+    for window in window_manager.windows if window_manager is not None else ():
         for area in window.screen.areas:
             if area.type in {"VIEW_3D", "PREFERENCES"}:
                 area.tag_redraw()
 
 
-CLASSES = (NEUREP_OT_complete, NEUREP_OT_cancel, NEUREP_OT_install_dependencies)
+CLASSES = (NEUREP_OT_complete, NEUREP_OT_complete_files, NEUREP_OT_cancel, NEUREP_OT_install_dependencies,
+           NEUREP_OT_cancel_install)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 
 import bpy
-from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..core.config import ENCODINGS, PRESETS
 
 
 SKIP_SAVE = {"SKIP_SAVE"}
-SETTING_NAMES = ("preset", "prior", "prior_path", "encoding", "steps", "resolution", "device", "seed")
+SETTING_NAMES = ("preset", "prior", "prior_path", "encoding", "steps", "resolution", "device", "seed",
+                 "merge_selected", "mark_invented", "invented_spacing")
 
 
 class FitSettings:
@@ -52,6 +53,18 @@ class FitSettings:
         default="PREFERENCES")
     seed: IntProperty(name="Seed", description="Random seed (same seed, same result on the CPU)",
                       default=0, min=0, options=SKIP_SAVE)
+    merge_selected: BoolProperty(
+        name="Merge Selected into One Fit", options=SKIP_SAVE, default=False,
+        description="Fit all selected objects together (several scan passes of one object) into one result; "
+                    "off: one result per selected object")
+    mark_invented: BoolProperty(
+        name="Mark Invented Region", options=SKIP_SAVE, default=True,
+        description="Give the faces NeuRep invented (far from the scan) a second material, "
+                    "'NeuRep: invented', so they can be selected, deleted or painted")
+    invented_spacing: FloatProperty(
+        name="Invented Beyond", options=SKIP_SAVE, default=4.0, min=0.5, max=1000.0, soft_max=50.0,
+        description="A face is invented when it lies farther from the scan than this many times the scan's "
+                    "point spacing (never less than one grid cell)")
 
     def fit_settings(self):
         """(core FitConfig, Prior or None); raises ``ConfigError``/``PriorError`` with a user-facing message."""

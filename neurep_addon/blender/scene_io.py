@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import bpy
 import numpy as np
+from mathutils import Matrix
 
 from ..core.errors import InputError
 from ..core.observation import Observation, merge, sample_surface
@@ -26,6 +27,13 @@ DISTANCE_COLOR_ATTRIBUTE = "neurep_distance_color"
 """Colour attribute of the result: grey where the surface was observed, orange where it was invented."""
 INVENTED_DISTANCE_FRACTION = 0.05
 """A vertex this far from the data (as a fraction of the result's diagonal) is fully 'invented' in colour."""
+INVENTED_ATTRIBUTE = "neurep_invented"
+"""Boolean face attribute of the result: True on faces NeuRep invented (they use the invented material)."""
+INVENTED_THRESHOLD_PROPERTY = "neurep_invented_threshold"
+"""Custom property of the result: the distance (world units) beyond which a face counts as invented."""
+INVENTED_MATERIAL_NAME = "NeuRep: invented"
+INVENTED_MATERIAL_TAG = "neurep_invented_material"
+INVENTED_RGBA = (1.0, 0.35, 0.05, 1.0)
 PREVIEW_TAG = "neurep_preview"
 """Custom property that marks a preview object, so removing by name never deletes a user's object."""
 
@@ -173,21 +181,91 @@ def primary_source(objects, active):
 
 
 def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.ndarray,
-                         distance: np.ndarray):
-    """A new mesh object ``name`` in ``collection``, identity transform (vertices are world space), with
-    the ``neurep_distance`` float attribute and its colour view; returns the object."""
+                         distance: np.ndarray, matrix_world=None, materials=(), invented_threshold=None):
+    """A new mesh object ``name`` in ``collection`` with the ``neurep_distance`` float attribute and its
+    colour view; returns the object.
+
+    ``vertices`` are world space. With ``matrix_world`` (4x4, the source's), the object gets that transform
+    and its mesh data holds the vertices in that local space, so it lines up with its source and shares its
+    origin. ``materials`` (Material or None) become its first slots. With ``invented_threshold`` (world
+    units), faces whose vertices lie farther than that from the scan on average go to one more slot,
+    "NeuRep: invented", and are flagged in the boolean face attribute ``neurep_invented``.
+    """
+    matrix = np.eye(4) if matrix_world is None else np.array(matrix_world, dtype=np.float64)
+    if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:  # a source scaled to zero: keep world coordinates
+        matrix = np.eye(4)
+    local = to_local(vertices, matrix)
     mesh = bpy.data.meshes.new(name)
-    set_mesh_geometry(mesh, vertices, faces)
+    set_mesh_geometry(mesh, local, faces)
     attribute = mesh.attributes.new(DISTANCE_ATTRIBUTE, "FLOAT", "POINT")
     attribute.data.foreach_set("value", np.asarray(distance, dtype=np.float32))
     colors = mesh.color_attributes.new(DISTANCE_COLOR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
     colors.data.foreach_set("color", distance_colors(distance, vertices).ravel())
     mesh.color_attributes.active_color = colors
     mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
+    for material in materials:
+        mesh.materials.append(material)
+    if invented_threshold is not None:
+        if not materials:
+            mesh.materials.append(None)  # the observed surface keeps an empty first slot
+        mesh.materials.append(invented_material())
+        invented = invented_faces(faces, distance, invented_threshold)
+        flags = mesh.attributes.new(INVENTED_ATTRIBUTE, "BOOLEAN", "FACE")
+        flags.data.foreach_set("value", invented)
+        mesh.polygons.foreach_set("material_index", np.where(invented, len(mesh.materials) - 1, 0).astype(np.int32))
     mesh.shade_smooth()
     ob = bpy.data.objects.new(name, mesh)
+    ob.matrix_basis = Matrix(matrix.tolist())  # no parent: the basis is the world transform
+    if invented_threshold is not None:
+        ob[INVENTED_THRESHOLD_PROPERTY] = float(invented_threshold)
     collection.objects.link(ob)
     return ob
+
+
+def to_local(vertices: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """World-space ``vertices`` [V, 3] in the local space of an object whose (invertible) matrix is ``matrix``."""
+    inverse = np.linalg.inv(matrix)
+    return vertices @ inverse[:3, :3].T + inverse[:3, 3]
+
+
+def point_spacing(points: np.ndarray, queries: int = 5000, seed: int = 0) -> float:
+    """The scan's typical point spacing: the median distance from a point to its nearest neighbour."""
+    from scipy.spatial import cKDTree
+
+    if len(points) < 2:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    chosen = points[rng.choice(len(points), min(queries, len(points)), replace=False)]
+    distances, _ = cKDTree(points).query(chosen, k=2)
+    return float(np.median(distances[:, 1]))
+
+
+def invented_threshold(points: np.ndarray, resolution: int, factor: float) -> float:
+    """World distance from the scan beyond which the surface counts as invented: ``factor`` times the scan's
+    point spacing, and never less than one cell of the marching-cubes grid (the result's own precision)."""
+    extent = float(np.ptp(points, axis=0).max()) if len(points) else 0.0
+    cell = extent / (0.75 * max(resolution, 1))  # the fit box's longest half side maps to 0.75 of [-1, 1]
+    return max(factor * point_spacing(points), cell)
+
+
+def invented_faces(faces: np.ndarray, distance: np.ndarray, threshold: float) -> np.ndarray:
+    """bool [F]: faces whose corners are, on average, farther than ``threshold`` from the scan."""
+    return np.asarray(distance, dtype=np.float64)[faces].mean(axis=1) > threshold
+
+
+def invented_material():
+    """The shared "NeuRep: invented" material: orange in Solid mode (viewport display) and in renders."""
+    material = next((m for m in bpy.data.materials if m.get(INVENTED_MATERIAL_TAG)), None)
+    if material is None:
+        material = bpy.data.materials.new(INVENTED_MATERIAL_NAME)
+        material[INVENTED_MATERIAL_TAG] = True
+        material.diffuse_color = INVENTED_RGBA
+        if material.node_tree is None:  # Blender 4.x makes materials without nodes
+            material.use_nodes = True
+        shader = next((n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED"), None)
+        if shader is not None:
+            shader.inputs["Base Color"].default_value = INVENTED_RGBA
+    return material
 
 
 def distance_colors(distance: np.ndarray, vertices: np.ndarray) -> np.ndarray:
@@ -195,7 +273,7 @@ def distance_colors(distance: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     diagonal = float(np.linalg.norm(vertices.max(axis=0) - vertices.min(axis=0))) if len(vertices) else 1.0
     invented = np.clip(distance / max(INVENTED_DISTANCE_FRACTION * diagonal, 1e-12), 0.0, 1.0)[:, None]
     observed_rgba = np.array([0.8, 0.8, 0.8, 1.0], dtype=np.float32)
-    invented_rgba = np.array([1.0, 0.35, 0.05, 1.0], dtype=np.float32)
+    invented_rgba = np.array(INVENTED_RGBA, dtype=np.float32)
     return ((1.0 - invented) * observed_rgba + invented * invented_rgba).astype(np.float32)
 
 
@@ -209,6 +287,12 @@ def show_preview(name: str, collection, vertices: np.ndarray, faces: np.ndarray)
         ob.hide_select = True
         collection.objects.link(ob)
     set_mesh_geometry(ob.data, vertices, faces)
+
+
+def remove_previews(keep: str | None = None) -> None:
+    """Remove every preview object (and its mesh) except ``keep``: after an undo, a redo or a file load."""
+    for ob in [ob for ob in bpy.data.objects if PREVIEW_TAG in ob and ob.name != keep]:
+        remove_preview(ob.name)
 
 
 def remove_preview(name: str) -> None:

@@ -19,7 +19,7 @@ class NEUREP_PT_complete(bpy.types.Panel):
 
     def draw(self, context):
         layout = self.layout
-        draw_dependency_status(layout)
+        draw_dependency_status(layout, context)
         draw_selection(layout, context.selected_objects)
 
         settings = context.scene.neurep_settings
@@ -33,10 +33,17 @@ class NEUREP_PT_complete(bpy.types.Panel):
             column.label(text="This build has no default prior: choose None", icon="ERROR")
         for name in ("encoding", "steps", "resolution", "device", "seed"):
             column.prop(settings, name)
+        column.prop(settings, "merge_selected")
+        column.prop(settings, "mark_invented")
+        if settings.mark_invented:
+            column.prop(settings, "invented_spacing")
 
         live = fitting.active_completion()
         if live is None:
-            layout.operator("neurep.complete", icon="MESH_ICOSPHERE")
+            count = len(scene_io.summarize_selection(context.selected_objects).objects)
+            text = f"Complete {count} Objects" if count > 1 and not settings.merge_selected else "Complete Scan"
+            layout.operator("neurep.complete", text=text, icon="MESH_ICOSPHERE")
+            layout.operator("neurep.complete_files", icon="FILE_FOLDER")
             return
         job = context.window_manager.neurep_job
         layout.progress(factor=job.progress, type="BAR", text=job.status.removeprefix("NeuRep: "))
@@ -68,21 +75,30 @@ class NEUREP_PT_last_result(bpy.types.Panel):
         return bool(context.window_manager.neurep_job.last_result)
 
     def draw(self, context):
-        summary = json.loads(context.window_manager.neurep_job.last_result)
-        column = self.layout.column(align=True)
-        column.label(text=summary["object"], icon="MESH_DATA")
-        column.label(text=f"{summary['vertices']:,} vertices, {summary['faces']:,} faces")
-        column.label(text=f"{summary['components']} part(s), {'closed' if summary['watertight'] else 'NOT closed'}")
-        column.label(text=f"{summary['points']:,} points, normals {summary['normals']}")
-        column.label(text=f"{summary['steps']} steps on {summary['device']}, final loss {summary['final_loss']:.4f}")
-        column.label(text=" + ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
-        for note in summary["notes"]:
-            column.label(text=note, icon="INFO")
+        last = json.loads(context.window_manager.neurep_job.last_result)
+        for summary in last["results"]:
+            draw_summary(self.layout.column(align=True), summary)
+        for failure in last["failures"]:
+            self.layout.label(text=failure, icon="ERROR")
+
+
+def draw_summary(column, summary: dict) -> None:
+    column.label(text=summary["object"] or summary["output"], icon="MESH_DATA")
+    column.label(text=f"{summary['vertices']:,} vertices, {summary['faces']:,} faces")
+    column.label(text=f"{summary['components']} part(s), {'closed' if summary['watertight'] else 'NOT closed'}")
+    column.label(text=f"{summary['points']:,} points, normals {summary['normals']}")
+    column.label(text=f"{summary['steps']} steps on {summary['device']}, final loss {summary['final_loss']:.4f}")
+    column.label(text=" + ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
+    if "invented_faces" in summary:
+        column.label(text=f"{summary['invented_faces']:,} invented faces (material 'NeuRep: invented')")
+    for note in summary["notes"]:
+        column.label(text=note, icon="INFO")
 
 
 def draw_object_menu_entry(self, context):
     self.layout.separator()
     self.layout.operator("neurep.complete", text="Complete Scan (NeuRep)")
+    self.layout.operator("neurep.complete_files", text="Complete Files (NeuRep)…")
 
 
 def register_menus() -> None:

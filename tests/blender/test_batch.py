@@ -43,7 +43,8 @@ def test_completes_an_object_inside_a_blend_file(batch, scan_blend, tmp_path):
     bpy.ops.wm.open_mainfile(filepath=str(saved))
     result = bpy.data.objects["Scan_completed"]
     assert len(result.data.polygons) == stats["faces"] and "neurep_distance" in result.data.attributes
-    assert abs(vertex_positions(result)[:, 2].mean() - 3.0) < 0.5
+    assert abs(vertex_positions(result)[:, 2].mean() + result.location.z - 3.0) < 0.5
+    assert tuple(result.location) == tuple(bpy.data.objects["Scan"].location)
     assert len(bpy.data.objects["Scan"].data.polygons) > 0
 
 

@@ -1,5 +1,5 @@
 """The modal path's logic without an event loop (timers never fire headless): a FitJob on its worker
-thread, drained by ``LiveCompletion.tick()`` exactly as the operator's timer does."""
+thread, drained by ``CompletionRun.tick()`` exactly as the operator's timer does."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from .conftest import holed_sphere, scene_state, select_only
 def make_request(addon, scan, steps=12, preview_every=3):
     settings = bpy.context.scene.neurep_settings
     settings.preset, settings.prior, settings.steps, settings.resolution = "fast", "DEFAULT", steps, 32
-    request = addon.fitting.prepare_request([scan], scan, bpy.context.scene,
-                                            bpy.context.evaluated_depsgraph_get(), settings, "cpu")
-    request.config = request.config.replace(preview_every=preview_every, preview_resolution=16)
-    return request
+    requests = addon.fitting.prepare_requests([scan], scan, bpy.context.scene,
+                                              bpy.context.evaluated_depsgraph_get(), settings, "cpu")
+    for request in requests:
+        request.config = request.config.replace(preview_every=preview_every, preview_resolution=16)
+    return requests
 
 
 def run_ticks(live, on_tick=None, timeout=120.0) -> str:
@@ -35,7 +36,7 @@ def run_ticks(live, on_tick=None, timeout=120.0) -> str:
 def test_previews_then_result_then_no_preview(addon, scene):
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.LiveCompletion(make_request(addon, scan)).start()
+    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
     assert addon.fitting.active_completion() is live
     seen = {"preview_faces": 0, "progress": 0.0}
 
@@ -57,7 +58,7 @@ def test_cancel_leaves_the_scene_exactly_as_before(addon, scene):
     scan = holed_sphere()
     select_only(scan)
     before = scene_state()
-    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=2000, preview_every=2)).start()
+    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=2000, preview_every=2)).start()
     while bpy.data.objects.get("Scan_preview") is None:  # wait until a preview exists, then cancel
         assert live.tick(bpy.context.window_manager) == "RUNNING"
         time.sleep(0.05)
@@ -71,9 +72,9 @@ def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
     scan = holed_sphere()
     select_only(scan)
     before = scene_state()
-    request = make_request(addon, scan)
-    request.device = "no-such-device"
-    live = addon.fitting.LiveCompletion(request).start()
+    requests = make_request(addon, scan)
+    requests[0].device = "no-such-device"
+    live = addon.fitting.CompletionRun(requests).start()
     assert run_ticks(live) == "FAILED"
     assert "Device 'no-such-device' is unknown" in live.error
     assert scene_state() == before
@@ -82,7 +83,7 @@ def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
 def test_loading_a_file_stops_the_worker(addon, scene):
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=5000)).start()
+    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=5000)).start()
     time.sleep(0.5)
     bpy.ops.wm.read_homefile(use_empty=True)  # runs the load_pre handlers, like opening a file
     assert live.job.wait(timeout=1.0), "the worker is still running after the file load"
@@ -97,7 +98,7 @@ def test_disabling_the_add_on_stops_the_worker(addon, scene):
 
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=5000)).start()
+    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=5000)).start()
     time.sleep(0.5)
     addon_utils.disable(PACKAGE, default_set=True)
     try:
@@ -105,3 +106,65 @@ def test_disabling_the_add_on_stops_the_worker(addon, scene):
         assert not any(addon.scene_io.PREVIEW_TAG in ob for ob in bpy.data.objects)
     finally:
         addon_utils.enable(PACKAGE, default_set=True)
+
+
+def wait_for_preview(live, name="Scan_preview"):
+    while bpy.data.objects.get(name) is None:
+        assert live.tick(bpy.context.window_manager) == "RUNNING"
+        time.sleep(0.05)
+
+
+def test_an_error_after_previews_removes_the_preview(addon, scene):
+    """The fit fails after it has shown previews (here: the step after the fit raises)."""
+    scan = holed_sphere()
+    select_only(scan)
+    before = scene_state()
+    request = make_request(addon, scan, steps=40, preview_every=2)[0]
+    core_errors = __import__(addon.__name__.replace(".blender", ".core.errors"), fromlist=["OutputError"])
+
+    def failing_job():
+        def fail(_completion):
+            raise core_errors.OutputError("the disk is full")
+        return addon.job.FitJob(request.observation, request.config, request.prior, "cpu", 0, after=fail)
+
+    request.new_job = failing_job
+    live = addon.fitting.CompletionRun([request]).start()
+    wait_for_preview(live)
+    assert run_ticks(live) == "FAILED" and "the disk is full" in live.error
+    assert scene_state() == before and not any(addon.scene_io.PREVIEW_TAG in ob for ob in bpy.data.objects)
+
+
+def test_undo_never_brings_a_preview_back(addon, scene):
+    """Preview shown, then an edit (its undo step holds the preview), then the finished fit, then undo."""
+    scan = holed_sphere()
+    select_only(scan)
+    window = bpy.context.window_manager.windows[0]
+    with bpy.context.temp_override(window=window):
+        bpy.ops.ed.undo_push(message="before")
+        live = addon.fitting.CompletionRun(make_request(addon, scan, steps=40, preview_every=2)).start()
+        wait_for_preview(live)
+        scan.location.x += 0.5
+        bpy.ops.ed.undo_push(message="an edit while fitting")  # this step holds Scan_preview
+        assert run_ticks(live) == "FINISHED"
+        bpy.ops.ed.undo_push(message="Complete Scan")
+        assert "Scan_completed" in bpy.data.objects and "Scan_preview" not in bpy.data.objects
+        bpy.ops.ed.undo()
+        assert "Scan_completed" not in bpy.data.objects
+        assert "Scan_preview" not in bpy.data.objects and "Scan_preview" not in bpy.data.meshes
+        bpy.ops.ed.redo()
+        assert "Scan_completed" in bpy.data.objects and "Scan_preview" not in bpy.data.objects
+
+
+def test_a_saved_preview_is_removed_when_the_file_is_opened(addon, scene, tmp_path):
+    addon.scene_io.show_preview("Scan_preview", scene.collection, *_tetrahedron())
+    path = tmp_path / "with_preview.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    assert "Scan_preview" not in bpy.data.objects
+
+
+def _tetrahedron():
+    import numpy as np
+
+    return (np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64),
+            np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]]))

@@ -11,11 +11,17 @@ import pytest
 from .conftest import TINY_FIT, holed_sphere, point_cloud, scene_state, select_only, sphere_points, vertex_positions
 
 
-def check_result(name: str, centre, radius: float):
+def world_positions(ob) -> np.ndarray:
+    matrix = np.array(ob.matrix_world)
+    return vertex_positions(ob) @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def check_result(name: str, centre, radius: float, source=None):
     result = bpy.data.objects[name]
     assert result.type == "MESH" and len(result.data.polygons) > 100
-    assert tuple(result.matrix_world.translation) == (0.0, 0.0, 0.0)  # vertices are world space
-    positions = vertex_positions(result)
+    if source is not None:  # the result has its source's transform: its mesh data is in the source's space
+        assert np.allclose(np.array(result.matrix_world), np.array(source.matrix_world))
+    positions = world_positions(result)
     bounds_centre = (positions.min(axis=0) + positions.max(axis=0)) / 2
     assert np.allclose(bounds_centre, centre, atol=0.2 * radius)
     assert 0.85 * radius < (positions.max(axis=0) - positions.min(axis=0)).max() / 2 < 1.25 * radius
@@ -23,9 +29,9 @@ def check_result(name: str, centre, radius: float):
     result.data.attributes["neurep_distance"].data.foreach_get("value", distance)
     assert np.isfinite(distance).all() and distance.min() >= 0
     assert "neurep_distance_color" in result.data.color_attributes
-    summary = json.loads(bpy.context.window_manager.neurep_job.last_result)
+    summary = {s["object"]: s for s in json.loads(bpy.context.window_manager.neurep_job.last_result)["results"]}[name]
     assert summary["object"] == name and summary["watertight"] and summary["faces"] == len(result.data.polygons)
-    assert bpy.context.active_object == result and not any(ob.name.endswith("_preview") for ob in bpy.data.objects)
+    assert result.select_get() and not any(ob.name.endswith("_preview") for ob in bpy.data.objects)
     return result
 
 
@@ -40,7 +46,7 @@ def test_completes_a_holed_mesh_next_to_it_and_leaves_it_unchanged(scene):
 
     assert bpy.ops.neurep.complete(**TINY_FIT) == {"FINISHED"}
 
-    result = check_result("Scan_completed", centre=(2.0, 0.0, 1.0), radius=1.5)
+    result = check_result("Scan_completed", centre=(2.0, 0.0, 1.0), radius=1.5, source=scan)
     assert result.users_collection[0] == collection
     assert np.array_equal(vertex_positions(scan), before[0])
     assert scan.matrix_world == before[1] and len(scan.data.polygons) == before[2]
@@ -50,22 +56,29 @@ def test_completes_a_point_cloud(scene):
     cloud = point_cloud("Cloud", sphere_points(1500, radius=0.8) + np.array([0.0, -3.0, 0.0]))
     select_only(cloud)
     assert bpy.ops.neurep.complete(**TINY_FIT) == {"FINISHED"}
-    check_result("Cloud_completed", centre=(0.0, -3.0, 0.0), radius=0.8)
+    check_result("Cloud_completed", centre=(0.0, -3.0, 0.0), radius=0.8, source=cloud)
 
 
-def test_one_undo_step_removes_the_result(scene):
+def two_scans():
+    from .test_results import two_scans
+
+    return list(two_scans())
+
+
+@pytest.mark.parametrize("make, results", [(lambda: [holed_sphere()], ["Scan_completed"]),
+                                           (two_scans, ["Left_completed", "Right_completed"])])
+def test_one_undo_step_removes_every_result_of_a_run(scene, make, results):
     """Operators called from Python push no undo step themselves (only UI calls do, for {'UNDO'} operators),
     so the test pushes the steps Blender would push around the operator and then really undoes."""
-    assert {"REGISTER", "UNDO"} <= bpy.types.NEUREP_OT_complete.bl_options
-    scan = holed_sphere()
-    select_only(scan)
+    assert bpy.types.NEUREP_OT_complete.bl_options == {"UNDO"}  # no redo panel: F9 could only block
+    select_only(*make())
     window = bpy.context.window_manager.windows[0]
     with bpy.context.temp_override(window=window):
         bpy.ops.ed.undo_push(message="before")
         before = scene_state()
         assert bpy.ops.neurep.complete(**TINY_FIT) == {"FINISHED"}
         bpy.ops.ed.undo_push(message="Complete Scan")
-        assert "Scan_completed" in bpy.data.objects
+        assert set(results) <= set(bpy.data.objects.keys())
         bpy.ops.ed.undo()
     assert scene_state() == before
 

@@ -67,3 +67,18 @@ def test_manifest_passes_blenders_validator():
     done = subprocess.run([*build_extension.extension_tool(None), "validate", str(ROOT)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_one_zip_per_platform(tmp_path):
+    import importlib.util
+    import tomllib
+
+    spec = importlib.util.spec_from_file_location("build_extension", ROOT / "scripts" / "build_extension.py")
+    build_extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_extension)
+    archives = build_extension.build_per_platform(tmp_path)
+    assert [a.name for a in archives] == ["neurep-0.1.0-windows_x64.zip", "neurep-0.1.0-linux_x64.zip",
+                                          "neurep-0.1.0-macos_arm64.zip"]
+    for archive, platform in zip(archives, ["windows-x64", "linux-x64", "macos-arm64"]):
+        manifest = tomllib.loads(zipfile.ZipFile(archive).read("blender_manifest.toml").decode())
+        assert manifest["build"]["generated"]["platforms"] == [platform]  # what Blender reads first

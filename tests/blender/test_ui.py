@@ -59,18 +59,21 @@ def test_main_panel_shows_selection_settings_and_complete():
     labels = [text for kind, text in log if kind == "label"]
     assert "Scan" in labels and any("faces" in text for text in labels) and "Normals: from faces" in labels
     assert {("prop", name) for name in ("preset", "prior", "encoding", "steps", "resolution", "device")} <= set(log)
-    assert ("operator", "neurep.complete") in log
+    assert ("operator", "neurep.complete") in log and ("operator", "neurep.complete_files") in log
+    assert ("prop", "merge_selected") in log and ("prop", "mark_invented") in log
 
 
 @pytest.mark.usefixtures("scene")
 def test_last_result_panel_formats_the_summary():
-    bpy.context.window_manager.neurep_job.last_result = json.dumps({
+    bpy.context.window_manager.neurep_job.last_result = json.dumps({"results": [{
         "object": "Scan_completed", "vertices": 1000, "faces": 1996, "components": 1, "watertight": True,
         "points": 5000, "normals": "given", "steps": 80, "device": "cpu", "final_loss": 0.5,
-        "seconds": {"prepare": 0.1, "fit": 10.0, "extract": 1.0}, "notes": ["a note"]})
+        "seconds": {"prepare": 0.1, "fit": 10.0, "extract": 1.0}, "notes": ["a note"], "invented_faces": 12}],
+        "failures": ["Other: too few points"]})
     assert bpy.types.NEUREP_PT_last_result.poll(bpy.context)
     labels = [text for kind, text in draw(bpy.types.NEUREP_PT_last_result, bpy.context) if kind == "label"]
     assert "Scan_completed" in labels and "1 part(s), closed" in labels and "a note" in labels
+    assert "Other: too few points" in labels and any("12 invented faces" in text for text in labels)
 
 
 def test_preferences_draw(addon):
@@ -85,14 +88,14 @@ def test_while_running_the_panel_shows_progress_and_cancel_and_complete_is_block
 
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.LiveCompletion(make_request(addon, scan, steps=5000)).start()
+    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=5000)).start()
     try:
         while bpy.context.window_manager.neurep_job.progress == 0.0:
             live.tick(bpy.context.window_manager)
             time.sleep(0.05)
         log = draw(bpy.types.NEUREP_PT_complete, bpy.context)
         assert ("operator", "neurep.cancel") in log and ("operator", "neurep.complete") not in log
-        assert any(kind == "progress" and text.startswith("step ") for kind, text in log)
+        assert any(kind == "progress" and text.startswith("Scan: step ") for kind, text in log)
         assert not bpy.ops.neurep.complete.poll() and bpy.ops.neurep.cancel.poll()
         assert bpy.ops.neurep.cancel() == {"FINISHED"}
     finally:
