@@ -27,6 +27,7 @@ from .package import ADDON_PACKAGE
 MODULE_REQUIREMENTS = {
     "torch": "torch==2.13.0",
     "trimesh": "trimesh==5.2.0",
+    "plyfile": "plyfile==1.1.3",
     "scipy": "scipy==1.17.1",
     "skimage": "scikit-image==0.26.0",
     "safetensors": "safetensors==0.8.0",

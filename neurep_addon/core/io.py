@@ -3,8 +3,9 @@
 Readable: PLY (points, points + normals, or a mesh), OBJ, OFF, STL, and point tables in XYZ text or NPY
 (``x y z``, ``x y z nx ny nz``, ``x y z r g b``, ``x y z nx ny nz r g b`` or ``x y z r g b nx ny nz``; colours
 are recognised and ignored). Meshes contribute area-weighted surface samples carrying their face normals.
-trimesh parses PLY, OFF and STL; the checks it does not make (declared counts, face indices, finite
-coordinates) are made here. OBJ is read here, since trimesh misreads relative (negative) face indices.
+plyfile parses PLY and trimesh OFF and STL; the checks they do not make (nothing after the declared rows,
+face indices, finite coordinates) are made here. OBJ is read here, since trimesh misreads relative (negative)
+face indices.
 A reader returns finite N x 3 points or raises ``InputError`` saying what is wrong and where.
 
 Writable: PLY (binary, double precision) and OBJ (17 significant digits), so coordinates round-trip
@@ -13,9 +14,11 @@ exactly.
 Hole filling reads a mesh as it is (``read_mesh``: vertices, triangles, and for PLY every element and
 property) and writes it back with the patches appended (``write_filled_mesh``): a PLY keeps each element,
 property, type and value and gains the face property ``neurep_invented``; an OBJ keeps its text verbatim
-(``vt``, ``vn``, groups, materials, comments) and gains a group ``neurep_invented``. Files go to a visible temporary ``NAME.XXXXXXXX.part`` next to the output and are renamed when
-complete, so a failed or interrupted write never leaves a half-written output; new files get the
-permissions the user's umask gives.
+(``vt``, ``vn``, groups, materials, comments) and gains a group ``neurep_invented``.
+
+Files go to a visible temporary ``NAME.XXXXXXXX.part`` next to the output and are renamed when complete,
+so a failed or interrupted write never leaves a half-written output; new files get the permissions the
+user's umask gives.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ import os
 import secrets
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import trimesh
+from plyfile import PlyData, PlyElement, PlyElementParseError, PlyHeaderParseError, PlyListProperty, PlyParseError
 
 from .errors import InputError, OutputError
 from .observation import Observation
@@ -45,14 +49,8 @@ MESH_SUFFIXES = (".ply", ".obj", ".off", ".stl")
 INVENTED = "neurep_invented"
 """Name of the PLY face property and the OBJ group that mark the faces hole filling added."""
 
-PLY_TYPES = {"char": "i1", "uchar": "u1", "int8": "i1", "uint8": "u1", "short": "i2", "ushort": "u2",
-             "int16": "i2", "uint16": "u2", "int": "i4", "uint": "u4", "int32": "i4", "uint32": "u4",
-             "float": "f4", "float32": "f4", "double": "f8", "float64": "f8"}
-"""numpy type of each PLY property type."""
-PLY_TYPE_NAMES = {"i1": "char", "u1": "uchar", "i2": "short", "u2": "ushort", "i4": "int", "u4": "uint",
-                  "f4": "float", "f8": "double"}
-"""The PLY type written for each numpy type."""
-PLY_FORMATS = ("ascii", "binary_little_endian", "binary_big_endian")
+TRIANGLE_LISTS = {"face": {"vertex_indices": 3, "vertex_index": 3}}
+"""Lets plyfile map a binary triangle mesh's faces at once; other faces it reads row by row."""
 
 
 def read_observation(path: str | os.PathLike, seed: int = 0, mesh_samples: int = MESH_SAMPLES) -> Observation:
@@ -65,7 +63,12 @@ def read_observation(path: str | os.PathLike, seed: int = 0, mesh_samples: int =
         vertices, faces = _parse_obj(data, path)
         return _from_geometry(vertices, faces, path, seed, mesh_samples)
     if suffix == ".ply":
-        _check_ply_layout(data, path)
+        ply, vertices, faces = _read_ply(path, data)
+        vertex = ply["vertex"].data
+        normals = None
+        if all(c in vertex.dtype.names and vertex.dtype[c] != object for c in ("nx", "ny", "nz")):
+            normals = np.stack([vertex[c] for c in ("nx", "ny", "nz")], axis=1).astype(np.float64)
+        return _from_geometry(vertices, faces, path, seed, mesh_samples, normals)
     try:
         loaded = trimesh.load(io.BytesIO(data), file_type=suffix[1:], process=False)
     except Exception as exc:  # every parser failure becomes one clear message
@@ -181,76 +184,69 @@ def _obj_index(word: str, defined: int, line: int, path: Path) -> int:
     return index - 1 if index > 0 else defined + index
 
 
-def _ply_header(data: bytes, path: Path) -> tuple[str, list[str], list[tuple], bytes]:
-    """The format, comment lines, elements and body of a PLY file; ``InputError`` for a malformed header.
-
-    elements: (name, count, [(property, numpy type, numpy type of the list length or None), ...]).
-    """
-    end = data.find(b"end_header")
-    if not data.startswith(b"ply") or end < 0:
-        raise InputError(f"{path}: not a PLY file (it must start with 'ply' and its header end with 'end_header')")
-    body = data[data.find(b"\n", end) + 1:] if b"\n" in data[end:] else b""
-    fmt, comments, elements = None, [], []
-    for line in data[:end].decode("ascii", errors="replace").splitlines()[1:]:
-        words = line.split()
-        if words[:1] == ["format"]:
-            fmt = words[1] if len(words) > 1 else ""
-        elif words[:1] in (["comment"], ["obj_info"]):
-            comments.append(line.strip())
-        elif words[:1] == ["element"]:
-            if len(words) != 3 or not words[2].isdigit():
-                raise InputError(f"{path}: header line {line.strip()!r} is not 'element NAME COUNT'")
-            elements.append((words[1], int(words[2]), []))
-        elif words[:1] == ["property"] and elements:
-            kinds = words[2:4] if words[1:2] == ["list"] else words[1:2]
-            if len(kinds) < (2 if words[1:2] == ["list"] else 1) or not all(k in PLY_TYPES for k in kinds):
-                raise InputError(f"{path}: header line {line.strip()!r} has an unknown property type")
-            item, length = (PLY_TYPES[kinds[1]], PLY_TYPES[kinds[0]]) if len(kinds) == 2 else (PLY_TYPES[kinds[0]], None)
-            elements[-1][2].append((words[-1], item, length))
-    if fmt not in PLY_FORMATS:
-        raise InputError(f"{path}: PLY format {fmt!r} is unknown; expected one of {', '.join(PLY_FORMATS)}")
-    return fmt, comments, elements, body
-
-
-def _check_ply_layout(data: bytes, path: Path) -> None:
-    """Check that a PLY header is well formed and that the body holds the rows, values or bytes it declares.
-
-    trimesh silently drops or misreads ASCII rows that do not match the header, and a huge declared count
-    in a small binary file would make it allocate without bound; both are refused here.
-    """
-    fmt, _, elements, body = _ply_header(data, path)
-    for name, _, properties in elements:
-        if name == "vertex" and not {"x", "y", "z"} <= {p[0] for p in properties}:
-            raise InputError(f"{path}: the vertex element has no x, y and z properties")
-    declared = ", ".join(f"{count:,} {name}" for name, count, _ in elements) or "no"
-    if fmt == "ascii":
-        _check_ascii_rows(body.decode("ascii", errors="replace").splitlines(), elements, declared, path)
-        return
-    needed = sum(count * sum(np.dtype(length or item).itemsize for _, item, length in properties)
-                 for _, count, properties in elements)
-    fixed = not any(length for _, _, properties in elements for _, _, length in properties)
-    if needed > len(body) or (fixed and needed != len(body)):
-        raise InputError(f"{path}: the header declares {declared} rows ({needed:,} bytes{'' if fixed else ' or more'}), "
-                         f"but {len(body):,} bytes follow it; the file is truncated or its header is wrong")
+def _read_ply(path: Path, data: bytes) -> tuple[PlyData, np.ndarray, np.ndarray]:
+    """A PLY file's elements, its vertices float64 [V, 3] and its faces int64 [F, 3] (polygons fanned in file
+    order), or ``InputError``. plyfile reads it; what plyfile does not check, that nothing follows the rows the
+    header declares, is checked here on ``data``, the file's bytes."""
+    try:
+        with open(path, "rb") as stream:
+            try:
+                ply = PlyData.read(stream, known_list_len=TRIANGLE_LISTS)
+            except PlyElementParseError as exc:
+                if exc.message != "unexpected list length":
+                    raise
+                stream.seek(0)
+                ply = PlyData.read(stream, mmap=False)
+            left = 0 if ply.text else len(data) - stream.tell()
+    except PlyParseError as exc:
+        raise InputError(_ply_error(exc, path)) from None
+    except (ValueError, OverflowError, MemoryError) as exc:
+        raise InputError(f"{path}: cannot be read as PLY ({exc or 'out of memory'}); the file is damaged or its "
+                         "header declares more rows than it holds") from None
+    declared = ", ".join(f"{element.count:,} {element.name}" for element in ply.elements) or "no"
+    if ply.text:
+        rows = sum(1 for line in data.partition(b"end_header")[2].splitlines()[1:] if line.strip())
+        if rows != sum(element.count for element in ply.elements):
+            raise InputError(f"{path}: the header declares {declared} rows, but {rows:,} rows follow it")
+    elif left:
+        raise InputError(f"{path}: {left:,} bytes follow the {declared} rows the header declares; the header is "
+                         "wrong or the file damaged")
+    vertex = ply["vertex"].data if "vertex" in ply else None
+    if vertex is None or not all(c in vertex.dtype.names and vertex.dtype[c] != object for c in "xyz"):
+        raise InputError(f"{path}: the file has no vertex element with x, y and z properties")
+    vertices = np.stack([vertex[c] for c in "xyz"], axis=1).astype(np.float64)
+    index_list = _face_index_list(ply)
+    if index_list is None:
+        return ply, vertices, np.zeros((0, 3), dtype=np.int64)
+    corners = ply["face"][index_list]
+    if corners.dtype == object:  # lists of varying lengths
+        lengths = np.array([len(face) for face in corners], dtype=np.int64)
+        corners = np.concatenate([face.ravel() for face in corners] or [np.zeros(0)])
+    else:  # [F, k], read at once when every face is a triangle
+        lengths = np.full(len(corners), corners.shape[1], dtype=np.int64)
+    short = np.flatnonzero(lengths < 3)
+    if len(short):
+        raise InputError(f"{path}: face {short[0]} has {lengths[short[0]]} corners; a face needs at least 3")
+    return ply, vertices, _fans(lengths, corners.ravel().astype(np.int64))
 
 
-def _check_ascii_rows(lines: list[str], elements: list, declared: str, path: Path) -> None:
-    """Each element's rows in turn, each with the values its properties need (a list: its length, then items)."""
-    rows = [line.split() for line in lines if line.strip()]
-    if len(rows) != sum(count for _, count, _ in elements):
-        raise InputError(f"{path}: the header declares {declared} rows, but {len(rows):,} rows follow it")
-    start = 0
-    for name, count, properties in elements:
-        for number, words in enumerate(rows[start:start + count]):
-            needed = 0
-            for _, _, length in properties:
-                if length is not None and not (needed < len(words) and words[needed].isdigit()):
-                    raise InputError(f"{path}: {name} {number} does not start its list with a length")
-                needed += 1 + (int(words[needed]) if length is not None else 0)
-            if needed != len(words):
-                raise InputError(f"{path}: {name} {number} has {len(words)} values, but its header and list "
-                                 f"lengths call for {needed}")
-        start += count
+def _ply_error(exc: PlyParseError, path: Path) -> str:
+    """The message for a PLY file plyfile refuses."""
+    if isinstance(exc, PlyHeaderParseError):
+        return f"{path}: not a PLY file, or its header is malformed (header line {exc.line}: {exc.message})"
+    element, row = exc.element, exc.row
+    if exc.message == "early end-of-file":
+        return (f"{path}: the header declares {element.count:,} {element.name} rows, but only {row:,} follow; "
+                "the file is truncated or its header is wrong")
+    where = f"{element.name} {row}" + (f" ({exc.prop.name})" if exc.prop else "")
+    return f"{path}: cannot be read as PLY ({where}: {exc.message})"
+
+
+def _face_index_list(ply: PlyData) -> str | None:
+    """The name of the face element's corner list: ``vertex_indices``, else its first list property."""
+    face = ply["face"] if "face" in ply else None
+    lists = [p.name for p in (face.properties if face else ()) if isinstance(p, PlyListProperty)]
+    return "vertex_indices" if "vertex_indices" in lists else next(iter(lists), None)
 
 
 def _from_trimesh(loaded, path: Path, seed: int, mesh_samples: int) -> Observation:
@@ -262,7 +258,7 @@ def _from_trimesh(loaded, path: Path, seed: int, mesh_samples: int) -> Observati
     if not meshes:
         cloud = parts[0]
         return _from_geometry(np.asarray(cloud.vertices, dtype=np.float64).reshape(-1, 3), np.zeros((0, 3), int),
-                              path, seed, mesh_samples, _ply_normals(cloud))
+                              path, seed, mesh_samples)
     offsets = np.cumsum([0] + [len(m.vertices) for m in meshes[:-1]])
     vertices = np.concatenate([np.asarray(m.vertices, dtype=np.float64) for m in meshes])
     faces = np.concatenate([np.asarray(m.faces, dtype=np.int64) + offset for m, offset in zip(meshes, offsets)])
@@ -318,18 +314,6 @@ def sample_mesh(vertices: np.ndarray, faces: np.ndarray, count: int = MESH_SAMPL
                        (f"sampled {count:,} points from a mesh of {len(faces):,} faces",))
 
 
-def _ply_normals(cloud) -> np.ndarray | None:
-    vertex = (cloud.metadata.get("_ply_raw") or {}).get("vertex", {}).get("data")
-    # Binary PLY gives a structured array, ASCII PLY a dict of columns.
-    if isinstance(vertex, dict):
-        names = set(vertex)
-    else:
-        names = set(getattr(getattr(vertex, "dtype", None), "names", None) or ())
-    if not {"nx", "ny", "nz"} <= names:
-        return None
-    return np.stack([np.ravel(vertex[c]) for c in ("nx", "ny", "nz")], axis=1).astype(np.float64)
-
-
 def check_writable(path: str | os.PathLike, suffixes: tuple[str, ...] | None = WRITE_SUFFIXES) -> Path:
     """``path`` if a file can be written there, else ``OutputError``: a known suffix (any when ``suffixes`` is
     ``None``), not a folder or device, in an existing folder that accepts new files (tried, not guessed)."""
@@ -360,18 +344,7 @@ def write_mesh(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray)
     bad = np.flatnonzero(~np.isfinite(vertices).all(axis=1))
     if len(bad):
         raise OutputError(f"{path}: not written; vertex {bad[0]} of the mesh is not finite")
-    if path.suffix.lower() == ".obj":
-        text = io.StringIO()
-        np.savetxt(text, vertices, fmt="v %.17g %.17g %.17g")
-        np.savetxt(text, faces + 1, fmt="f %d %d %d")
-        data = text.getvalue().encode("ascii")
-    else:
-        header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(vertices)}\n"
-                  "property double x\nproperty double y\nproperty double z\n"
-                  f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n")
-        rows = np.zeros(len(faces), dtype=[("count", "u1"), ("corners", "<i4", (3,))])
-        rows["count"], rows["corners"] = 3, faces
-        data = header.encode("ascii") + vertices.astype("<f8").tobytes() + rows.tobytes()
+    data = _obj_text(vertices, faces) if path.suffix.lower() == ".obj" else _ply_bytes(_plain_ply(vertices, faces))
     _write_atomically(path, data)
     return path
 
@@ -403,34 +376,19 @@ def _write_atomically(path: Path, data: bytes) -> None:
 # --- Meshes kept whole, for hole filling --------------------------------------------------------------
 
 @dataclass
-class PlyElement:
-    """One element of a PLY file, every property kept with its type.
-
-    properties: (name, numpy type, numpy type of the list length or None for a scalar) in file order;
-    columns: a scalar property's values [count], a list property's (lengths int64 [count], items [sum]).
-    """
-
-    name: str
-    count: int
-    properties: list[tuple[str, str, str | None]]
-    columns: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]]
-
-
-@dataclass
 class MeshFile:
     """A mesh as its file holds it, kept so that it can be written back unchanged with patches added.
 
     vertices: float64 [V, 3], the file's values exactly; faces: int64 [F, 3], polygons split into fans in
-    file order; data: the file's bytes (an OBJ is written back from them); ply_comments and ply_elements: a
-    PLY file's header comments and elements, every property and value.
+    file order; data: the file's bytes (an OBJ is written back from them); ply: a PLY file as plyfile reads it,
+    every element, property, type, value and comment.
     """
 
     path: Path
     vertices: np.ndarray
     faces: np.ndarray
     data: bytes
-    ply_comments: list[str] = field(default_factory=list)
-    ply_elements: list[PlyElement] = field(default_factory=list)
+    ply: PlyData | None = None
 
 
 def read_mesh(path: str | os.PathLike) -> MeshFile:
@@ -439,13 +397,11 @@ def read_mesh(path: str | os.PathLike) -> MeshFile:
     STL stores each triangle's corners apart, so its equal corners are merged into shared vertices.
     """
     path, data = _read_bytes(path, MESH_SUFFIXES)
-    suffix, comments, elements = path.suffix.lower(), [], []
+    suffix, ply = path.suffix.lower(), None
     if suffix == ".obj":
         vertices, faces = _parse_obj(data, path)
     elif suffix == ".ply":
-        _check_ply_layout(data, path)
-        comments, elements = _parse_ply(data, path)
-        vertices, faces = _ply_geometry(elements, path)
+        ply, vertices, faces = _read_ply(path, data)
     else:
         try:
             loaded = trimesh.load(io.BytesIO(data), file_type=suffix[1:], force="mesh", process=suffix == ".stl")
@@ -461,7 +417,7 @@ def read_mesh(path: str | os.PathLike) -> MeshFile:
                          "faces and adds what is missing, so it needs a mesh. To make a surface from points, "
                          "use the complete mode")
     _check_faces(faces, len(vertices), path)
-    return MeshFile(path, vertices, faces, data, comments, elements)
+    return MeshFile(path, vertices, faces, data, ply)
 
 
 def write_filled_mesh(path: str | os.PathLike, mesh: MeshFile, vertices: np.ndarray, faces: np.ndarray) -> Path:
@@ -482,8 +438,8 @@ def write_filled_mesh(path: str | os.PathLike, mesh: MeshFile, vertices: np.ndar
         text = mesh.data if same else _obj_text(mesh.vertices, mesh.faces)
         data = text + (b"" if text.endswith(b"\n") else b"\n") + _obj_text(new_vertices, new_faces, len(mesh.vertices))
     else:
-        elements = mesh.ply_elements if same else _plain_ply_elements(mesh.vertices, mesh.faces)
-        data = _encode_ply(mesh.ply_comments if same else [], _with_patches(elements, new_vertices, new_faces))
+        data = _ply_bytes(_with_patches(mesh.ply if same else _plain_ply(mesh.vertices, mesh.faces),
+                                        new_vertices, new_faces))
     _write_atomically(path, data)
     return path
 
@@ -499,111 +455,6 @@ def _obj_text(vertices: np.ndarray, faces: np.ndarray, first_index: int | None =
     return text.getvalue().encode("ascii")
 
 
-def _parse_ply(data: bytes, path: Path) -> tuple[list[str], list[PlyElement]]:
-    """The comments and elements of a PLY file whose layout ``_check_ply_layout`` accepted."""
-    fmt, comments, header, body = _ply_header(data, path)
-    if fmt == "ascii":
-        rows = [line.split() for line in body.decode("ascii", errors="replace").splitlines() if line.strip()]
-    order, offset, start, elements = "<" if fmt == "binary_little_endian" else ">", 0, 0, []
-    for name, count, properties in header:
-        if fmt == "ascii":
-            columns = _ascii_columns(rows[start:start + count], properties)
-            start += count
-        else:
-            columns, offset = _binary_columns(body, offset, count, properties, order, path)
-        elements.append(PlyElement(name, count, properties, columns))
-    return comments, elements
-
-
-def _ascii_columns(rows: list[list[str]], properties: list) -> dict:
-    """Columns (see ``PlyElement``) of ASCII rows already checked against the properties."""
-    values: dict[str, list] = {name: [] for name, _, _ in properties}
-    lengths: dict[str, list] = {name: [] for name, _, length in properties if length is not None}
-    for words in rows:
-        at = 0
-        for name, _, length in properties:
-            if length is None:
-                values[name].append(words[at])
-                at += 1
-            else:
-                size = int(words[at])
-                lengths[name].append(size)
-                values[name] += words[at + 1:at + 1 + size]
-                at += 1 + size
-    return {name: _typed(values[name], item) if length is None
-            else (np.array(lengths[name], dtype=np.int64), _typed(values[name], item))
-            for name, item, length in properties}
-
-
-def _typed(words: list[str], kind: str) -> np.ndarray:
-    return np.array(words, dtype=np.float64 if kind[0] == "f" else np.int64).astype(kind)
-
-
-def _binary_columns(body: bytes, offset: int, count: int, properties: list, order: str,
-                    path: Path) -> tuple[dict, int]:
-    """Columns of one binary element starting at ``offset``, and the offset after it.
-
-    Rows are read at once when every list has the length of the first row's (triangle meshes), else one by one.
-    """
-    def row_type(sizes: list[int]) -> np.dtype:
-        fields, lists = [], iter(sizes)
-        for name, item, length in properties:
-            if length is None:
-                fields.append((name, order + item))
-            else:
-                fields += [(f"{name}/length", order + length), (name, order + item, (next(lists),))]
-        return np.dtype(fields)
-
-    def first_row_sizes(at: int) -> list[int]:
-        sizes = []
-        for _, item, length in properties:
-            if length is None:
-                at += np.dtype(item).itemsize
-            else:
-                size = int(np.frombuffer(body, order + length, 1, at)[0])
-                sizes.append(size)
-                at += np.dtype(length).itemsize + size * np.dtype(item).itemsize
-        return sizes
-
-    try:
-        kind = row_type(first_row_sizes(offset) if count else [0] * len(properties))
-        if offset + count * kind.itemsize <= len(body):
-            rows = np.frombuffer(body, kind, count, offset)
-            if all((rows[f"{name}/length"] == rows.dtype[name].shape[0]).all()
-                   for name, _, length in properties if length is not None):
-                return {name: rows[name].astype(item) if length is None
-                        else (np.full(count, rows.dtype[name].shape[0], dtype=np.int64),
-                              rows[name].reshape(-1).astype(item))
-                        for name, item, length in properties}, offset + count * kind.itemsize
-        pieces = []
-        for _ in range(count):
-            kind = row_type(first_row_sizes(offset))
-            pieces.append(np.frombuffer(body, kind, 1, offset))
-            offset += kind.itemsize
-    except (ValueError, IndexError) as exc:
-        raise InputError(f"{path}: the binary rows do not match the header ({exc}); the file is truncated") from None
-    return {name: np.array([p[name][0] for p in pieces], dtype=item) if length is None
-            else (np.array([p.dtype[name].shape[0] for p in pieces], dtype=np.int64),
-                  np.concatenate([p[name].reshape(-1) for p in pieces] or [np.zeros(0)]).astype(item))
-            for name, item, length in properties}, offset
-
-
-def _ply_geometry(elements: list[PlyElement], path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices float64 [V, 3] and fan-triangulated faces int64 [F, 3] (in row order) of PLY elements."""
-    by_name = {element.name: element for element in elements}
-    vertex = by_name["vertex"]
-    vertices = np.stack([vertex.columns[c].astype(np.float64) for c in "xyz"], axis=1)
-    face = by_name.get("face")
-    lists = [name for name, _, length in (face.properties if face else []) if length is not None]
-    if not lists:
-        return vertices, np.zeros((0, 3), dtype=np.int64)
-    lengths, items = face.columns["vertex_indices" if "vertex_indices" in lists else lists[0]]
-    short = np.flatnonzero(lengths < 3)
-    if len(short):
-        raise InputError(f"{path}: face {short[0]} has {lengths[short[0]]} corners; a face needs at least 3")
-    return vertices, _fans(lengths, items.astype(np.int64))
-
-
 def _fans(lengths: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Triangles int64 [sum(lengths - 2), 3]: each polygon (corners in ``items``, ``lengths`` [F] each) as a fan
     (c0, ci, ci+1), in polygon order."""
@@ -614,92 +465,56 @@ def _fans(lengths: np.ndarray, items: np.ndarray) -> np.ndarray:
     return np.stack([items[first], items[first + corner], items[first + corner + 1]], axis=1)
 
 
-def _plain_ply_elements(vertices: np.ndarray, faces: np.ndarray) -> list[PlyElement]:
-    """The elements of a PLY holding only double vertices [V, 3] and triangles [F, 3]."""
-    return [PlyElement("vertex", len(vertices), [(c, "f8", None) for c in "xyz"],
-                       {c: vertices[:, i] for i, c in enumerate("xyz")}),
-            PlyElement("face", len(faces), [("vertex_indices", "i4", "u1")],
-                       {"vertex_indices": (np.full(len(faces), 3, dtype=np.int64), faces.reshape(-1))})]
+def _plain_ply(vertices: np.ndarray, faces: np.ndarray) -> PlyData:
+    """A PLY of double vertices [V, 3] and int triangles [F, 3]."""
+    vertex = np.zeros(len(vertices), dtype=[(c, "f8") for c in "xyz"])
+    face = np.zeros(len(faces), dtype=[("vertex_indices", "i4", (3,))])
+    for i, c in enumerate("xyz"):
+        vertex[c] = vertices[:, i]
+    face["vertex_indices"] = faces
+    return PlyData([PlyElement.describe(vertex, "vertex"), PlyElement.describe(face, "face")], byte_order="<")
 
 
-def _with_patches(elements: list[PlyElement], new_vertices: np.ndarray, new_faces: np.ndarray) -> list[PlyElement]:
-    """The elements with the patches' vertices [N, 3] and triangles [P, 3] appended as new rows.
+def _with_patches(ply: PlyData, new_vertices: np.ndarray, new_faces: np.ndarray) -> PlyData:
+    """``ply`` with the patches' vertices [N, 3] and triangles [P, 3] appended as new rows.
 
-    New rows get their coordinates (in the file's coordinate type) and indices, 0 in the other properties and
-    empty other lists; faces get ``INVENTED`` (uchar, 1 on the new rows) if they do not have it yet.
+    New rows get their coordinates (in the file's coordinate type) and corners, 0 in the other properties and
+    empty other lists; faces get ``INVENTED`` (uchar, 1 on the new rows) if they do not have it yet. A corner
+    list whose type cannot number every vertex is widened to int.
     """
-    grown = []
-    for element in elements:
-        added = {"vertex": len(new_vertices), "face": len(new_faces)}.get(element.name, 0)
-        properties, columns = list(element.properties), dict(element.columns)
-        if element.name == "face" and INVENTED not in columns:
-            properties.append((INVENTED, "u1", None))
-            columns[INVENTED] = np.zeros(element.count, dtype=np.uint8)
-        index_list = next((n for n, _, length in properties if length is not None and n == "vertex_indices"),
-                          next((n for n, _, length in properties if length is not None), None))
-        for position, (name, item, length) in enumerate(properties):
-            if length is None:
-                tail = np.zeros(added, dtype=item)
-                if element.name == "vertex" and name in ("x", "y", "z"):
-                    tail = new_vertices[:, "xyz".index(name)].astype(item)
-                elif element.name == "face" and name == INVENTED:
-                    tail = np.ones(added, dtype=item)
-                columns[name] = np.concatenate([columns[name], tail])
+    index_list, vertex_count = _face_index_list(ply), ply["vertex"].count + len(new_vertices)
+    elements = []
+    for element in ply.elements:
+        rows, added, values = element.data, 0, {}
+        lists = {p.name: p for p in element.properties if isinstance(p, PlyListProperty)}
+        val_types = {name: p.val_dtype for name, p in lists.items()}
+        fields = [(name, rows.dtype[name].newbyteorder("=")) for name in rows.dtype.names]
+        if element.name == "vertex":
+            added, values = len(new_vertices), {c: new_vertices[:, i] for i, c in enumerate("xyz")}
+        elif element.name == "face":
+            added, values = len(new_faces), {index_list: new_faces, INVENTED: 1}
+            fields += [] if INVENTED in rows.dtype.names else [(INVENTED, np.dtype("u1"))]
+            kind = np.dtype(val_types[index_list])
+            if kind.kind in "iu" and np.iinfo(kind).max < vertex_count:
+                val_types[index_list] = "i4"
+                fields = [(n, np.dtype(("i4", t.shape)) if n == index_list and t != object else t) for n, t in fields]
+        grown = np.zeros(len(rows) + added, dtype=fields)
+        for name in rows.dtype.names:
+            grown[name][:len(rows)] = rows[name]
+        for name, dtype in fields:
+            new = grown[name][len(rows):]
+            if dtype != object:
+                new[...] = values.get(name, 0)
                 continue
-            lengths, items = columns[name]
-            tail_lengths, tail_items = np.zeros(added, dtype=np.int64), np.zeros(0, dtype=item)
-            if element.name == "face" and name == index_list:
-                tail_lengths, tail_items = np.full(added, 3, dtype=np.int64), new_faces.reshape(-1)
-                needed = max(int(new_faces.max(initial=0)), int(items.max(initial=0)))
-                if np.issubdtype(np.dtype(item), np.integer) and np.iinfo(item).max < needed:
-                    item = "i4"
-                    properties[position] = (name, item, length)
-            columns[name] = (np.concatenate([lengths, tail_lengths]),
-                             np.concatenate([items, tail_items]).astype(item))
-        grown.append(PlyElement(element.name, element.count + added, properties, columns))
-    return grown
+            for row in range(added):  # each row holds its own list
+                new[row] = values[name][row] if name in values else np.zeros(0)
+        elements.append(PlyElement.describe(grown, element.name, {n: p.len_dtype for n, p in lists.items()},
+                                            val_types, element.comments))
+    return PlyData(elements, byte_order="<", comments=ply.comments, obj_info=ply.obj_info)
 
 
-def _encode_ply(comments: list[str], elements: list[PlyElement]) -> bytes:
-    """A binary little-endian PLY of the elements, each property in its own type."""
-    header = ["ply", "format binary_little_endian 1.0", *comments]
-    for element in elements:
-        header.append(f"element {element.name} {element.count}")
-        header += [f"property {PLY_TYPE_NAMES[item]} {name}" if length is None
-                   else f"property list {PLY_TYPE_NAMES[length]} {PLY_TYPE_NAMES[item]} {name}"
-                   for name, item, length in element.properties]
-    return "\n".join(header + ["end_header", ""]).encode("ascii") + b"".join(map(_encode_rows, elements))
-
-
-def _encode_rows(element: PlyElement) -> bytes:
-    """The binary rows of one element. Rows with the same list lengths are packed together, then put in place."""
-    lists = [name for name, _, length in element.properties if length is not None]
-    if not lists:
-        packed = np.zeros(element.count, dtype=[(name, "<" + item) for name, item, _ in element.properties])
-        for name, _, _ in element.properties:
-            packed[name] = element.columns[name]
-        return packed.tobytes()
-    shapes = np.stack([element.columns[name][0] for name in lists], axis=1)
-    starts = {name: np.cumsum(element.columns[name][0]) - element.columns[name][0] for name in lists}
-    kinds = {shape: np.dtype([field for name, item, length in element.properties for field in (
-        [(name, "<" + item)] if length is None else
-        [(name + "/length", "<" + length), (name, "<" + item, (shape[lists.index(name)],))])])
-        for shape in set(map(tuple, shapes.tolist()))}
-    sizes = np.array([kinds[tuple(shape)].itemsize for shape in shapes.tolist()], dtype=np.int64)
-    offsets = np.cumsum(sizes) - sizes
-    out = np.zeros(int(sizes.sum()), dtype=np.uint8)
-    unique, group = np.unique(shapes, axis=0, return_inverse=True)
-    for number, shape in enumerate(unique):
-        rows = np.flatnonzero(group.reshape(-1) == number)
-        kind = kinds[tuple(shape.tolist())]
-        packed = np.zeros(len(rows), dtype=kind)
-        for name, _, length in element.properties:
-            if length is None:
-                packed[name] = element.columns[name][rows]
-            else:
-                size = int(shape[lists.index(name)])
-                packed[name + "/length"] = size
-                if size:
-                    packed[name] = element.columns[name][1][starts[name][rows][:, None] + np.arange(size)]
-        out[offsets[rows][:, None] + np.arange(kind.itemsize)] = packed.view(np.uint8).reshape(len(rows), -1)
-    return out.tobytes()
+def _ply_bytes(ply: PlyData) -> bytes:
+    """The bytes of a PLY file."""
+    stream = io.BytesIO()
+    ply.write(stream)
+    return stream.getvalue()

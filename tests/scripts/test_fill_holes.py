@@ -72,12 +72,14 @@ def test_ply_keeps_every_vertex_face_and_property_and_marks_the_patches(tmp_path
     result = read_mesh(tmp_path / "filled.ply")
     assert result.vertices[:len(vertices)].tobytes() == vertices.tobytes()
     assert np.array_equal(result.faces[:len(faces)], faces) and len(result.faces) > len(faces)
-    before, after = ({e.name: e for e in read_mesh(p).ply_elements} for p in (source, tmp_path / "filled.ply"))
+    before, after = read_mesh(source).ply, result.ply
     for name in ("red", "green", "blue", "confidence"):
-        assert np.array_equal(after["vertex"].columns[name][:len(vertices)], before["vertex"].columns[name])
-    invented = after["face"].columns["neurep_invented"]
-    assert not invented[:len(faces)].any() and invented[len(faces):].all()
-    assert result.ply_comments == ["comment scanned"]
+        assert after["vertex"][name].dtype == before["vertex"][name].dtype
+        assert np.array_equal(after["vertex"][name][:len(vertices)], before["vertex"][name])
+    assert after["vertex"]["x"].dtype == np.float64 and after["face"]["vertex_indices"].dtype.base == np.int32
+    invented = after["face"]["neurep_invented"]
+    assert invented.dtype == np.uint8 and not invented[:len(faces)].any() and invented[len(faces):].all()
+    assert result.ply.comments == ["scanned"]
     record = json.loads((tmp_path / "r.json").read_text())[0]
     assert record["holes_closed"] >= 1 and record["holes_closed"] + record["holes_left_open"] == len(record["holes"]) == 2
     assert f"{record['holes_closed']} hole(s) closed, {record['holes_left_open']} left open, added" in out
