@@ -239,7 +239,7 @@ def complete(observation: Observation, config: FitConfig, prior: Priors = None,
     return finish(prepared, session, time.perf_counter() - clock, history)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FillStats(CompletionStats):
     """The figures of one hole filling: those of a completion (``grid_evaluations`` counts the points at which
     the patches evaluated the field; ``vertices``, ``faces``, ``components``, ``watertight`` describe the
