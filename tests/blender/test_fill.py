@@ -142,3 +142,32 @@ def test_symmetry_off_and_auto_run_and_report_the_plane(scene, symmetry):
         assert summary["symmetry"] is None
     elif summary["symmetry"] is not None:  # auto uses a plane only when the scan supports it
         assert len(summary["symmetry"]["normal"]) == 3 and 0 <= summary["symmetry"]["confidence"] <= 1
+
+
+def test_with_modifiers_the_evaluated_mesh_is_kept_and_max_hole_size_leaves_holes_open(scene):
+    source = holed_scan()
+    source.modifiers.new("Triangulate", "TRIANGULATE")
+    bpy.context.view_layer.update()
+    evaluated = source.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+    expected = polygons(evaluated)
+    source.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh_clear()
+    select_only(source)
+
+    assert bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES", max_hole_size=0.01) == {"FINISHED"}
+
+    result = bpy.data.objects["Scan_filled"]
+    assert not result.modifiers and polygons(result.data) == expected  # modifiers applied, nothing added
+    assert all(len(face) == 3 for face in expected)
+    summary = last_summary("Scan_filled")
+    assert summary["holes_closed"] == 0 and summary["holes_left_open"] == 1 and summary["added_faces"] == 0
+    assert "larger than max size" in summary["open_holes"][0]
+    assert any("stays open" in note for note in summary["notes"])
+
+
+def test_only_selected_holes_needs_a_selected_vertex(scene):
+    source = holed_scan()
+    source.data.vertices.foreach_set("select", np.zeros(len(source.data.vertices), dtype=bool))
+    select_only(source)
+    with pytest.raises(RuntimeError, match="no vertex is selected"):
+        bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES", only_selected_holes=True)
+    assert "Scan_filled" not in bpy.data.objects
