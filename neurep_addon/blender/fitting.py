@@ -2,7 +2,8 @@
 
 A run is a list of requests done one after another on a ``FitJob`` worker each:
 
-    prepare_requests (selection -> one FitRequest per object, or one for all when merging)
+    prepare_requests (selection -> one FitRequest per object, or one for all when merging;
+                      Fill Holes mode: one FillRequest per mesh object)
     files_requests   (files -> one FileRequest per file, read and written on the worker)
     -> run_all_blocking (waited for) or CompletionRun.tick() (a modal timer) -> results placed at the end
 
@@ -21,11 +22,12 @@ from typing import TYPE_CHECKING
 import bpy
 import numpy as np
 from bpy.app.handlers import persistent
+from mathutils import Matrix
 
 from ..core.errors import InputError, NeuRepError, OutputError
 from ..core.observation import Observation
 from . import dependencies, scene_io
-from .job import CANCELLED, FAILED, FINISHED, RUNNING, FitJob
+from .job import CANCELLED, FAILED, FINISHED, RUNNING, FillJob, FitJob
 from .package import user_message
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
@@ -72,6 +74,47 @@ class FitRequest:
 
 
 @dataclass
+class FillRequest:
+    """One mesh object's hole filling, snapshotted on the main thread in the object's local space.
+
+    vertices/triangles are what ``scene_io.hole_filling_input`` read (the mesh's own vertex order); the result
+    is a copy of the same mesh with the patches appended, so the fit never sees the n-gons it keeps.
+    """
+
+    vertices: np.ndarray
+    triangles: np.ndarray
+    config: FitConfig
+    prior: Prior | None
+    device: str
+    seed: int
+    source_name: str
+    scene_name: str
+    matrix_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+    threads: int = 0
+    max_hole_size: float | None = None
+    """Local units; None: no limit."""
+    selected: np.ndarray | None = None
+    """Vertex indices whose holes are filled; None: every hole."""
+    mark_invented: bool = True
+
+    @property
+    def label(self) -> str:
+        return self.source_name
+
+    preview_name = None
+
+    def new_job(self) -> FillJob:
+        return FillJob(self.vertices, self.triangles, self.config, self.prior, self.device, self.seed,
+                       self.threads, self.max_hole_size, self.selected)
+
+    def place(self, filling, view_layer=None):
+        return place_filled(self, filling)
+
+    def summary(self, placed, filling) -> dict:
+        return fill_summary(placed, filling)
+
+
+@dataclass
 class FileRequest:
     """One file's fit: read, completed and written on the worker, as the command line does."""
 
@@ -111,6 +154,10 @@ def prepare_requests(objects, active, scene, depsgraph, settings, device: str, t
     if missing:
         raise InputError(dependencies.missing_message(missing))
     config, prior = settings.fit_settings()
+    if getattr(settings, "mode", "COMPLETE") == "FILL_HOLES":
+        return fill_requests(objects, scene, depsgraph, config, prior, device, settings.seed, threads=threads,
+                             max_hole_size=settings.max_hole_size or None,
+                             only_selected=settings.only_selected_holes, mark_invented=settings.mark_invented)
     invented = settings.invented_spacing if settings.mark_invented else None
     if settings.merge_selected:
         groups = [(list(objects), active)]
@@ -130,6 +177,27 @@ def make_request(objects, active, scene, depsgraph, config: FitConfig, prior: Pr
     materials = tuple(m.name if m is not None else None for m in getattr(source.data, "materials", ()))
     return FitRequest(observation, config, prior, device, seed, source.name, scene.name,
                       np.array(source.matrix_world, dtype=np.float64), materials, threads, invented_factor)
+
+
+def fill_requests(objects, scene, depsgraph, config: FitConfig, prior: Prior | None, device: str, seed: int,
+                  threads: int = 0, max_hole_size: float | None = None, only_selected: bool = False,
+                  mark_invented: bool = True) -> list[FillRequest]:
+    """One hole filling per selected mesh, by name; every object is checked before any fit (a point cloud
+    or a mesh without faces raises ``InputError`` pointing to Complete). Objects of other types are skipped,
+    as Complete skips them."""
+    requests = []
+    for ob in sorted(scene_io.usable_objects(objects), key=lambda ob: ob.name):
+        vertices, triangles, selected = scene_io.hole_filling_input(ob, depsgraph)
+        chosen = None
+        if only_selected:
+            chosen = np.flatnonzero(selected)
+            if not len(chosen):
+                raise InputError(f"'{ob.name}': Only Selected Holes is on but no vertex is selected; select "
+                                 "vertices on the holes' borders in Edit Mode, or turn it off")
+        requests.append(FillRequest(vertices, triangles, config, prior, device, seed, ob.name, scene.name,
+                                    np.array(ob.matrix_world, dtype=np.float64), threads, max_hole_size, chosen,
+                                    mark_invented))
+    return requests
 
 
 def files_requests(paths: list[str], output_dir: str, config: FitConfig, prior: Prior | None, device: str,
@@ -200,14 +268,21 @@ def run_all_blocking(requests: list, progress=None, view_layer=None) -> tuple[li
             done.append((request, run_blocking(request, step)))
         except NeuRepError as exc:
             failures.append(f"{request.label}: {user_message(exc)}")
-    return place_all(done, view_layer), failures
+    return place_all(done, view_layer, failures), failures
 
 
-def place_all(done: list, view_layer=None) -> list[dict]:
-    """Place every finished request's result (one undo step when called from a finishing operator)."""
+def place_all(done: list, view_layer=None, failures: list | None = None) -> list[dict]:
+    """Place every finished request's result (one undo step when called from a finishing operator); one that
+    cannot be placed (its source changed during the fit) is named in ``failures``."""
     summaries, placed_objects = [], []
     for request, completion in done:
-        placed = request.place(completion)
+        try:
+            placed = request.place(completion)
+        except NeuRepError as exc:
+            if failures is None:
+                raise
+            failures.append(f"{request.label}: {user_message(exc)}")
+            continue
         summaries.append(request.summary(placed, completion))
         if isinstance(placed, bpy.types.Object):
             placed_objects.append(placed)
@@ -249,6 +324,40 @@ def place_result(request: FitRequest, completion, view_layer=None):
         result.select_set(True, view_layer=view_layer)
         view_layer.objects.active = result
     return result
+
+
+def place_filled(request: FillRequest, filling):
+    """The filled mesh as ``<source>_filled``: a copy of the source's mesh (its own vertices, faces and
+    attributes first, unchanged) with the patches appended as triangles in the "NeuRep: invented" slot;
+    the source's transform and collection. Raises ``InputError`` when the source changed during the fit."""
+    source = bpy.data.objects.get(request.source_name)
+    if source is None or source.type != "MESH":
+        raise InputError(f"'{request.source_name}' was deleted during the fit; its holes were not filled")
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    name = f"{request.source_name}_filled"
+    mesh = scene_io.copy_source_mesh(source, depsgraph, name)
+    kept = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.vertices.foreach_get("co", kept)
+    if len(mesh.vertices) != len(request.vertices) or \
+            not np.array_equal(kept.reshape(-1, 3).astype(np.float64), request.vertices):
+        bpy.data.meshes.remove(mesh)
+        raise InputError(f"'{request.source_name}' was edited during the fit; fill its holes again")
+    count = len(request.vertices)
+    added = scene_io.append_triangles(mesh, filling.vertices[count:], filling.faces[filling.input_faces:])
+    if request.mark_invented and added.any():
+        scene_io.mark_invented(mesh, added)
+    result = bpy.data.objects.new(name, mesh)
+    result.matrix_basis = Matrix(request.matrix_world.tolist())  # no parent: the basis is the world transform
+    output_collection(request).objects.link(result)
+    return result
+
+
+def fill_summary(result_object, filling) -> dict:
+    """The hole filling's figures (core stats with holes closed, left open and added area), the reasons
+    holes stayed open, notes and the object's name."""
+    return {**filling.stats.to_dict(), "mode": "fill_holes", "object": result_object.name,
+            "open_holes": [hole.reason for hole in filling.holes if not hole.closed],
+            "invented_faces": int(filling.stats.added_faces), "notes": list(filling.notes)}
 
 
 def result_summary(result_object, completion) -> dict:
@@ -331,7 +440,9 @@ class CompletionRun:
             return CANCELLED
         if not self.done:
             return FAILED
-        self.summaries = place_all(self.done, view_layer)
+        self.summaries = place_all(self.done, view_layer, self.failures)
+        if not self.summaries:
+            return FAILED
         record_result(window_manager, self.summaries, self.failures)
         state.progress = 1.0
         return FINISHED

@@ -46,7 +46,8 @@ class JobUpdate:
 
 
 class FitJob:
-    """``core.pipeline.complete`` on a worker thread; ``result`` (a ``Completion``) or ``error`` at the end."""
+    """``core.pipeline.complete`` on a worker thread; ``result`` (a ``Completion``) or ``error`` at the end.
+    Subclasses change the work by overriding ``_compute`` (``FillJob``)."""
 
     def __init__(self, observation: Observation | Callable[[], Observation], config: FitConfig,
                  prior: Prior | None = None, device: str = "auto", seed: int = 0, threads: int = 0,
@@ -102,19 +103,23 @@ class FitJob:
         """The user-facing message for a cancelled or failed job (None otherwise)."""
         return None if self.exception is None else user_message(self.exception)
 
-    def _run(self) -> None:
+    def _compute(self):
+        """The work itself, on the worker thread: the completion."""
         from ..core.pipeline import complete  # imports torch: only once a fit starts
 
+        observation = self.observation() if callable(self.observation) else self.observation
+        return complete(observation, self.config, self.prior, device=self.device, seed=self.seed,
+                        progress=lambda info: self._messages.put(("progress", info)),
+                        preview=lambda v, f, step: self._messages.put(("preview", (v, f, step))),
+                        cancel=self._cancel)
+
+    def _run(self) -> None:
         try:
             if self.threads:
                 import torch
 
                 torch.set_num_threads(self.threads)
-            observation = self.observation() if callable(self.observation) else self.observation
-            result = complete(observation, self.config, self.prior, device=self.device, seed=self.seed,
-                              progress=lambda info: self._messages.put(("progress", info)),
-                              preview=lambda v, f, step: self._messages.put(("preview", (v, f, step))),
-                              cancel=self._cancel)
+            result = self._compute()
             if self.after is not None:
                 self.after(result)
             self._messages.put((FINISHED, result))
@@ -126,3 +131,26 @@ class FitJob:
             traceback.print_exc()
             self._messages.put((FAILED, exc))
 
+
+
+class FillJob(FitJob):
+    """``core.pipeline.fill_holes`` on a worker thread; ``result`` is a ``HoleFilling`` (no previews).
+
+    vertices float64 [V, 3] and triangles int64 [F, 3] are snapshots taken on the main thread; the patches
+    come back in the same space as ``vertices``. ``max_hole_size`` (None: no limit) and ``selected`` (vertex
+    indices, None: every hole) are passed on as they are.
+    """
+
+    def __init__(self, vertices: np.ndarray, triangles: np.ndarray, config: FitConfig, prior: Prior | None = None,
+                 device: str = "auto", seed: int = 0, threads: int = 0, max_hole_size: float | None = None,
+                 selected: np.ndarray | None = None):
+        super().__init__(None, config, prior, device, seed, threads)
+        self.vertices, self.triangles = vertices, triangles
+        self.max_hole_size, self.selected = max_hole_size, selected
+
+    def _compute(self):
+        from ..core.pipeline import fill_holes  # imports torch: only once a fit starts
+
+        return fill_holes(self.vertices, self.triangles, self.config, self.prior, device=self.device,
+                          seed=self.seed, progress=lambda info: self._messages.put(("progress", info)),
+                          cancel=self._cancel, max_hole_size=self.max_hole_size, selected=self.selected)

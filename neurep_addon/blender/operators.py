@@ -89,8 +89,25 @@ class ModalRun:
             self.report({"INFO"}, f"NeuRep: '{name}' with {summary['vertices']:,} vertices, "
                                   f"{summary['faces']:,} faces{invented}, {closed}, "
                                   f"{sum(summary['seconds'].values()):.1f} s")
+            if summary.get("mode") == "fill_holes":
+                self.report({"INFO"}, f"NeuRep: '{name}': {fill_line(summary)}")
+            if summary.get("symmetry"):
+                self.report({"INFO"}, f"NeuRep: {symmetry_line(summary['symmetry'])}")
             for note in summary["notes"]:
                 self.report({"INFO"}, f"NeuRep: {note}")
+
+
+def fill_line(summary: dict) -> str:
+    """Holes closed, left open and the area added, for the report and the panel."""
+    return (f"{summary['holes_closed']} hole(s) closed, {summary['holes_left_open']} left open, "
+            f"{summary['added_faces']:,} faces added ({summary['added_area']:.4g} square units)")
+
+
+def symmetry_line(symmetry: dict) -> str:
+    """The mirror plane the fit used (``CompletionStats.symmetry``)."""
+    normal = ", ".join(f"{v:.2f}" for v in symmetry["normal"])
+    return (f"mirror plane normal ({normal}), offset {symmetry['offset']:.4g}, "
+            f"confidence {symmetry['confidence']:.2f}")
 
 
 def _interactive(operator, context) -> bool:
@@ -105,7 +122,8 @@ def _run_poll(cls, context) -> bool:
 
 
 class NEUREP_OT_complete(ModalRun, FitSettings, bpy.types.Operator):
-    """Complete each selected scan into a closed mesh: new objects, the scans themselves are not changed"""
+    """Complete each selected scan into a closed mesh, or (Fill Holes) close a mesh's holes only: new
+    objects, the scans themselves are not changed"""
 
     bl_idname = "neurep.complete"
     bl_label = "Complete Scan"

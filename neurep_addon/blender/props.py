@@ -10,8 +10,14 @@ from ..core.config import ENCODINGS, PRESETS
 
 
 SKIP_SAVE = {"SKIP_SAVE"}
-SETTING_NAMES = ("preset", "prior", "prior_path", "encoding", "steps", "resolution", "device", "seed",
-                 "merge_selected", "mark_invented", "invented_spacing")
+SETTING_NAMES = ("mode", "preset", "prior", "prior_path", "encoding", "steps", "resolution", "device", "seed",
+                 "symmetry", "merge_selected", "mark_invented", "invented_spacing", "max_hole_size",
+                 "only_selected_holes")
+SYMMETRY_ITEMS = [("OFF", "Off", "No mirror symmetry"),
+                  ("AUTO", "Auto", "Detect a mirror plane in the scan; used only when the scan supports it")] + [
+    (axis, axis, f"Mirror across the plane normal to {axis} through the scan's bounding-box centre "
+                 "(world axes for Complete, the object's own axes for Fill Holes)") for axis in "XYZ"]
+"""The panel's Symmetry choices; the lower-cased key is ``FitConfig.symmetry``."""
 
 
 class FitSettings:
@@ -21,6 +27,12 @@ class FitSettings:
     from a script the defaults plus the arguments given.
     """
 
+    mode: EnumProperty(
+        name="Mode", options=SKIP_SAVE, default="COMPLETE",
+        items=[("COMPLETE", "Complete", "A new closed mesh fitted to the scan (meshes and point clouds)"),
+               ("FILL_HOLES", "Fill Holes", "Keep the mesh exactly (UVs, colours, materials) and add patches "
+                                            "only where it is open (meshes with faces)")],
+        description="Complete: a new closed mesh; Fill Holes: a copy of the mesh with its holes closed")
     preset: EnumProperty(
         name="Preset", description="Speed/quality trade-off; the fields below override it one by one",
         options=SKIP_SAVE,
@@ -53,6 +65,16 @@ class FitSettings:
         default="PREFERENCES")
     seed: IntProperty(name="Seed", description="Random seed (same seed, same result on the CPU)",
                       default=0, min=0, options=SKIP_SAVE)
+    symmetry: EnumProperty(
+        name="Symmetry", options=SKIP_SAVE, items=SYMMETRY_ITEMS, default="OFF",
+        description="Use a mirror plane: the scan's mirror image fills in what one side did not see")
+    max_hole_size: FloatProperty(
+        name="Max Hole Size", options=SKIP_SAVE, default=0.0, min=0.0, soft_max=100.0, subtype="DISTANCE",
+        description="Fill Holes: leave open the holes whose bounding-box diagonal is larger, in the object's own "
+                    "(local) units (0 = no limit)")
+    only_selected_holes: BoolProperty(
+        name="Only Selected Holes", options=SKIP_SAVE, default=False,
+        description="Fill Holes: close only the holes that touch a vertex selected in Edit Mode")
     merge_selected: BoolProperty(
         name="Merge Selected into One Fit", options=SKIP_SAVE, default=False,
         description="Fit all selected objects together (several scan passes of one object) into one result; "
@@ -76,7 +98,8 @@ class FitSettings:
             raise ConfigError("prior", "is set to File but no prior file is chosen")
         return settings(self.preset, prior_spec,
                         encoding=None if self.encoding == "PRESET" else self.encoding,
-                        steps=self.steps or None, resolution=self.resolution or None)
+                        steps=self.steps or None, resolution=self.resolution or None,
+                        symmetry=self.symmetry.lower())
 
     def take_unset_settings_from(self, other: "FitSettings") -> None:
         """Operator only: fill the settings the caller did not give from ``other`` (the panel's)."""

@@ -206,13 +206,7 @@ def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.
     for material in materials:
         mesh.materials.append(material)
     if invented_threshold is not None:
-        if not materials:
-            mesh.materials.append(None)  # the observed surface keeps an empty first slot
-        mesh.materials.append(invented_material())
-        invented = invented_faces(faces, distance, invented_threshold)
-        flags = mesh.attributes.new(INVENTED_ATTRIBUTE, "BOOLEAN", "FACE")
-        flags.data.foreach_set("value", invented)
-        mesh.polygons.foreach_set("material_index", np.where(invented, len(mesh.materials) - 1, 0).astype(np.int32))
+        mark_invented(mesh, invented_faces(faces, distance, invented_threshold))
     mesh.shade_smooth()
     ob = bpy.data.objects.new(name, mesh)
     ob.matrix_basis = Matrix(matrix.tolist())  # no parent: the basis is the world transform
@@ -251,6 +245,36 @@ def invented_threshold(points: np.ndarray, resolution: int, factor: float) -> fl
 def invented_faces(faces: np.ndarray, distance: np.ndarray, threshold: float) -> np.ndarray:
     """bool [F]: faces whose corners are, on average, farther than ``threshold`` from the scan."""
     return np.asarray(distance, dtype=np.float64)[faces].mean(axis=1) > threshold
+
+
+def mark_invented(mesh, invented: np.ndarray) -> None:
+    """Put the faces flagged in ``invented`` (bool [F]) in the "NeuRep: invented" slot and flag them in the
+    boolean face attribute ``neurep_invented``; the other faces keep their material and flag.
+
+    The slot is added after the mesh's own (after an empty first one when it has none) unless the mesh
+    already has it; an existing ``neurep_invented`` face attribute is kept and extended.
+    """
+    material = invented_material()
+    slots = list(mesh.materials)
+    if material not in slots:
+        if not slots:
+            mesh.materials.append(None)  # the observed surface keeps an empty first slot
+        mesh.materials.append(material)
+        slots = list(mesh.materials)
+    slot = slots.index(material)
+    invented = np.asarray(invented, dtype=bool)
+    attribute = mesh.attributes.get(INVENTED_ATTRIBUTE)
+    flags = np.zeros(len(mesh.polygons), dtype=bool)
+    if attribute is not None and (attribute.data_type, attribute.domain) == ("BOOLEAN", "FACE"):
+        attribute.data.foreach_get("value", flags)
+    else:
+        if attribute is not None:
+            mesh.attributes.remove(attribute)
+        attribute = mesh.attributes.new(INVENTED_ATTRIBUTE, "BOOLEAN", "FACE")
+    attribute.data.foreach_set("value", flags | invented)
+    indices = np.empty(len(mesh.polygons), dtype=np.int32)
+    mesh.polygons.foreach_get("material_index", indices)
+    mesh.polygons.foreach_set("material_index", np.where(invented, slot, indices).astype(np.int32))
 
 
 def invented_material():
@@ -303,3 +327,72 @@ def remove_preview(name: str) -> None:
         bpy.data.objects.remove(ob)
         bpy.data.meshes.remove(mesh)
 
+
+
+def uses_evaluated_mesh(ob) -> bool:
+    """Fill Holes reads (and copies) the evaluated mesh when the object has modifiers or shape keys, whose
+    output may differ from its mesh data in vertices and their order; otherwise the mesh data itself."""
+    return bool(ob.modifiers) or getattr(ob.data, "shape_keys", None) is not None
+
+
+def hole_filling_input(ob, depsgraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A mesh object's geometry for ``core.pipeline.fill_holes``, in its local space: vertices float64 [V, 3]
+    in the mesh's own vertex order, its faces triangulated (int64 [T, 3], Blender's loop triangles), and the
+    vertices selected in Edit Mode (bool [V]). Raises ``InputError`` when the object is not a mesh with faces.
+    """
+    if ob.type != "MESH":
+        kind = "a point cloud" if ob.type == "POINTCLOUD" else f"a {ob.type.lower()} object"
+        raise InputError(f"'{ob.name}' is {kind}; Fill Holes needs a mesh with faces. "
+                         "Use the Complete mode to build a closed mesh from it")
+    evaluated = ob.evaluated_get(depsgraph) if uses_evaluated_mesh(ob) else None
+    mesh = evaluated.to_mesh() if evaluated is not None else ob.data
+    try:
+        if len(mesh.polygons) == 0:
+            raise InputError(f"'{ob.name}' has no faces (only vertices or edges); Fill Holes needs a mesh "
+                             "with faces. Use the Complete mode to build a closed mesh from its points")
+        vertices = _read_vectors(mesh.vertices, "co")
+        mesh.calc_loop_triangles()
+        triangles = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
+        mesh.loop_triangles.foreach_get("vertices", triangles)
+        selected = np.zeros(len(mesh.vertices), dtype=bool)
+        mesh.vertices.foreach_get("select", selected)
+    finally:
+        if evaluated is not None:
+            evaluated.to_mesh_clear()
+    return vertices, triangles.reshape(-1, 3).astype(np.int64), selected
+
+
+def copy_source_mesh(ob, depsgraph, name: str):
+    """A new mesh datablock ``name`` holding exactly what ``hole_filling_input`` read: a copy of the object's
+    mesh data (every attribute, UV map, colour and material kept), or of its evaluated mesh when it has
+    modifiers or shape keys (those are applied, the copy has none)."""
+    if uses_evaluated_mesh(ob):
+        mesh = bpy.data.meshes.new_from_object(ob.evaluated_get(depsgraph), preserve_all_data_layers=True,
+                                               depsgraph=depsgraph)
+    else:
+        mesh = ob.data.copy()
+    mesh.name = name
+    return mesh
+
+
+def append_triangles(mesh, vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Append ``vertices`` (float [N, 3], after the mesh's own) and ``triangles`` (int [P, 3], indices into the
+    mesh's vertices followed by the new ones) to ``mesh``; the existing vertices, loops, faces and their
+    attributes are kept as they are. Returns bool [F + P], True for the new faces."""
+    old_vertices, old_loops, old_faces = len(mesh.vertices), len(mesh.loops), len(mesh.polygons)
+    triangles = np.asarray(triangles, dtype=np.int32).reshape(-1, 3)
+    positions = np.empty(old_vertices * 3, dtype=np.float32)
+    mesh.vertices.foreach_get("co", positions)
+    corners = np.empty(old_loops, dtype=np.int32)
+    mesh.loops.foreach_get("vertex_index", corners)
+    starts = np.empty(old_faces, dtype=np.int32)
+    mesh.polygons.foreach_get("loop_start", starts)
+    mesh.vertices.add(len(vertices))
+    mesh.vertices.foreach_set("co", np.concatenate([positions, np.asarray(vertices, dtype=np.float32).ravel()]))
+    mesh.loops.add(triangles.size)
+    mesh.loops.foreach_set("vertex_index", np.concatenate([corners, triangles.ravel()]))
+    mesh.polygons.add(len(triangles))
+    mesh.polygons.foreach_set("loop_start", np.concatenate(
+        [starts, old_loops + np.arange(0, triangles.size, 3, dtype=np.int32)]))
+    mesh.update(calc_edges=True)
+    return np.arange(len(mesh.polygons)) >= old_faces

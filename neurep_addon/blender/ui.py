@@ -7,6 +7,7 @@ import json
 import bpy
 
 from . import fitting, scene_io
+from .operators import fill_line, symmetry_line
 from .prefs import draw_dependency_status
 from ..core.config import DEFAULT_PRIOR_PATH
 
@@ -23,6 +24,8 @@ class NEUREP_PT_complete(bpy.types.Panel):
         draw_selection(layout, context.selected_objects)
 
         settings = context.scene.neurep_settings
+        filling = settings.mode == "FILL_HOLES"
+        layout.row().prop(settings, "mode", expand=True)
         column = layout.column(align=True)
         column.use_property_split = True
         column.prop(settings, "preset")
@@ -31,23 +34,33 @@ class NEUREP_PT_complete(bpy.types.Panel):
             column.prop(settings, "prior_path", text="File")
         elif settings.prior == "DEFAULT" and not DEFAULT_PRIOR_PATH.is_file():
             column.label(text="This build has no default prior: choose None", icon="ERROR")
-        for name in ("encoding", "steps", "resolution", "device", "seed"):
+        for name in ("encoding", "steps", "resolution", "device", "seed", "symmetry"):
             column.prop(settings, name)
-        column.prop(settings, "merge_selected")
+        if filling:
+            column.prop(settings, "max_hole_size")
+            column.prop(settings, "only_selected_holes")
+        else:
+            column.prop(settings, "merge_selected")
         column.prop(settings, "mark_invented")
-        if settings.mark_invented:
+        if settings.mark_invented and not filling:
             column.prop(settings, "invented_spacing")
 
         live = fitting.active_completion()
         if live is None:
             count = len(scene_io.summarize_selection(context.selected_objects).objects)
-            text = f"Complete {count} Objects" if count > 1 and not settings.merge_selected else "Complete Scan"
-            layout.operator("neurep.complete", text=text, icon="MESH_ICOSPHERE")
+            layout.operator("neurep.complete", text=run_button_text(settings, count),
+                            icon="MOD_TRIANGULATE" if filling else "MESH_ICOSPHERE")
             layout.operator("neurep.complete_files", icon="FILE_FOLDER")
             return
         job = context.window_manager.neurep_job
         layout.progress(factor=job.progress, type="BAR", text=job.status.removeprefix("NeuRep: "))
         layout.operator("neurep.cancel", icon="CANCEL")
+
+
+def run_button_text(settings, count: int) -> str:
+    if settings.mode == "FILL_HOLES":
+        return f"Fill Holes in {count} Objects" if count > 1 else "Fill Holes"
+    return f"Complete {count} Objects" if count > 1 and not settings.merge_selected else "Complete Scan"
 
 
 def draw_selection(layout, objects) -> None:
@@ -87,8 +100,13 @@ def draw_summary(column, summary: dict) -> None:
     column.label(text=f"{summary['vertices']:,} vertices, {summary['faces']:,} faces")
     column.label(text=f"{summary['components']} part(s), {'closed' if summary['watertight'] else 'NOT closed'}")
     column.label(text=f"{summary['points']:,} points, normals {summary['normals']}")
-    column.label(text=f"{summary['steps']} steps on {summary['device']}, final loss {summary['final_loss']:.4f}")
+    loss = f", final loss {summary['final_loss']:.4f}" if summary["final_loss"] is not None else ""
+    column.label(text=f"{summary['steps']} steps on {summary['device']}{loss}")
     column.label(text=" + ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
+    if summary.get("symmetry"):
+        column.label(text=symmetry_line(summary["symmetry"]).capitalize(), icon="MOD_MIRROR")
+    if summary.get("mode") == "fill_holes":
+        column.label(text=fill_line(summary).capitalize(), icon="MOD_TRIANGULATE")  # why: in the notes
     if "invented_faces" in summary:
         column.label(text=f"{summary['invented_faces']:,} invented faces (material 'NeuRep: invented')")
     for note in summary["notes"]:

@@ -1,0 +1,173 @@
+"""Fill Holes mode: a copy of the mesh, kept exactly, with patches appended where it was open; and the
+Symmetry setting."""
+
+from __future__ import annotations
+
+import json
+
+import bmesh
+import bpy
+import numpy as np
+import pytest
+from mathutils import Vector
+
+from .conftest import TINY_FIT, link, point_cloud, scene_state, select_only, sphere_points, vertex_mesh
+
+
+def holed_scan(name="Scan"):
+    """A UV sphere with its top cap cut off (one hole), one n-gon (dissolved quads), a UV map, a corner
+    colour attribute, a float point attribute and a material; moved, rotated and scaled."""
+    mesh = bpy.data.meshes.new(name)
+    work = bmesh.new()
+    work.loops.layers.uv.new("UVMap")
+    bmesh.ops.create_uvsphere(work, u_segments=24, v_segments=12, radius=1.0, calc_uvs=True)
+    bmesh.ops.delete(work, geom=[f for f in work.faces if f.calc_center_median().z > 0.75], context="FACES")
+    side = sorted(work.faces, key=lambda f: (f.calc_center_median() - Vector((1.0, 0.0, 0.0))).length)[:3]
+    bmesh.ops.dissolve_faces(work, faces=side)
+    work.to_mesh(mesh)
+    work.free()
+    rng = np.random.default_rng(1)
+    colours = mesh.color_attributes.new("Paint", "BYTE_COLOR", "CORNER")
+    colours.data.foreach_set("color", rng.random(len(mesh.loops) * 4).astype(np.float32))
+    weights = mesh.attributes.new("weight", "FLOAT", "POINT")
+    weights.data.foreach_set("value", rng.random(len(mesh.vertices)).astype(np.float32))
+    clay = bpy.data.materials.new("Clay")
+    mesh.materials.append(clay)
+    ob = link(bpy.data.objects.new(name, mesh))
+    ob.location, ob.rotation_euler, ob.scale = (2.0, -1.0, 0.5), (0.3, 0.0, 0.7), (1.5, 1.5, 1.5)
+    bpy.context.view_layer.update()
+    return ob
+
+
+def read(collection, name, count, width=1, dtype=np.float32):
+    values = np.empty(count * width, dtype=dtype)
+    collection.foreach_get(name, values)
+    return values.reshape(-1, width) if width > 1 else values
+
+
+def polygons(mesh) -> list[tuple[int, ...]]:
+    return [tuple(p.vertices) for p in mesh.polygons]
+
+
+def boundary_edges(mesh) -> int:
+    """Edges used by exactly one face."""
+    uses = np.bincount(read(mesh.loops, "edge_index", len(mesh.loops), dtype=np.int32), minlength=len(mesh.edges))
+    return int((uses == 1).sum())
+
+
+def last_summary(name):
+    results = json.loads(bpy.context.window_manager.neurep_job.last_result)["results"]
+    return {s["object"]: s for s in results}[name]
+
+
+def test_fill_holes_keeps_the_mesh_exactly_and_closes_its_hole(scene):
+    source = holed_scan()
+    mesh = source.data
+    before = scene_state()
+    vertex_count, loop_count, face_count = len(mesh.vertices), len(mesh.loops), len(mesh.polygons)
+    assert max(len(p.vertices) for p in mesh.polygons) > 4 and boundary_edges(mesh) == 24
+    select_only(source)
+
+    assert bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES") == {"FINISHED"}
+
+    assert scene_state()["meshes"][mesh.name] == before["meshes"][mesh.name]  # the source is untouched
+    assert len(mesh.vertices) == vertex_count and len(mesh.polygons) == face_count
+    result = bpy.data.objects["Scan_filled"]
+    filled = result.data
+    assert filled is not mesh and np.allclose(np.array(result.matrix_world), np.array(source.matrix_world))
+    assert result.users_collection[0] == source.users_collection[0] and result.select_get()
+    # the source's vertices, faces (n-gon included), UVs, colours and attributes come first, exactly
+    assert np.array_equal(read(filled.vertices, "co", len(filled.vertices), 3)[:vertex_count],
+                          read(mesh.vertices, "co", vertex_count, 3))
+    assert polygons(filled)[:face_count] == polygons(mesh)
+    assert np.array_equal(read(filled.uv_layers["UVMap"].uv, "vector", len(filled.loops), 2)[:loop_count],
+                          read(mesh.uv_layers["UVMap"].uv, "vector", loop_count, 2))
+    assert np.array_equal(read(filled.color_attributes["Paint"].data, "color", len(filled.loops), 4)[:loop_count],
+                          read(mesh.color_attributes["Paint"].data, "color", loop_count, 4))
+    assert np.array_equal(read(filled.attributes["weight"].data, "value", len(filled.vertices))[:vertex_count],
+                          read(mesh.attributes["weight"].data, "value", vertex_count))
+    # the patches: triangles after the source's faces, in the invented slot and flagged
+    assert len(filled.polygons) > face_count and len(filled.vertices) >= vertex_count
+    assert all(len(p) == 3 for p in polygons(filled)[face_count:])
+    assert filled.materials[0].name == "Clay" and filled.materials[-1].name == "NeuRep: invented"
+    slots = read(filled.polygons, "material_index", len(filled.polygons), dtype=np.int32)
+    flags = read(filled.attributes["neurep_invented"].data, "value", len(filled.polygons), dtype=bool)
+    assert (slots[:face_count] == 0).all() and (slots[face_count:] == len(filled.materials) - 1).all()
+    assert not flags[:face_count].any() and flags[face_count:].all()
+    # the hole is closed, or the summary says why not
+    summary = last_summary("Scan_filled")
+    assert summary["mode"] == "fill_holes" and summary["added_faces"] == len(filled.polygons) - face_count
+    assert summary["holes_closed"] + summary["holes_left_open"] == 1 and summary["added_area"] > 0
+    if summary["holes_left_open"]:
+        assert all(summary["open_holes"]) and any("stays open" in note for note in summary["notes"])
+    else:
+        assert boundary_edges(filled) == 0 and summary["watertight"]
+        patch = read(filled.vertices, "co", len(filled.vertices), 3)[vertex_count:]
+        # in the source's local space, across the hole (the rim is the ring at z = 0.71 of the unit sphere);
+        # how far a 30-step fit bulges the patch towards the sphere is not checked here
+        assert (np.linalg.norm(patch, axis=1) < 1.1).all() and (patch[:, 2] > 0.5).all()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: point_cloud("Cloud", sphere_points(500)), "'Cloud' is a point cloud; Fill Holes needs a mesh"),
+    (lambda: vertex_mesh("Dots", sphere_points(500)), "'Dots' has no faces"),
+])
+def test_fill_holes_refuses_what_has_no_faces_and_points_to_complete(scene, make, message):
+    ob = make()
+    select_only(ob)
+    before = scene_state()
+    with pytest.raises(RuntimeError, match=message) as error:
+        bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES")
+    assert "Complete mode" in str(error.value)
+    assert scene_state() == before
+
+
+def test_symmetry_choices_map_to_the_fit_config(scene):
+    settings = scene.neurep_settings
+    assert settings.symmetry == "OFF" and settings.mode == "COMPLETE"
+    for choice in ("OFF", "AUTO", "X", "Y", "Z"):
+        settings.symmetry = choice
+        assert settings.fit_settings()[0].symmetry == choice.lower()
+
+
+@pytest.mark.parametrize("symmetry", ["OFF", "AUTO"])
+def test_symmetry_off_and_auto_run_and_report_the_plane(scene, symmetry):
+    source = holed_scan()
+    select_only(source)
+
+    assert bpy.ops.neurep.complete(**TINY_FIT, symmetry=symmetry) == {"FINISHED"}
+
+    summary = last_summary("Scan_completed")
+    if symmetry == "OFF":
+        assert summary["symmetry"] is None
+    elif summary["symmetry"] is not None:  # auto uses a plane only when the scan supports it
+        assert len(summary["symmetry"]["normal"]) == 3 and 0 <= summary["symmetry"]["confidence"] <= 1
+
+
+def test_with_modifiers_the_evaluated_mesh_is_kept_and_max_hole_size_leaves_holes_open(scene):
+    source = holed_scan()
+    source.modifiers.new("Triangulate", "TRIANGULATE")
+    bpy.context.view_layer.update()
+    evaluated = source.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+    expected = polygons(evaluated)
+    source.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh_clear()
+    select_only(source)
+
+    assert bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES", max_hole_size=0.01) == {"FINISHED"}
+
+    result = bpy.data.objects["Scan_filled"]
+    assert not result.modifiers and polygons(result.data) == expected  # modifiers applied, nothing added
+    assert all(len(face) == 3 for face in expected)
+    summary = last_summary("Scan_filled")
+    assert summary["holes_closed"] == 0 and summary["holes_left_open"] == 1 and summary["added_faces"] == 0
+    assert "larger than max size" in summary["open_holes"][0]
+    assert any("stays open" in note for note in summary["notes"])
+
+
+def test_only_selected_holes_needs_a_selected_vertex(scene):
+    source = holed_scan()
+    source.data.vertices.foreach_set("select", np.zeros(len(source.data.vertices), dtype=bool))
+    select_only(source)
+    with pytest.raises(RuntimeError, match="no vertex is selected"):
+        bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES", only_selected_holes=True)
+    assert "Scan_filled" not in bpy.data.objects
