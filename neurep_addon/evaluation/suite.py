@@ -17,6 +17,7 @@ Fill-holes cases (``fill_cases``) keep the partial mesh itself; ``run_fill_metho
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,6 +227,8 @@ METHODS: dict[str, tuple[str, str, str, Callable[[FitConfig], FitConfig] | None]
     "neurep": ("NeuRep, preset default", "default", "none", None),
     "neurep-quality": ("NeuRep, preset quality", "quality", "none", None),
     "neurep-prior": ("NeuRep, preset default + default prior", "default", "default", None),
+    "neurep-prior-flat": ("NeuRep, preset default + default prior, no curvature term", "default", "default",
+                          lambda config: config.replace(weights=dataclasses.replace(config.weights, curvature=0.0))),
     "neurep-prior-symmetry": ("NeuRep, preset default + default prior, --symmetry auto", "default", "default",
                               lambda config: config.replace(symmetry="auto")),
 }
