@@ -191,7 +191,8 @@ def _cell(value: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-TEST_SETS = {"val": "held-out meshes, 2-view virtual scans", "abc": "ABC real scans", "pairs": "partial/complete pairs"}
+TEST_SETS = {"val": "held-out meshes, 2-view virtual scans", "one-sided": "held-out torus, 1-view scan",
+             "abc": "ABC real scans", "pairs": "partial/complete pairs"}
 
 
 def by_test_set(results: dict, shapes: list[str], last: int) -> list[str]:
