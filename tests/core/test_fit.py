@@ -212,3 +212,23 @@ def test_curvature_term_is_zero_on_a_plane_and_positive_inside_a_sphere():
     assert penalty(lambda p: p @ torch.tensor([0.3, -0.5, 0.8])) < 1e-5
     sphere = penalty(lambda p: p.norm(dim=1) - 0.5)  # |H u| = |u_tangential| / |x| inside
     assert sphere > 1.0
+
+
+def test_the_anchor_holds_the_field_of_the_learned_steps_away_from_the_data():
+    from neurep_addon.core.prior_io import resolve_prior
+
+    prior = resolve_prior("default")
+    points, normals = sphere_points(3000)
+    keep = points[:, 2] < 0.3  # the top of the sphere is missing
+    far = np.array([[0.0, 0.0, 0.55], [0.1, 0.1, 0.5], [-0.1, 0.05, 0.52]]) * 1.2  # where the cap was
+    drift = {}
+    for weight in (0.0, 100.0):
+        config = TINY.replace(network=prior.network, steps=prior.inner_steps + 40, points_per_step=512,
+                              prior_anchor_weight=weight)
+        fit = FitSession(points[keep] * 0.6, normals[keep], config, prior=prior, device=DEVICE, seed=0)
+        for _ in range(prior.inner_steps):
+            fit.step()
+        after_learned_steps = fit.sdf(far.astype(np.float32))
+        fit.run()
+        drift[weight] = np.abs(fit.sdf(far.astype(np.float32)) - after_learned_steps).mean()
+    assert drift[100.0] < 0.5 * drift[0.0]
