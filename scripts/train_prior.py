@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from neurep_addon.core.config import ENCODINGS, NetworkConfig  # noqa: E402
+from neurep_addon.core.config import DEVICES, ENCODINGS, NetworkConfig  # noqa: E402
 from neurep_addon.core.errors import ConfigError, NeuRepError  # noqa: E402
 from neurep_addon.meta.learner import ALGORITHMS, MetaConfig  # noqa: E402
 from neurep_addon.meta.training import train  # noqa: E402
@@ -70,7 +70,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--depth", type=int, help=f"(default: {net.depth}, or the --init prior's)")
     parser.add_argument("--omega-0", type=float, help=f"(default: {net.omega_0}, or the --init prior's)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+    parser.add_argument("--device", default="auto", choices=[d for d in DEVICES if d != "mps"],
                         help="cuda trains with TF32 matrix products; the state it writes resumes on either")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")

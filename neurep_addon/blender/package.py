@@ -8,6 +8,18 @@ from __future__ import annotations
 ADDON_PACKAGE = __package__.rpartition(".neurep_addon")[0]
 """The extension's package, e.g. ``bl_ext.user_default.neurep``; empty outside Blender's extension system."""
 
+DEVICE_MENU = {"auto": ("Auto", "CUDA, then Apple MPS, then the CPU"), "cpu": ("CPU", "The processor"),
+               "cuda": ("CUDA", "An NVIDIA GPU"), "mps": ("MPS", "Apple silicon GPU")}
+"""Label and description of each of the core's devices (``core.config.DEVICES``) in the device menus."""
+
+
+def device_items() -> list[tuple[str, str, str]]:
+    """The items of a device menu: the core's devices, in its order."""
+    from ..core.config import DEVICES  # plain Python, no torch
+
+    return [(name, *DEVICE_MENU[name]) for name in DEVICES]
+
+
 SETTING_LABELS = {
     "preset": "Preset", "prior": "Prior", "encoding": "Encoding", "steps": "Steps", "resolution": "Resolution",
     "device": "Device", "seed": "Seed", "width": "Width", "depth": "Depth",

@@ -9,7 +9,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from . import dependencies, install
-from .package import ADDON_PACKAGE
+from .package import ADDON_PACKAGE, device_items
 
 
 def _build_items(self, context):
@@ -27,8 +27,7 @@ class NEUREP_AddonPreferences(bpy.types.AddonPreferences):
 
     device: EnumProperty(
         name="Device", description="Where fits run unless the panel or operator says otherwise",
-        items=[("auto", "Auto", "CUDA, then Apple MPS, then the CPU"), ("cpu", "CPU", ""),
-               ("cuda", "CUDA", "An NVIDIA GPU"), ("mps", "MPS", "Apple silicon GPU")],
+        items=device_items(),
         default="auto")
     cpu_threads: IntProperty(
         name="CPU Threads", description="Threads PyTorch may use for a fit on the CPU; 0 = all cores but one, "

@@ -7,6 +7,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..core.config import ENCODINGS, PRESETS
+from .package import device_items
 
 
 SKIP_SAVE = {"SKIP_SAVE"}
@@ -60,8 +61,7 @@ class FitSettings:
     device: EnumProperty(
         options=SKIP_SAVE, name="Device", description="Where the network is fitted",
         items=[("PREFERENCES", "From Preferences", "The device chosen in the add-on preferences"),
-               ("auto", "Auto", "CUDA, then Apple MPS, then the CPU"),
-               ("cpu", "CPU", ""), ("cuda", "CUDA", "An NVIDIA GPU"), ("mps", "MPS", "Apple silicon GPU")],
+               *device_items()],
         default="PREFERENCES")
     seed: IntProperty(name="Seed", description="Random seed (same seed, same result on the CPU)",
                       default=0, min=0, options=SKIP_SAVE)
