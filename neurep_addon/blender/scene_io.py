@@ -195,7 +195,8 @@ def _read_vectors(collection, name: str) -> np.ndarray:
 
 
 def _to_world(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    return points @ matrix[:3, :3].T + matrix[:3, 3]
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite input is named by ``check_finite``
+        return points @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def set_mesh_geometry(mesh, vertices: np.ndarray, faces: np.ndarray) -> None:
