@@ -240,6 +240,21 @@ def files_requests(paths: list[str], output_dir: str, config: FitConfig, prior: 
     return requests
 
 
+def release_memory() -> None:
+    """Give the memory freed by an ended fit back to the system (glibc only; elsewhere nothing).
+
+    Each fit runs on a new worker thread, and glibc keeps what such threads free in per-thread arenas:
+    without this, a Blender session's memory grew by about 330 MB over 50 completions (``bench_soak``)."""
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+            pass
+
+
 def run_blocking(request, progress=None):
     """One request on the worker thread the modal path uses, waited for; returns the ``Completion``.
 
@@ -259,6 +274,7 @@ def run_blocking(request, progress=None):
         job.cancel()
         job.wait()
         raise
+    release_memory()
     if job.state != FINISHED:
         raise job.exception
     return job.result
@@ -505,6 +521,7 @@ class CompletionRun:
         """Remove the preview and forget this run (its worker has ended or was told to stop)."""
         global _active
         scene_io.remove_previews()
+        release_memory()
         if _active is self:
             _active = None
 
