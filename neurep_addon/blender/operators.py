@@ -95,6 +95,8 @@ class ModalRun:
                 self.report({"INFO"}, f"NeuRep: {symmetry_line(summary['symmetry'])}")
             for note in summary["notes"]:
                 self.report({"INFO"}, f"NeuRep: {note}")
+            for warning in summary.get("warnings", ()):
+                self.report({"WARNING"}, f"NeuRep: {warning}")
 
 
 def fill_line(summary: dict) -> str:

@@ -89,10 +89,15 @@ def observation_from_objects(objects, depsgraph, seed: int = 0, mesh_samples: in
     usable = usable_objects(objects)
     ignored = [ob.name for ob in objects if ob.type not in SUPPORTED_TYPES]
     triangles, clouds = [], []
+    notes = []
     for ob in usable:
         surface, points = _evaluated_geometry(ob, depsgraph)
+        check_finite(ob, np.concatenate([surface[0], points]) if surface is not None else points)
         if surface is not None:
             triangles.append(surface)
+            loose = len(surface[0]) - len(np.unique(surface[1]))
+            if loose:
+                notes.append(f"ignored {loose:,} loose vertices of '{ob.name}' (on no face)")
         if len(points):
             clouds.append(points)
     if not triangles and not clouds:
@@ -111,9 +116,45 @@ def observation_from_objects(objects, depsgraph, seed: int = 0, mesh_samples: in
         observations.append(Observation(points, normals,
                                         (f"sampled {mesh_samples:,} points from {len(faces):,} triangles",)))
     observation = merge(observations)
+    observation.notes += tuple(notes)
     if ignored:
         observation.notes += (f"ignored {', '.join(ignored)} (not a mesh or point cloud)",)
     return observation
+
+
+def check_finite(ob, vertices: np.ndarray) -> None:
+    """Raise ``InputError`` naming ``ob`` (and its modifiers) when any of its ``vertices`` [N, 3] is NaN or
+    infinite: a modifier or geometry-nodes setup that overflows or divides by zero."""
+    bad = ~np.isfinite(vertices).all(axis=1)
+    if not bad.any():
+        return
+    modifiers = [m.name for m in getattr(ob, "modifiers", ())]
+    where = f"after its modifiers ({', '.join(modifiers)})" if modifiers else "in its data"
+    raise InputError(f"'{ob.name}': {int(bad.sum()):,} of {len(vertices):,} vertices have NaN or infinite "
+                     f"coordinates {where}; fix or turn off what produces them and try again (nothing was "
+                     "created)")
+
+
+def source_fingerprint(ob) -> int:
+    """A hash of what a fit reads from ``ob`` before its modifiers: type, transform, element counts and
+    positions; it differs once the object is moved or its geometry is edited."""
+    data = ob.data
+    if ob.type == "MESH":
+        positions, counts = _read_vectors(data.vertices, "co"), (len(data.polygons), len(data.loops))
+    elif ob.type == "POINTCLOUD":
+        positions, counts = _read_vectors(data.points, "co"), ()
+    else:
+        positions, counts = np.empty((0, 3)), ()
+    matrix = np.array(ob.matrix_world, dtype=np.float64)
+    return hash((ob.type, counts, positions.tobytes(), matrix.tobytes(), tuple(m.name for m in ob.modifiers)))
+
+
+def find_object(session_uid: int, name: str):
+    """The object a run was started on: by its session id, which survives renaming and undo; by ``name``
+    only when no id was recorded. None once it was deleted."""
+    if not session_uid:
+        return bpy.data.objects.get(name)
+    return next((ob for ob in bpy.data.objects if ob.session_uid == session_uid), None)
 
 
 def _evaluated_geometry(ob, depsgraph) -> tuple[tuple[np.ndarray, np.ndarray] | None, np.ndarray]:
@@ -154,7 +195,8 @@ def _read_vectors(collection, name: str) -> np.ndarray:
 
 
 def _to_world(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    return points @ matrix[:3, :3].T + matrix[:3, 3]
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite input is named by ``check_finite``
+        return points @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def set_mesh_geometry(mesh, vertices: np.ndarray, faces: np.ndarray) -> None:
@@ -351,6 +393,7 @@ def hole_filling_input(ob, depsgraph) -> tuple[np.ndarray, np.ndarray, np.ndarra
             raise InputError(f"'{ob.name}' has no faces (only vertices or edges); Fill Holes needs a mesh "
                              "with faces. Use the Complete mode to build a closed mesh from its points")
         vertices = _read_vectors(mesh.vertices, "co")
+        check_finite(ob, vertices)
         mesh.calc_loop_triangles()
         triangles = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
         mesh.loop_triangles.foreach_get("vertices", triangles)
