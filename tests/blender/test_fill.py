@@ -68,7 +68,8 @@ def test_fill_holes_keeps_the_mesh_exactly_and_closes_its_hole(scene):
     assert max(len(p.vertices) for p in mesh.polygons) > 4 and boundary_edges(mesh) == 24
     select_only(source)
 
-    assert bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES") == {"FINISHED"}
+    # 80 steps: after 30 steps from the shipped prior (no sphere base) the cap still sags into the sphere.
+    assert bpy.ops.neurep.complete(**{**TINY_FIT, "steps": 80}, mode="FILL_HOLES") == {"FINISHED"}
 
     assert scene_state()["meshes"][mesh.name] == before["meshes"][mesh.name]  # the source is untouched
     assert len(mesh.vertices) == vertex_count and len(mesh.polygons) == face_count
