@@ -179,7 +179,7 @@ def test_loose_vertices_are_named_as_ignored(scene):
         for x in range(5):
             work.verts.new((3.0 + x, 0.0, 0.0))
 
-    scan = with_extra("Loose", loose)
+    with_extra("Loose", loose)
     assert bpy.ops.neurep.complete(**TINY_FIT) == {"FINISHED"}
     assert "ignored 5 loose vertices of 'Loose' (on no face)" in last_summaries()[0]["notes"]
 

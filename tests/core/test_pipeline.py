@@ -6,7 +6,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
-from neurep_addon.core.errors import ConfigError, FitCancelled, FitError, InputError, PriorError
+from neurep_addon.core.errors import ConfigError, FitCancelled, FitError, PriorError
 from neurep_addon.core.observation import Observation
 from neurep_addon.core.pipeline import complete, settings
 from neurep_addon.core.prior import Prior
