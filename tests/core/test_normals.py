@@ -40,3 +40,12 @@ def test_noise_adaptive_neighbourhood_grows_with_the_noise(torus_mesh):
         points = Normalization.fit(scan.points).to_box(scan.points)
         sizes.append(noise_adaptive_k(points, cKDTree(points), 16))
     assert sizes[0] == 16 and sizes[1] >= 64
+
+
+def test_clean_two_view_scans_of_a_torus_are_oriented_by_the_tree_alone(torus_mesh):
+    # With the visibility votes applied on these clean scans too, 6.8% and 12.1% of the normals faced the
+    # wrong way (seeds 0 and 1): the votes are kept for noisy scans, where the tree goes wrong.
+    for seed in (0, 1):
+        scan = depth_scan(torus_mesh, 2, np.random.default_rng(seed), resolution=160, with_normals=True)
+        normals = estimate_normals(Normalization.fit(scan.points).to_box(scan.points), k=16)
+        assert (np.einsum("ij,ij->i", normals, scan.normals) < 0).mean() < 0.005
