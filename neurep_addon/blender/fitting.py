@@ -37,12 +37,11 @@ if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit s
 BLOCKING_POLL_SECONDS = 0.1
 
 
-@dataclass
-class FitRequest:
-    """One object's fit, snapshotted on the main thread. Objects are kept by session id and name, never by
-    reference (undo and file loads free them); ``sources`` records what each looked like at the start."""
+@dataclass(kw_only=True)
+class ObjectRequest:
+    """What every fit of a scene object needs, snapshotted on the main thread. Objects are kept by session id
+    and name, never by reference (undo and file loads free them)."""
 
-    observation: Observation
     config: FitConfig
     prior: Prior | None
     device: str
@@ -51,20 +50,27 @@ class FitRequest:
     scene_name: str
     matrix_world: np.ndarray = field(default_factory=lambda: np.eye(4))
     """The source's transform when the fit started: the result gets it (vertices in its local space)."""
-    material_names: tuple[str | None, ...] = ()
     threads: int = 0
-    invented_factor: float | None = 4.0
-    """Faces farther than this many point spacings from the scan get the invented material (None: off)."""
     source_uid: int = 0
     """The placing object's ``session_uid``: found again after a rename or an undo (0: by name only)."""
-    sources: tuple[tuple[int, str, int], ...] = ()
-    """(session_uid, name, ``scene_io.source_fingerprint``) of every object read, to tell an edit."""
-    warnings: list[str] = field(default_factory=list)
-    """What happened to the sources during the fit, said when the result is placed."""
 
     @property
     def label(self) -> str:
         return self.source_name
+
+
+@dataclass(kw_only=True)
+class FitRequest(ObjectRequest):
+    """One object's completion; ``sources`` records what each object read looked like at the start."""
+
+    observation: Observation
+    material_names: tuple[str | None, ...] = ()
+    invented_factor: float | None = 4.0
+    """Faces farther than this many point spacings from the scan get the invented material (None: off)."""
+    sources: tuple[tuple[int, str, int], ...] = ()
+    """(session_uid, name, ``scene_io.source_fingerprint``) of every object read, to tell an edit."""
+    warnings: list[str] = field(default_factory=list)
+    """What happened to the sources during the fit, said when the result is placed."""
 
     @property
     def preview_name(self) -> str | None:
@@ -80,9 +86,9 @@ class FitRequest:
         return {**result_summary(placed, completion), "warnings": list(self.warnings)}
 
 
-@dataclass
-class FillRequest:
-    """One mesh object's hole filling, snapshotted on the main thread in the object's local space.
+@dataclass(kw_only=True)
+class FillRequest(ObjectRequest):
+    """One mesh object's hole filling, in the object's local space.
 
     vertices/triangles are what ``scene_io.hole_filling_input`` read (the mesh's own vertex order); the result
     is a copy of the same mesh with the patches appended, so the fit never sees the n-gons it keeps.
@@ -90,25 +96,11 @@ class FillRequest:
 
     vertices: np.ndarray
     triangles: np.ndarray
-    config: FitConfig
-    prior: Prior | None
-    device: str
-    seed: int
-    source_name: str
-    scene_name: str
-    matrix_world: np.ndarray = field(default_factory=lambda: np.eye(4))
-    threads: int = 0
     max_hole_size: float | None = None
     """Local units; None: no limit."""
     selected: np.ndarray | None = None
     """Vertex indices whose holes are filled; None: every hole."""
     mark_invented: bool = True
-    source_uid: int = 0
-    """The source's ``session_uid`` (see ``FitRequest``)."""
-
-    @property
-    def label(self) -> str:
-        return self.source_name
 
     preview_name = None
 
@@ -186,9 +178,11 @@ def make_request(objects, active, scene, depsgraph, config: FitConfig, prior: Pr
     materials = tuple(m.name if m is not None else None for m in getattr(source.data, "materials", ()))
     sources = tuple((ob.session_uid, ob.name, scene_io.source_fingerprint(ob))
                     for ob in scene_io.usable_objects(objects))
-    return FitRequest(observation, config, prior, device, seed, source.name, scene.name,
-                      np.array(source.matrix_world, dtype=np.float64), materials, threads, invented_factor,
-                      source.session_uid, sources)
+    return FitRequest(observation=observation, config=config, prior=prior, device=device, seed=seed,
+                      source_name=source.name, scene_name=scene.name,
+                      matrix_world=np.array(source.matrix_world, dtype=np.float64), material_names=materials,
+                      threads=threads, invented_factor=invented_factor, source_uid=source.session_uid,
+                      sources=sources)
 
 
 def fill_requests(objects, scene, depsgraph, config: FitConfig, prior: Prior | None, device: str, seed: int,
@@ -206,9 +200,11 @@ def fill_requests(objects, scene, depsgraph, config: FitConfig, prior: Prior | N
             if not len(chosen):
                 raise InputError(f"'{ob.name}': Only Selected Holes is on but no vertex is selected; select "
                                  "vertices on the holes' borders in Edit Mode, or turn it off")
-        requests.append(FillRequest(vertices, triangles, config, prior, device, seed, ob.name, scene.name,
-                                    np.array(ob.matrix_world, dtype=np.float64), threads, max_hole_size, chosen,
-                                    mark_invented, ob.session_uid))
+        requests.append(FillRequest(vertices=vertices, triangles=triangles, config=config, prior=prior,
+                                    device=device, seed=seed, source_name=ob.name, scene_name=scene.name,
+                                    matrix_world=np.array(ob.matrix_world, dtype=np.float64), threads=threads,
+                                    max_hole_size=max_hole_size, selected=chosen, mark_invented=mark_invented,
+                                    source_uid=ob.session_uid))
     return requests
 
 

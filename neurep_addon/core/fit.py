@@ -237,16 +237,34 @@ class FitSession:
             raise FitCancelled(f"cancelled after {self.steps_done} of {self.config.steps} steps")
         return history
 
-    @torch.no_grad()
     def sdf(self, points: np.ndarray) -> np.ndarray:
         """Network values float32 [M] at box points [M, 3], evaluated in chunks of ``chunk_size`` points."""
+        with torch.no_grad():
+            (values,) = self._in_chunks(points, lambda chunk: (self.network(chunk)[:, 0],), "surface extraction")
+        return values.astype(np.float32)
+
+    def sdf_and_gradient(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Network values float64 [M] and their gradients [M, 3] (autograd) at box points [M, 3], in chunks."""
+        def value_and_gradient(chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            chunk = chunk.requires_grad_(True)
+            value = self.network(chunk)[:, 0]
+            (gradient,) = torch.autograd.grad(value.sum(), chunk)
+            return value.detach(), gradient
+
+        values, gradients = self._in_chunks(points, value_and_gradient, "hole filling")
+        return values.astype(np.float64), gradients.astype(np.float64)
+
+    def _in_chunks(self, points: np.ndarray, compute, what: str) -> list[np.ndarray]:
+        """``compute`` (float32 tensor [C, 3] -> tensors [C, ...]) over ``points`` [M, 3], ``chunk_size`` at a time,
+        concatenated per output. Out of GPU memory, the chunk halves and the chunk is retried; at ``MIN_CHUNK``
+        the session moves to the CPU. Cancelling stops it with ``FitCancelled``."""
         self.network.eval()
-        out = np.empty(len(points), dtype=np.float32)
+        parts: list[tuple[np.ndarray, ...]] = []
         start = 0
-        while start < len(points):
-            chunk = torch.as_tensor(points[start:start + self.chunk_size], device=self.device)
+        while start < len(points) or not parts:  # an empty query still gives empty outputs of the right shape
+            chunk = torch.as_tensor(points[start:start + self.chunk_size], dtype=torch.float32, device=self.device)
             try:
-                out[start:start + len(chunk)] = self.network(chunk)[:, 0].float().cpu().numpy()
+                parts.append(tuple(t.float().cpu().numpy() for t in compute(chunk)))
             except RuntimeError as exc:
                 if not _out_of_memory(exc):
                     raise
@@ -259,25 +277,9 @@ class FitSession:
                 continue
             start += len(chunk)
             if self.cancelled:
-                raise FitCancelled("cancelled during surface extraction")
+                raise FitCancelled(f"cancelled during {what}")
         self.network.train()
-        return out
-
-    def sdf_and_gradient(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Network values float64 [M] and their gradients [M, 3] (autograd) at box points [M, 3], in chunks."""
-        self.network.eval()
-        values, gradients = np.empty(len(points)), np.empty((len(points), 3))
-        for start in range(0, len(points), self.chunk_size):
-            chunk = torch.as_tensor(points[start:start + self.chunk_size], dtype=torch.float32,
-                                    device=self.device).requires_grad_(True)
-            value = self.network(chunk)[:, 0]
-            (gradient,) = torch.autograd.grad(value.sum(), chunk)
-            values[start:start + len(chunk)] = value.detach().cpu().numpy()
-            gradients[start:start + len(chunk)] = gradient.cpu().numpy()
-            if self.cancelled:
-                raise FitCancelled("cancelled while filling holes")
-        self.network.train()
-        return values, gradients
+        return [np.concatenate(outputs) for outputs in zip(*parts)]
 
     @property
     def notes(self) -> list[str]:

@@ -274,7 +274,7 @@ class HoleFilling:
         return np.arange(len(self.faces)) >= self.input_faces
 
 
-def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior: Prior | None = None,
+def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior: Priors = None,
                device: str = "auto", seed: int = 0, progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None, max_hole_size: float | None = None,
                selected: Iterable[int] | None = None, samples: int = MESH_SAMPLES) -> HoleFilling:
@@ -298,14 +298,14 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
     clock = time.perf_counter()
     field, evaluations = _world_field(session, prepared)
     filled = fill_holes_on_field(vertices, faces, field, max_hole_size, selected)
-    notes = list(prepared.notes)
+    notes = list(prepared.notes) + session.notes
     if not filled.holes:
         notes.append("the mesh has no holes (every edge has two faces); nothing was added")
     notes += [f"a hole of {len(hole.vertices)} edges stays open: {hole.reason}" for hole in filled.holes
               if not hole.closed]
     mesh = trimesh.Trimesh(filled.vertices, filled.faces, process=False)
     stats = FillStats(
-        points=len(prepared.points), normals=prepared.normals_source, steps=session.steps_done,
+        points=len(prepared.observation.points), normals=prepared.normals_source, steps=session.steps_done,
         device=str(session.device), final_loss=history[-1].loss if history else None,
         seconds={"prepare": round(prepared.seconds, 3), "fit": round(fit_seconds, 3),
                  "fill": round(time.perf_counter() - clock, 3)},
