@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from scripts.docsection import write_section  # noqa: E402
-from neurep_addon.core.config import NetworkConfig  # noqa: E402
+from neurep_addon.core.config import FitConfig, NetworkConfig  # noqa: E402
 from neurep_addon.core.errors import FitError  # noqa: E402
 from neurep_addon.core.observation import validate  # noqa: E402
 from neurep_addon.core.pipeline import finish, prepare, settings, start_fit  # noqa: E402
@@ -252,6 +252,9 @@ def main(argv: list[str]) -> int:
                         help="step counts at which every neural fit is meshed and scored")
     parser.add_argument("--anchor-weight", type=float,
                         help="FitConfig.prior_anchor_weight for the prior methods (default: the engine's)")
+    parser.add_argument("--prior-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a FitConfig number for the prior methods, e.g. prior_learning_rate_scale=0.5 "
+                             "(repeatable; use another --results file to keep runs apart)")
     parser.add_argument("--section", default="priors",
                         help="the BENCHMARKS.md section the report goes to ('none': no docs)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
@@ -276,6 +279,12 @@ def main(argv: list[str]) -> int:
             if method in methods and not getattr(args, method):
                 parser.error(f"method '{method}' needs --{method} PRIOR_FILE")
         checkpoints = tuple(int(s) for s in args.checkpoints.split(","))
+        prior_settings = {} if args.anchor_weight is None else {"prior_anchor_weight": args.anchor_weight}
+        for item in args.prior_setting:
+            name, _, value = item.partition("=")
+            if name not in FitConfig.__dataclass_fields__ or not value:
+                parser.error(f"--prior-setting {item!r}: give NAME=VALUE with NAME a FitConfig field")
+            prior_settings[name] = type(getattr(FitConfig(), name))(value)
         default_prior = load_prior(args.default_prior)
         validation = [n for n in default_prior.provenance.get("validation_meshes", "").split(", ") if n]
         if not validation:
@@ -292,8 +301,7 @@ def main(argv: list[str]) -> int:
                 clock = time.perf_counter()
                 rows = (run_poisson(case) if method == "poisson"
                         else run_neural(method, case, priors.get(method), args.preset, args.resolution, checkpoints,
-                                        **({"prior_anchor_weight": args.anchor_weight}
-                                           if method in PRIOR_METHODS and args.anchor_weight is not None else {})))
+                                        **(prior_settings if method in PRIOR_METHODS else {})))
                 # Re-read before writing: several benchmark processes may share the results file.
                 results = json.loads(results_path.read_text()) if results_path.is_file() else {}
                 results.setdefault(method, {})[name] = rows

@@ -32,7 +32,7 @@ from neurep_addon.meta.learner import ALGORITHMS, MetaConfig  # noqa: E402
 from neurep_addon.meta.training import train  # noqa: E402
 from neurep_addon.core.prior_io import FORMAT, resolve_prior  # noqa: E402
 from neurep_addon.tasks.bank import build_bank  # noqa: E402
-from neurep_addon.tasks.shapes import mesh_files, split_files  # noqa: E402
+from neurep_addon.tasks.shapes import FAMILIES, mesh_files, split_files  # noqa: E402
 from neurep_addon.tasks.tasks import ShapeDistribution, TaskConfig  # noqa: E402
 
 
@@ -62,6 +62,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--val-fraction", type=float, default=0.2, help="meshes held out for validation")
     parser.add_argument("--procedural-fraction", type=float, default=TaskConfig().procedural_fraction,
                         help="share of tasks on procedural shapes (1 = no meshes needed)")
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help="comma-separated procedural families to draw from (a subset, with "
+                             "--procedural-fraction 1 for a family prior); the families are " + ", ".join(FAMILIES))
     parser.add_argument("--init", metavar="PRIOR",
                         help="start from this prior ('default' or a file) instead of random weights: "
                              "fine-tunes it, keeping its network")
@@ -128,7 +131,8 @@ def main(argv: list[str]) -> int:
             validate_every=args.validate_every, checkpoint_every=args.checkpoint_every,
             log_every=args.log_every, seed=args.seed,
             network=network)
-        task_config = TaskConfig(procedural_fraction=args.procedural_fraction)
+        families = tuple(f.strip() for f in args.families.split(",") if f.strip())
+        task_config = TaskConfig(procedural_fraction=args.procedural_fraction, families=families)
         files = mesh_files(args.data) if args.procedural_fraction < 1 else []
         train_files, validation_files = split_files(files, args.val_fraction, args.seed) if files else ([], [])
         log(f"{len(train_files)} training meshes, {len(validation_files)} validation meshes: "
@@ -138,7 +142,8 @@ def main(argv: list[str]) -> int:
             if validation_files else train_shapes
         provenance = {
             "data": f"{Path(args.data).name}/ ({len(train_files)} training meshes + procedural "
-                    f"{args.procedural_fraction:.0%})",
+                    f"{args.procedural_fraction:.0%}"
+                    + ("" if families == FAMILIES else f": {', '.join(families)}") + ")",
             "validation_meshes": ", ".join(f.stem for f in validation_files),
             "command": "python scripts/train_prior.py " + shlex.join(argv),
             "version": f"{FORMAT}, git {_git_commit()}, torch {torch.__version__}",

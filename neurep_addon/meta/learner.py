@@ -298,4 +298,7 @@ class MetaLearner:
                     tensor.copy_(saved[name])
         if self.optimizer:
             self.optimizer.load_state_dict(state["optimizer"])
+            # The saved state carries the rates it was made with; a resumed run takes this run's rates.
+            for group, rate in zip(self.optimizer.param_groups, (self.config.outer_lr, self.config.inner_lr_lr)):
+                group["lr"] = rate
         self.iteration = int(state["iteration"])

@@ -333,9 +333,18 @@ _FAMILY_SHAPES = {"superquadric": _superquadric, "csg": _csg, "handles": _handle
                   "extruded": _extruded, "revolved": _revolved, "mirrored": _mirrored, "blobby": _blobby}
 
 
-def random_family(rng: np.random.Generator) -> str:
-    """A family name drawn with the probabilities of ``FAMILY_WEIGHTS``."""
-    return FAMILIES[rng.choice(len(FAMILIES), p=list(FAMILY_WEIGHTS.values()))]
+def random_family(rng: np.random.Generator, families: tuple[str, ...] = FAMILIES) -> str:
+    """A name of ``families`` drawn with their ``FAMILY_WEIGHTS`` (renormalised over ``families``)."""
+    check_families(families)
+    weights = np.array([FAMILY_WEIGHTS[f] for f in families])
+    return families[rng.choice(len(families), p=weights / weights.sum())]
+
+
+def check_families(families: tuple[str, ...]) -> None:
+    """``ConfigError`` unless ``families`` is a non-empty selection of ``FAMILIES``."""
+    unknown = [f for f in families if f not in FAMILY_WEIGHTS]
+    if unknown or not families:
+        raise ConfigError("families", f"{', '.join(unknown) or 'none given'}: choose from {', '.join(FAMILIES)}")
 
 
 def procedural_mesh(rng: np.random.Generator, resolution: int = PROCEDURAL_RESOLUTION,

@@ -28,7 +28,7 @@ from ..core.config import BOX_HALF_SIZE, NORMAL_NEIGHBOURS
 from ..core.errors import ConfigError, InputError
 from ..core.normals import estimate_normals
 from ..core.observation import Normalization, Observation
-from .shapes import load_mesh, procedural_mesh
+from .shapes import FAMILIES, check_families, load_mesh, procedural_mesh, random_family
 from .synth import depth_scan, holed_samples, random_directions, surface_samples
 
 GROUND_TRUTH_SAMPLES = 60_000
@@ -66,6 +66,8 @@ class TaskConfig:
     """Each axis is scaled by a factor in [1 - a, 1 + a] after a random rotation."""
     procedural_fraction: float = 0.3
     """Fraction of tasks built on a procedural shape rather than a mesh of the collection."""
+    families: tuple[str, ...] = FAMILIES
+    """Procedural families drawn from (by their ``shapes.FAMILY_WEIGHTS``); a subset trains a family prior."""
     observed_points: int = 4096
     """The observation is subsampled to at most this many points (meta-training batches are small)."""
     target_points: int = 8192
@@ -80,6 +82,7 @@ class TaskConfig:
             raise ConfigError("views", f"must be a range (low, high) with 1 <= low <= high, got {self.views}")
         if not 0 <= self.anisotropy < 1:
             raise ConfigError("anisotropy", f"must be in [0, 1), got {self.anisotropy}")
+        check_families(tuple(self.families))
         if self.observed_points < 256:
             raise ConfigError("observed_points", f"must be at least 256, got {self.observed_points}")
 
@@ -200,7 +203,7 @@ class ShapeDistribution:
 
     def task(self, rng: np.random.Generator) -> Task:
         if not self.names or rng.random() < self.config.procedural_fraction:
-            mesh = procedural_mesh(rng)
+            mesh = procedural_mesh(rng, family=random_family(rng, tuple(self.config.families)))
             return make_task(mesh, self.config, rng, name=f"procedural:{mesh.metadata['family']}")
         name = self.names[rng.integers(len(self.names))]
         return make_task(self.meshes[name], self.config, rng, name=name)

@@ -96,3 +96,14 @@ def test_prior_benchmark_means_skip_shapes_without_missing_regions():
     table = "\n".join(bench_priors.by_test_set(results, ["abc/b", "val/a"], bench_priors.CHECKPOINTS[-1]))
     assert "| ABC real scans | 1 | 0.0300 / 0.500 / n/a |" in table
     assert "| held-out meshes, 2-view virtual scans | 1 | 0.0100 / 0.500 / 0.200 | 0.0200 / 0.500 / 0.600 |" in table
+
+
+def test_prior_benchmark_refuses_a_setting_that_is_not_a_fit_field(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_priors", SCRIPTS / "bench_priors.py")
+    bench_priors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_priors)
+    with pytest.raises(SystemExit) as exit_info:
+        bench_priors.main(["--data", str(tmp_path), "--methods", "default", "--prior-setting", "prior_learning_rat=0.5",
+                           "--results", str(tmp_path / "r.json"), "--section", "none"])
+    assert exit_info.value.code == 2
+    assert "NAME a FitConfig field" in capsys.readouterr().err

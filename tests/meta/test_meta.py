@@ -96,6 +96,15 @@ def test_train_writes_prior_curve_checkpoint_and_resumes_exactly(tmp_path, tiny_
             torch.testing.assert_close(resumed_state[key][name], tensor, rtol=0, atol=0)
 
 
+def test_resume_takes_this_runs_learning_rates(tiny_meta):
+    """A resumed run can lower its rates (the saved optimiser state must not bring the old ones back)."""
+    learner = MetaLearner(tiny_meta(outer_lr=1e-4, inner_lr_lr=1e-5))
+    state = learner.state()
+    slower = MetaLearner(tiny_meta(outer_lr=3e-5, inner_lr_lr=2e-6))
+    slower.load_state(state)
+    assert [group["lr"] for group in slower.optimizer.param_groups] == [3e-5, 2e-6]
+
+
 def test_resume_refuses_another_network(tmp_path, tiny_meta, procedural_shapes):
     out = tmp_path / "p.safetensors"
     with pytest.raises(PriorError, match="no checkpoint"):

@@ -52,3 +52,12 @@ def test_draws_are_seeded_and_follow_the_family_weights():
 def test_unknown_family_is_refused():
     with pytest.raises(ConfigError, match="family 'teapot' is unknown"):
         procedural_mesh(np.random.default_rng(0), RESOLUTION, "teapot")
+
+
+def test_a_subset_of_families_draws_only_from_it_by_its_weights():
+    rng = np.random.default_rng(0)
+    drawn = [random_family(rng, ("handles", "thin", "blobby")) for _ in range(4000)]
+    assert set(drawn) == {"handles", "thin", "blobby"}
+    assert abs(drawn.count("blobby") / len(drawn) - 0.10 / 0.40) < 0.03
+    with pytest.raises(ConfigError, match="teapot: choose from"):
+        random_family(rng, ("handles", "teapot"))

@@ -1,8 +1,10 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import trimesh
 
-from neurep_addon.core.errors import InputError
+from neurep_addon.core.errors import ConfigError, InputError
 from neurep_addon.tasks.shapes import load_mesh, mesh_files, procedural_mesh, split_files
 from neurep_addon.tasks.tasks import ShapeDistribution, approximate_sdf, make_task, task_seed
 
@@ -66,3 +68,10 @@ def test_mesh_folder_split_and_errors(tmp_path, tiny_tasks):
 def test_a_distribution_needs_meshes_or_procedural_shapes():
     with pytest.raises(InputError, match="no meshes"):
         ShapeDistribution({})
+
+
+def test_a_family_distribution_makes_tasks_of_that_family_only(tiny_tasks):
+    shapes = ShapeDistribution({}, dataclasses.replace(tiny_tasks, families=("thin",)))
+    assert {shapes.task(task_seed(0, i)).name for i in range(3)} == {"procedural:thin"}
+    with pytest.raises(ConfigError, match="none given"):
+        dataclasses.replace(tiny_tasks, families=())

@@ -11,7 +11,10 @@ export OMP_WAIT_POLICY=PASSIVE
 # First order, 256 inner and 512 outer points: 4.3x cheaper per iteration than second order at 512/1024, and
 # a better validation after 600 iterations (docs/BENCHMARKS.md, "Meta-training cost"). The task bank is
 # made once into out/ (about 0.4 s per task) and reused every epoch; missing shards are remade first.
+# Rates: 1e-4 / 1e-5 (outer / step sizes) up to iteration 18,968, where validation had been flat since ~6k;
+# from there a third of that (a resumed run takes the rates given here, not the checkpoint's).
 exec nice -n 10 .venv/bin/python scripts/train_prior.py --data "$DATA" --out "$OUT" $RESUME \
     --algorithm metasdf --first-order --inner-points 256 --outer-points 512 --iterations 60000 \
     --procedural-fraction 0.5 --bank out/prior_bank --bank-size 800 --validate-every 250 \
-    --checkpoint-every 50 --log-every 50 --threads 1 "$@"
+    --checkpoint-every 50 --log-every 50 --threads 1 \
+    --outer-lr 3e-5 --inner-lr-lr 3e-6 "$@"
