@@ -98,6 +98,9 @@ class LossWeights:
     12 evaluation cases 0.5 left the means level (Chamfer-L1 0.0109 vs 0.0112, F@1% 0.798 vs 0.802, missing
     recall 0.315 vs 0.323), cost the asymmetric control F (0.745 vs 0.807), and left a ledge at the rim of
     the sphere's top hole that the fill-holes patch could not cross."""
+    curvature_variation: float = 0.0
+    """|grad f(x + h u) - 2 grad f(x) + grad f(x - h u)| / h^2 at the same points: how fast the curvature
+    changes (zero for a constant Hessian), so a fill may keep the curvature around a hole."""
 
 
 @dataclass(frozen=True)

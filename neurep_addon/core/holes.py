@@ -367,8 +367,27 @@ def _field_patch(loop_points: np.ndarray, forbidden: np.ndarray, field: Field) -
     n = len(loop_points)
     target = float(np.linalg.norm(loop_points - np.roll(loop_points, -1, axis=0), axis=1).mean())
     tolerance = PROJECTION_TOLERANCE * target
-    points = loop_points.copy()
-    triangles = _minimal_area_triangulation(loop_points, forbidden)
+    # First refined as it lies (Liepa's refinement of the spanning triangulation), then lifted onto the
+    # field as a whole, then refined again on the field: splitting with every new point already on a
+    # surface that bulges far out of the loop's span (a round cap) left long edges the flips could not
+    # remove, and the patch grew without end.
+    points, triangles = _refine(loop_points.copy(), _minimal_area_triangulation(loop_points, forbidden), n,
+                                target, lambda centroids: centroids)
+    points[n:] = _project(field, points[n:], tolerance)
+    points, triangles = _refine(points, triangles, n, target, lambda centroids: _project(field, centroids, tolerance))
+    for _ in range(RELAXATION_STEPS):
+        points[n:] = _project(field, _tangential_step(points, triangles, n, field), tolerance)
+        triangles = _delaunay_flips(points, triangles, n)
+    _check_orientation(points, triangles, field, target)
+    return points[n:], triangles
+
+
+def _refine(points: np.ndarray, triangles: np.ndarray, n: int, target: float,
+            place: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Split triangles at their centroids (``place`` maps them to the new points) until none is larger than
+    ``target`` allows (``SPLIT_FACTOR``), with Delaunay flips after each round; the first ``n`` points, the
+    loop's, are never joined by a new chord. Rejects a patch that grows past
+    ``MAX_TRIANGLES_PER_LOOP_VERTEX_SQUARED``."""
     for _ in range(MAX_REFINEMENT_ROUNDS):
         corners = points[triangles]
         centroids = corners.mean(axis=1)
@@ -380,16 +399,12 @@ def _field_patch(loop_points: np.ndarray, forbidden: np.ndarray, field: Field) -
                             "scan's triangle size: the fitted surface spans no disk across this loop, or the "
                             "hole is deep for its width")
         middle = len(points) + np.arange(split.sum())
-        points = np.concatenate([points, _project(field, centroids[split], tolerance)])
+        points = np.concatenate([points, place(centroids[split])])
         a, b, c = triangles[split].T
         triangles = np.concatenate([triangles[~split], np.stack([a, b, middle], axis=1),
                                     np.stack([b, c, middle], axis=1), np.stack([c, a, middle], axis=1)])
         triangles = _delaunay_flips(points, triangles, n)
-    for _ in range(RELAXATION_STEPS):
-        points[n:] = _project(field, _tangential_step(points, triangles, n, field), tolerance)
-        triangles = _delaunay_flips(points, triangles, n)
-    _check_orientation(points, triangles, field, target)
-    return points[n:], triangles
+    return points, triangles
 
 
 def _project(field: Field, points: np.ndarray, tolerance: float) -> np.ndarray:

@@ -159,13 +159,25 @@ def curvature_penalty(gradient: torch.Tensor, shifted_gradient: torch.Tensor,
     return ((shifted_gradient - gradient).norm(dim=-1) / offset.norm(dim=-1)).mean()
 
 
+def curvature_variation_penalty(gradient: torch.Tensor, plus: torch.Tensor, minus: torch.Tensor,
+                                offset: torch.Tensor) -> torch.Tensor:
+    """Mean second difference of the gradient, |g(x + h u) - 2 g(x) + g(x - h u)| / h^2 (scalar), from the
+    gradients [C, 3] at x, x + offset and x - offset (offset = h u): |d(H u)/du|, how fast the curvature
+    changes along u. Zero for a quadratic field (a constant Hessian: a plane, or a sphere's osculating
+    paraboloid), large across a crease."""
+    return ((plus - 2 * gradient + minus).norm(dim=-1) / offset.square().sum(dim=-1)).mean()
+
+
 def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: LossWeights,
              create_graph: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss (scalar) and its weighted terms for network ``f`` on ``batch``."""
     n_surface, n_band, n_free = len(batch.surface), len(batch.band), len(batch.free)
     use_curvature = weights.curvature > 0 and len(batch.curvature_index) > 0
-    shifted = (batch.free[batch.curvature_index] + batch.curvature_offset if use_curvature
-               else batch.free[:0])
+    use_variation = weights.curvature_variation > 0 and len(batch.curvature_index) > 0
+    centre = batch.free[batch.curvature_index]
+    shifted = torch.cat(([centre + batch.curvature_offset] if use_curvature or use_variation else [])
+                        + ([centre - batch.curvature_offset] if use_variation else [])
+                        + [batch.free[:0]])
     x = torch.cat([batch.surface, batch.band, batch.free, batch.shell, shifted]).requires_grad_(True)
     values = f(x)[..., 0]
     (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=create_graph)
@@ -176,6 +188,7 @@ def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: L
     g_sampled = gradient[: n_surface + n_band + n_free]
     g_free = gradient[n_surface + n_band: n_surface + n_band + n_free]
     g_shifted = gradient[len(x) - len(shifted):]
+    g_plus, g_minus = g_shifted[:len(centre)], g_shifted[len(centre):]
 
     terms = {
         "surface": weights.surface * v_surface.abs().mean(),
@@ -189,6 +202,9 @@ def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: L
                                 ).sum() / batch.hint_sign.abs().sum().clamp(min=1),
     }
     if use_curvature:
-        terms["curvature"] = weights.curvature * curvature_penalty(g_free[batch.curvature_index], g_shifted,
+        terms["curvature"] = weights.curvature * curvature_penalty(g_free[batch.curvature_index], g_plus,
                                                                    batch.curvature_offset)
+    if use_variation:
+        terms["curvature_variation"] = weights.curvature_variation * curvature_variation_penalty(
+            g_free[batch.curvature_index], g_plus, g_minus, batch.curvature_offset)
     return sum(terms.values()), terms

@@ -7,7 +7,8 @@ import torch
 from neurep_addon.core.config import check_seed, preset
 from neurep_addon.core.errors import ConfigError, DeviceError, FitCancelled, FitError, PriorError
 from neurep_addon.core.fit import FitSession, resolve_device
-from neurep_addon.core.losses import SIGN_HINT_INSIDE_DEPTH, curvature_penalty, sample_batch, sign_hints
+from neurep_addon.core.losses import (SIGN_HINT_INSIDE_DEPTH, curvature_penalty, curvature_variation_penalty,
+                                      sample_batch, sign_hints)
 from neurep_addon.core.prior import Prior
 
 from .conftest import DEVICE, sphere_points
@@ -212,6 +213,23 @@ def test_curvature_term_is_zero_on_a_plane_and_positive_inside_a_sphere():
     assert penalty(lambda p: p @ torch.tensor([0.3, -0.5, 0.8])) < 1e-5
     sphere = penalty(lambda p: p.norm(dim=1) - 0.5)  # |H u| = |u_tangential| / |x| inside
     assert sphere > 1.0
+
+
+def test_curvature_variation_is_zero_for_a_constant_hessian_and_large_across_a_crease():
+    torch.manual_seed(0)
+    x = torch.rand(256, 3) * 0.6 - 0.3
+    offset = torch.randn(256, 3)
+    offset = 0.02 * offset / offset.norm(dim=1, keepdim=True)
+
+    def penalty(field):
+        points = torch.cat([x, x + offset, x - offset]).requires_grad_(True)
+        (gradient,) = torch.autograd.grad(field(points).sum(), points)
+        return float(curvature_variation_penalty(*gradient.split(256), offset))
+
+    assert penalty(lambda p: p @ torch.tensor([0.3, -0.5, 0.8])) < 1e-3
+    assert penalty(lambda p: (p * p * torch.tensor([1.0, 2.0, -0.5])).sum(dim=1)) < 1e-2  # constant Hessian
+    lid = penalty(lambda p: torch.maximum(p[:, 2] - 0.05, p.norm(dim=1) - 0.5))  # a sphere cut flat: a crease
+    assert lid > 5 * penalty(lambda p: p.norm(dim=1) - 0.5)  # the round sphere: its curvature changes smoothly
 
 
 def test_the_anchor_holds_the_field_of_the_learned_steps_away_from_the_data():
