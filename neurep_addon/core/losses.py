@@ -16,8 +16,11 @@ Terms (weights in ``config.LossWeights``):
                                              the gradient turns smoothly across holes and the surface
                                              continues the curvature around a hole instead of spanning it
                                              with the flattest lid and a crease at its rim
+- curvature_variation |g(x+hu) - 2g(x) + g(x-hu)| / h^2   at the same points: how fast the curvature
+                                             changes; zero for a constant Hessian, so a hole's fill keeps
+                                             the curvature around it (the fill-holes fit turns it on)
 
-The first four are the SIREN paper's SDF loss; the last three are what points-only and partial scans need.
+The first four are the SIREN paper's SDF loss; the next three are what points-only and partial scans need.
 ``hint`` follows Hoppe et al.'s signed distance to an oriented point set: a free point x gets a sign
 s(x) = +1 or -1 only when its nearest observed points all agree on the side of x and x lies along their
 normals (within ``SIGN_HINT_CONE``), and d(x) is its distance to the nearest observed point; points
