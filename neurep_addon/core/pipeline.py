@@ -278,9 +278,9 @@ FILL_CURVATURE_VARIATION = 0.12
 """Weight of ``LossWeights.curvature_variation`` in the fit behind fill-holes patches. Only the patches come
 from the field there, so the fit may trade detail away from the holes for a fill that keeps the curvature
 around them. Unit icosphere without its top (z > 0.72) and a side window, preset default, default prior,
-seeds 0 / 1 / 2: the patches lie up to 0.043 / 0.054 / 0.035 from the sphere at 0.12 (0.050 / 0.063 / 0.044
-at 0.08, 0.042 / 0.054 / 0.037 at 0.16; 0.235 without the term). In ``complete`` mode the term cost detail
-everywhere (F@1% of a 2-view spot scan 0.75 -> 0.60 at 0.08), so it is off there."""
+seeds 0-4: the patches lie 0.029-0.037 from the sphere at most (0.235 without the term; with the term's
+step at 0.02 instead of ``losses.CURVATURE_VARIATION_STEP``, 0.035-0.063). In ``complete`` mode the term
+cost detail everywhere (F@1% of a 2-view spot scan 0.75 -> 0.60 at 0.08), so it is off there."""
 
 
 def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior: Priors = None,
