@@ -58,7 +58,11 @@ def learned_step(network: torch.nn.Module, params: Params, step_sizes: Params, p
     elementwise alpha of each. Returns the new weights, the loss and its terms. With ``create_graph`` the
     new weights stay differentiable through the gradients themselves (second-order meta-learning).
     ``FitSession`` takes its first steps from a prior with it, and meta-training's inner loop is it.
+    The step leaves out the curvature terms of ``weights`` (they are for the Adam steps that follow): step
+    sizes are meta-learned without them, and with them the default prior's learned steps diverged to NaN
+    by the fourth step (curvature variation 0.08).
     """
+    weights = dataclasses.replace(weights, curvature=0.0, curvature_variation=0.0)
     batch = sample_batch(points, normals, count, generator)
     loss, terms = sdf_loss(lambda x: functional_call(network, params, (x,)), batch, weights)
     grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
@@ -131,10 +135,6 @@ class FitSession:
         self._step_sizes = ({name: lr.to(self.device) for name, lr in prior.inner_lrs.items()}
                             if prior is not None else {})
         self._learned_steps = prior.inner_steps if prior is not None and prior.inner_lrs else 0
-        self._learned_weights = dataclasses.replace(config.weights, curvature=0.0, curvature_variation=0.0)
-        """The learned steps take the loss their step sizes were meta-learned on: without the fit-time
-        curvature terms, whose gradients those sizes were never scaled for (with the curvature variation at
-        0.08 the default prior's learned steps diverged to NaN by the fourth step)."""
         self._anchor: torch.nn.Module | None = None
         """The field right after the prior's learned steps, which the anchor holds away from the data."""
         self.points = torch.as_tensor(points, dtype=torch.float32, device=self.device)
@@ -194,7 +194,7 @@ class FitSession:
         if self.steps_done < self._learned_steps:
             params = dict(self.network.named_parameters())
             stepped, loss, terms = learned_step(self.network, params, self._step_sizes, self.points, self.normals,
-                                                self.batch_points, self.generator, self._learned_weights)
+                                                self.batch_points, self.generator, self.config.weights)
             with torch.no_grad():
                 for name, param in params.items():
                     param.copy_(stepped[name])

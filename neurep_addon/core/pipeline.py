@@ -290,8 +290,8 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
     """Close the holes of a triangle mesh (vertices [V, 3], faces int [F, 3]) with the completed surface.
 
     The mesh's ``samples`` surface samples, with their face normals, go through ``prepare`` and the same fit
-    as ``complete``, with one more term: the curvature variation (``FILL_CURVATURE_VARIATION`` unless the
-    config's weights set their own); each boundary loop then gets a patch on the fitted zero level set
+    as ``complete``, with the curvature variation raised to at least ``FILL_CURVATURE_VARIATION``; each
+    boundary loop then gets a patch on the fitted zero level set
     (``holes.fill_holes``).
     ``max_hole_size`` (input units) leaves open the holes whose bounding-box diagonal is larger; ``selected``
     (vertex indices) fills only the holes that touch them. A mesh without holes comes back without a fit.
@@ -300,7 +300,7 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
     """
     if config.steps < 1:
         raise ConfigError("steps", f"must be at least 1 to fill holes, got {config.steps}")
-    if config.weights.curvature_variation == 0:
+    if config.weights.curvature_variation < FILL_CURVATURE_VARIATION:
         config = config.replace(weights=dataclasses.replace(config.weights,
                                                             curvature_variation=FILL_CURVATURE_VARIATION))
     vertices, faces = check_mesh(vertices, faces)

@@ -84,7 +84,9 @@ class MetaConfig:
     log_every: int = 20
     seed: int = 0
     network: NetworkConfig = field(default_factory=NetworkConfig)
-    weights: LossWeights = field(default_factory=LossWeights)
+    weights: LossWeights = field(default_factory=lambda: LossWeights(curvature_variation=0.0))
+    """Loss weights of the inner steps and the outer loss. The fit-time curvature regularisers stay out: the
+    learned steps never use them (``fit.learned_step``), and the outer loss scores against the complete shape."""
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:

@@ -240,8 +240,11 @@ def test_signal_during_a_fit_exits_130_with_one_line_and_no_files(tmp_path, sign
     argv = [sys.executable, str(SCRIPT), str(tmp_path / "missing.xyz"), str(scan), "-o", str(tmp_path / "out"),
             "--report", str(tmp_path / "report.json"), *TINY]
     argv[argv.index("--steps") + 1] = "100000"
+    # A suite started in the background by a shell inherits SIGINT ignored, and so would the script (Python
+    # installs no Ctrl-C handler then): the child gets the default disposition back, as in a terminal.
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+                               env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert "missing.xyz: error" in process.stderr.readline()  # the second input's fit has begun
     process.send_signal(signum)
     _, err = process.communicate(timeout=60)
