@@ -199,16 +199,22 @@ def test_out_of_memory_at_the_smallest_batch_moves_to_the_cpu_or_is_a_clear_erro
         assert any("the fit went on on the CPU" in note for note in fit.notes)
 
 
-def test_curvature_term_is_zero_on_a_plane_and_positive_inside_a_sphere():
+def gradients_at_offsets(field, shifts: tuple[int, ...], step: float = 0.02):
+    """Gradients of ``field`` at 256 seeded points x and at x + s h u for each s of ``shifts`` (u random unit
+    vectors), split per shift, and the offsets h u."""
     torch.manual_seed(0)
     x = torch.rand(256, 3) * 0.6 - 0.3
     offset = torch.randn(256, 3)
-    offset = 0.02 * offset / offset.norm(dim=1, keepdim=True)
+    offset = step * offset / offset.norm(dim=1, keepdim=True)
+    points = torch.cat([x + s * offset for s in shifts]).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(field(points).sum(), points)
+    return gradient.split(256), offset
 
+
+def test_curvature_term_is_zero_on_a_plane_and_positive_inside_a_sphere():
     def penalty(field):
-        points = torch.cat([x, x + offset]).requires_grad_(True)
-        (gradient,) = torch.autograd.grad(field(points).sum(), points)
-        return float(curvature_penalty(gradient[:256], gradient[256:], offset))
+        (at_x, shifted), offset = gradients_at_offsets(field, (0, 1))
+        return float(curvature_penalty(at_x, shifted, offset))
 
     assert penalty(lambda p: p @ torch.tensor([0.3, -0.5, 0.8])) < 1e-5
     sphere = penalty(lambda p: p.norm(dim=1) - 0.5)  # |H u| = |u_tangential| / |x| inside
@@ -216,15 +222,9 @@ def test_curvature_term_is_zero_on_a_plane_and_positive_inside_a_sphere():
 
 
 def test_curvature_variation_is_zero_for_a_constant_hessian_and_large_across_a_crease():
-    torch.manual_seed(0)
-    x = torch.rand(256, 3) * 0.6 - 0.3
-    offset = torch.randn(256, 3)
-    offset = 0.02 * offset / offset.norm(dim=1, keepdim=True)
-
     def penalty(field):
-        points = torch.cat([x, x + offset, x - offset]).requires_grad_(True)
-        (gradient,) = torch.autograd.grad(field(points).sum(), points)
-        return float(curvature_variation_penalty(*gradient.split(256), offset))
+        gradients, offset = gradients_at_offsets(field, (0, 1, -1))
+        return float(curvature_variation_penalty(*gradients, offset))
 
     assert penalty(lambda p: p @ torch.tensor([0.3, -0.5, 0.8])) < 1e-3
     assert penalty(lambda p: (p * p * torch.tensor([1.0, 2.0, -0.5])).sum(dim=1)) < 1e-2  # constant Hessian
