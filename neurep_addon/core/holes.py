@@ -8,8 +8,11 @@ in the manner of Liepa 2003 ("Filling holes in meshes"):
 1. a minimal-area triangulation of the loop (Barequet & Sharir's dynamic programme), no new vertices;
 2. refinement: a triangle is split at its centroid while the centroid lies farther than the target edge
    length / ``SPLIT_FACTOR`` from all three corners, followed by Delaunay edge flips; the target is the loop's mean
-   edge length, so the patch matches the scan's triangle size. New vertices go to the field's zero level
-   set at once (Newton steps along the gradient), so sizes are measured on the surface being filled;
+   edge length, so the patch matches the scan's triangle size. This runs twice: first on the flat
+   triangulation as it lies, whose new vertices then all go to the field's zero level set together
+   (Newton steps along the gradient); then on that lifted patch, each new vertex projected at once, so
+   sizes are measured on the surface being filled (a round cap bulging out of the loop's span is reached
+   without long steep edges that no flip removes);
 3. tangential relaxation (umbrella steps with the normal component removed), re-projected each time, so
    the patch meets the scan without a crease.
 
