@@ -8,6 +8,7 @@ them to the scene itself. Every fit Blender starts, interactive or blocking, run
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import traceback
@@ -45,9 +46,47 @@ class JobUpdate:
     preview: tuple[np.ndarray, np.ndarray, int] | None = None
 
 
+class _MainThreadCollection:
+    """Python's automatic garbage collection is off while a worker runs, and the main thread collects.
+
+    The cyclic collector runs in whichever thread's allocation trips its threshold; in a worker that is the
+    fit's loop, and a collection there can free ``bpy`` objects caught in reference cycles from the wrong
+    thread while Blender's main thread is in the middle of an operator (the known hazard of GUI toolkits:
+    napari#1029, calibre, pyqtgraph). A full run of the test suite crashed once in four in
+    ``bpy.ops.ed.undo_push`` during a fit, with the worker in Python code; this is the likely cause, not a
+    proven one. So: ``hold`` when a worker starts,
+    ``collect`` from the main thread's polls, ``release`` when the worker has ended; the collector's own
+    setting comes back when the last worker is done.
+    """
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.was_enabled = True
+
+    def hold(self) -> None:
+        if self.running == 0:
+            self.was_enabled = gc.isenabled()
+            gc.disable()
+        self.running += 1
+
+    def release(self) -> None:
+        self.running -= 1
+        if self.running == 0 and self.was_enabled:
+            gc.enable()
+
+    def collect(self) -> None:
+        if self.running and self.was_enabled:
+            gc.collect(1)  # the young generations: what the last poll interval made
+
+
+MAIN_THREAD_GC = _MainThreadCollection()
+
+
 class FitJob:
     """``core.pipeline.complete`` on a worker thread; ``result`` (a ``Completion``) or ``error`` at the end.
-    Subclasses change the work by overriding ``_compute`` (``FillJob``)."""
+    Subclasses change the work by overriding ``_compute`` (``FillJob``). While the worker runs, Python's
+    automatic garbage collection is off and the main thread's ``poll`` and ``wait`` collect instead
+    (``MAIN_THREAD_GC``)."""
 
     def __init__(self, observation: Observation | Callable[[], Observation], config: FitConfig,
                  prior: Prior | None = None, device: str = "auto", seed: int = 0, threads: int = 0,
@@ -63,10 +102,19 @@ class FitJob:
         self._messages: queue.Queue = queue.Queue()
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name="neurep-fit", daemon=True)
+        self._held = False
 
     def start(self) -> "FitJob":
+        MAIN_THREAD_GC.hold()
+        self._held = True
         self._thread.start()
         return self
+
+    def _release_when_ended(self) -> None:
+        """Give the collection back once the worker has ended (main thread; safe to call again)."""
+        if self._held and not self._thread.is_alive():
+            self._held = False
+            MAIN_THREAD_GC.release()
 
     def cancel(self) -> None:
         """Ask the worker to stop after its current step (safe to call any number of times)."""
@@ -75,6 +123,8 @@ class FitJob:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the worker ends; True if it did within ``timeout`` seconds."""
         self._thread.join(timeout)
+        self._release_when_ended()
+        MAIN_THREAD_GC.collect()
         return not self._thread.is_alive()
 
     def poll(self) -> JobUpdate:
@@ -96,6 +146,10 @@ class FitJob:
                 else:
                     self.exception = payload
         update.state = self.state
+        if self.state != RUNNING:
+            self._thread.join()  # it has put its outcome, its last act
+            self._release_when_ended()
+        MAIN_THREAD_GC.collect()
         return update
 
     @property

@@ -54,6 +54,25 @@ def test_previews_then_result_then_no_preview(addon, scene):
     assert addon.fitting.active_completion() is None and live.job.wait(timeout=1.0)
 
 
+def test_garbage_is_collected_on_the_main_thread_only_while_a_worker_runs(addon, scene):
+    """Automatic collection is off while the worker runs (a collection in the worker could free bpy objects
+    from the wrong thread); the main thread's polls collect; the setting comes back after a finished run
+    and after a cancelled one."""
+    import gc
+
+    scan = holed_sphere()
+    select_only(scan)
+    assert gc.isenabled()
+    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
+    states = []
+    assert run_ticks(live, lambda state: states.append(gc.isenabled())) == "FINISHED"
+    assert states and not any(states[:-1]) and gc.isenabled()
+    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=2000)).start()
+    assert not gc.isenabled()
+    live.cancel()
+    assert run_ticks(live) == "CANCELLED" and gc.isenabled()
+
+
 def test_cancel_leaves_the_scene_exactly_as_before(addon, scene):
     scan = holed_sphere()
     select_only(scan)
