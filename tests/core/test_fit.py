@@ -232,6 +232,25 @@ def test_curvature_variation_is_zero_for_a_constant_hessian_and_large_across_a_c
     assert lid > 5 * penalty(lambda p: p.norm(dim=1) - 0.5)  # the round sphere: its curvature changes smoothly
 
 
+def test_learned_steps_leave_the_curvature_terms_to_adam():
+    """A prior's step sizes were meta-learned without the curvature terms; the learned steps take the same
+    weights whatever the fit's curvature weights (with them the default prior's steps ran to NaN)."""
+    from neurep_addon.core.config import LossWeights
+    from neurep_addon.core.prior_io import resolve_prior
+
+    prior = resolve_prior("default")
+    points, normals = sphere_points(2000)
+    weights = {}
+    for curvature in (0.0, 0.5):
+        config = TINY.replace(network=prior.network, steps=prior.inner_steps,
+                              weights=LossWeights(curvature=curvature, curvature_variation=4 * curvature))
+        fit = FitSession(points * 0.6, normals, config, prior=prior, device=DEVICE, seed=0)
+        fit.run()
+        weights[curvature] = [p.detach().clone() for p in fit.network.parameters()]
+    for plain, curved in zip(weights[0.0], weights[0.5]):
+        torch.testing.assert_close(curved, plain, rtol=0, atol=0)
+
+
 def test_the_anchor_holds_the_field_of_the_learned_steps_away_from_the_data():
     from neurep_addon.core.prior_io import resolve_prior
 
