@@ -282,9 +282,14 @@ def main(argv: list[str]) -> int:
         prior_settings = {} if args.anchor_weight is None else {"prior_anchor_weight": args.anchor_weight}
         for item in args.prior_setting:
             name, _, value = item.partition("=")
-            if name not in FitConfig.__dataclass_fields__ or not value:
-                parser.error(f"--prior-setting {item!r}: give NAME=VALUE with NAME a FitConfig field")
-            prior_settings[name] = type(getattr(FitConfig(), name))(value)
+            kind = type(getattr(FitConfig(), name, None))
+            try:
+                prior_settings[name] = kind(value) if kind in (int, float, str) and value else None
+            except ValueError:
+                prior_settings[name] = None
+            if prior_settings[name] is None:
+                parser.error(f"--prior-setting {item!r}: give NAME=VALUE with NAME a FitConfig field "
+                             "that holds a number or a word")
         default_prior = load_prior(args.default_prior)
         validation = [n for n in default_prior.provenance.get("validation_meshes", "").split(", ") if n]
         if not validation:

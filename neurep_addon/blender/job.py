@@ -52,11 +52,10 @@ class _MainThreadCollection:
     The cyclic collector runs in whichever thread's allocation trips its threshold; in a worker that is the
     fit's loop, and a collection there can free ``bpy`` objects caught in reference cycles from the wrong
     thread while Blender's main thread is in the middle of an operator (the known hazard of GUI toolkits:
-    napari#1029, calibre, pyqtgraph). A full run of the test suite crashed once in four in
+    napari#1029, calibre, pyqtgraph). One of six full runs of the test suite crashed in
     ``bpy.ops.ed.undo_push`` during a fit, with the worker in Python code; this is the likely cause, not a
-    proven one. So: ``hold`` when a worker starts,
-    ``collect`` from the main thread's polls, ``release`` when the worker has ended; the collector's own
-    setting comes back when the last worker is done.
+    proven one. So: ``hold`` when a worker starts, ``collect`` from the main thread's polls, ``release`` when
+    the worker has ended; the collector's own setting comes back when the last worker is done.
     """
 
     def __init__(self) -> None:
@@ -85,7 +84,7 @@ MAIN_THREAD_GC = _MainThreadCollection()
 class FitJob:
     """``core.pipeline.complete`` on a worker thread; ``result`` (a ``Completion``) or ``error`` at the end.
     Subclasses change the work by overriding ``_compute`` (``FillJob``). While the worker runs, Python's
-    automatic garbage collection is off and the main thread's ``poll`` and ``wait`` collect instead
+    automatic garbage collection is off and the main thread's ``poll`` collects instead
     (``MAIN_THREAD_GC``)."""
 
     def __init__(self, observation: Observation | Callable[[], Observation], config: FitConfig,
@@ -124,7 +123,6 @@ class FitJob:
         """Block until the worker ends; True if it did within ``timeout`` seconds."""
         self._thread.join(timeout)
         self._release_when_ended()
-        MAIN_THREAD_GC.collect()
         return not self._thread.is_alive()
 
     def poll(self) -> JobUpdate:

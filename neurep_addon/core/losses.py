@@ -18,7 +18,7 @@ Terms (weights in ``config.LossWeights``):
                                              with the flattest lid and a crease at its rim
 - curvature_variation |g(x+Hu) - 2g(x) + g(x-Hu)| / H^2   at the same points, H a wider step: how fast the curvature
                                              changes; zero for a constant Hessian, so a hole's fill keeps
-                                             the curvature around it (the fill-holes fit turns it on)
+                                             the curvature around it (on by default; fill-holes raises it)
 
 The first four are the SIREN paper's SDF loss; the next three are what points-only and partial scans need.
 ``hint`` follows Hoppe et al.'s signed distance to an oriented point set: a free point x gets a sign

@@ -279,8 +279,9 @@ FILL_CURVATURE_VARIATION = 0.12
 from the field there, so the fit may trade detail away from the holes for a fill that keeps the curvature
 around them. Unit icosphere without its top (z > 0.72) and a side window, preset default, default prior,
 seeds 0-4: the patches lie 0.029-0.037 from the sphere at most (0.235 without the term; with the term's
-step at 0.02 instead of ``losses.CURVATURE_VARIATION_STEP``, 0.035-0.063). In ``complete`` mode the term
-cost detail everywhere (F@1% of a 2-view spot scan 0.75 -> 0.60 at 0.08), so it is off there."""
+step at 0.02 instead of ``losses.CURVATURE_VARIATION_STEP``, 0.035-0.063). ``complete`` keeps the default,
+0.01 (``LossWeights.curvature_variation``): this much costs detail everywhere (F@1% of a 2-view spot scan
+0.75 -> 0.60 at 0.08), which does not matter where the scan itself is kept."""
 
 
 def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior: Priors = None,
@@ -291,8 +292,7 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
 
     The mesh's ``samples`` surface samples, with their face normals, go through ``prepare`` and the same fit
     as ``complete``, with the curvature variation raised to at least ``FILL_CURVATURE_VARIATION``; each
-    boundary loop then gets a patch on the fitted zero level set
-    (``holes.fill_holes``).
+    boundary loop then gets a patch on the fitted zero level set (``holes.fill_holes``).
     ``max_hole_size`` (input units) leaves open the holes whose bounding-box diagonal is larger; ``selected``
     (vertex indices) fills only the holes that touch them. A mesh without holes comes back without a fit.
     Raises ``InputError`` for a mesh that is not a usable triangle mesh, ``ConfigError`` for a fit of no
