@@ -70,7 +70,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep-small-parts", action="store_true",
                         help="keep small floating components instead of dropping them")
     parser.add_argument("--symmetry", choices=SYMMETRY_CHOICES, default=None,
-                        help="mirror symmetry: auto (use a detected plane when confident), off (default), or a "
+                        help="mirror symmetry: auto (default: use a detected plane when confident), off, or a "
                              "plane normal to x, y or z through the input's centre")
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="where to fit (default: %(default)s = CUDA, then MPS, then CPU)")

@@ -66,7 +66,7 @@ class FitSettings:
     seed: IntProperty(name="Seed", description="Random seed (same seed, same result on the CPU)",
                       default=0, min=0, options=SKIP_SAVE)
     symmetry: EnumProperty(
-        name="Symmetry", options=SKIP_SAVE, items=SYMMETRY_ITEMS, default="OFF",
+        name="Symmetry", options=SKIP_SAVE, items=SYMMETRY_ITEMS, default="AUTO",
         description="Use a mirror plane: the scan's mirror image fills in what one side did not see")
     max_hole_size: FloatProperty(
         name="Max Hole Size", options=SKIP_SAVE, default=0.0, min=0.0, soft_max=100.0, subtype="DISTANCE",

@@ -222,8 +222,10 @@ def generated_cases() -> list[Case]:
 # --- Methods -----------------------------------------------------------------------------------
 
 def _paper_siren(config: FitConfig) -> FitConfig:
-    """Random-init SIREN with only the SIREN paper's four loss terms (no sphere init, no extra terms)."""
-    return config.replace(sphere_radius=0.0, weights=LossWeights(near_band=0.0, outside=0.0, hint=0.0))
+    """Random-init SIREN with only the SIREN paper's four loss terms (no sphere init, no extra terms, no
+    mirror symmetry)."""
+    return config.replace(sphere_radius=0.0, symmetry="off",
+                          weights=LossWeights(near_band=0.0, outside=0.0, hint=0.0, curvature_variation=0.0))
 
 
 METHODS: dict[str, tuple[str, str, str, Callable[[FitConfig], FitConfig] | None]] = {
@@ -237,8 +239,8 @@ METHODS: dict[str, tuple[str, str, str, Callable[[FitConfig], FitConfig] | None]
     "neurep-prior": ("NeuRep, preset default + default prior", "default", "default", None),
     "neurep-prior-flat": ("NeuRep, preset default + default prior, no curvature term", "default", "default",
                           lambda config: config.replace(weights=dataclasses.replace(config.weights, curvature=0.0))),
-    "neurep-prior-symmetry": ("NeuRep, preset default + default prior, --symmetry auto", "default", "default",
-                              lambda config: config.replace(symmetry="auto")),
+    "neurep-prior-nosymmetry": ("NeuRep, preset default + default prior, --symmetry off", "default", "default",
+                                lambda config: config.replace(symmetry="off")),
 }
 """Name -> (label, preset, prior, config change); ``poisson`` is the classical baseline."""
 DEFAULT_METHODS = ("poisson", "neurep", "neurep-prior", "neurep-fast", "siren", "fourier")

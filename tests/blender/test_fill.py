@@ -125,7 +125,7 @@ def test_fill_holes_refuses_what_has_no_faces_and_points_to_complete(scene, make
 
 def test_symmetry_choices_map_to_the_fit_config(scene):
     settings = scene.neurep_settings
-    assert settings.symmetry == "OFF" and settings.mode == "COMPLETE"
+    assert settings.symmetry == "AUTO" and settings.mode == "COMPLETE"
     for choice in ("OFF", "AUTO", "X", "Y", "Z"):
         settings.symmetry = choice
         assert settings.fit_settings()[0].symmetry == choice.lower()

@@ -32,3 +32,20 @@ def test_an_asymmetric_shape_has_no_confident_plane():
     assert plane_for("auto", points, normals) is None
     assert plane_for("off", points, normals) is None
     assert plane_for("y", points, normals).normal.tolist() == [0.0, 1.0, 0.0]
+
+
+def test_walls_crossing_a_plane_do_not_pin_it():
+    """The sides of an extrusion along y mirror onto themselves across every plane y = c, so they support any
+    of them; with its ends unseen no such plane may be detected (a 2-view scan of fandisk got one this way)."""
+    profile = np.array([[0.0, 0.0], [1.0, 0.0], [0.2, 0.7]])  # a scalene triangle: no mirror plane in x-z
+    rng = np.random.default_rng(0)
+    points, normals = [], []
+    for a, b in zip(profile, np.roll(profile, -1, axis=0)):
+        t, y = rng.random(4000), rng.uniform(-1.0, 1.0, 4000)
+        xz = a + t[:, None] * (b - a)
+        points.append(np.column_stack([xz[:, 0], y, xz[:, 1]]))
+        outward = np.array([b[1] - a[1], -(b[0] - a[0])]) / np.linalg.norm(b - a)
+        normals.append(np.tile([outward[0], 0.0, outward[1]], (4000, 1)))
+    points, normals = np.concatenate(points), np.concatenate(normals)
+    points = Normalization.fit(points).to_box(points)
+    assert detect_plane(points, normals) is None
