@@ -4,7 +4,7 @@ the part the scan missed.
 Detection has to work on the partial data itself, so it cannot ask that the mirrored scan cover the scan:
 the unseen half maps onto nothing. A candidate plane is scored on what its mirror image of the points says:
 
-- support: mirrored points that land on observed points (within ``tolerance``) with consistent normals;
+- support: mirrored points that land on observed points (within ``Observed.tol``) with consistent normals;
 - contradiction: mirrored points that land in observed free space, i.e. clearly in front of the observed
   patches nearest to them (along their normals, within the cone of the sign hints), or on observed points
   whose normals disagree;
@@ -47,6 +47,11 @@ falls to at most ``PIN_RATIO`` of its own. Walls that cross a plane at right ang
 whatever its offset; a 2-view scan of fandisk, its flat sides crossing y = 0.13, gave that wrong plane
 confidence 1.00 and support 0.40, and 0.48 moved by 0.1 (its mirrored ground truth lies 0.18 from itself).
 True planes fall to 0.02-0.48 of their support (a one-sided 2-view scan of a symmetric animal: 0.74)."""
+FAR_QUERY = 0.05
+THINNED_POINTS = 2000
+"""Mirrored points farther than ``FAR_QUERY`` (box units) from the data take their nearest observed points
+from about ``THINNED_POINTS`` of them: they are in free space or not by the side of the patches they face,
+which a thinned scan shows as well, at a fraction of the search."""
 FREE_SPACE_CONE = 0.3
 """A mirrored point is in observed free space when it lies in front of its nearest observed patches,
 within this cosine of their normals (wider than ``losses.SIGN_HINT_CONE``: a wrong plane must show)."""
@@ -75,18 +80,40 @@ class MirrorPlane:
                 "confidence": round(float(self.confidence), 4), "support": round(float(self.support), 4)}
 
 
-def tolerance(points: np.ndarray, tree: cKDTree) -> float:
-    """Distance under which a mirrored point lands on observed data: a few point spacings (box units)."""
-    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 2000), replace=False)]
-    spacing = float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
-    return max(0.01, 2 * spacing)
+@dataclass(frozen=True)
+class Observed:
+    """Oriented points (box coordinates) with what scoring a plane needs of them, built once: their tree,
+    ``tol`` (distance under which a mirrored point lands on observed data: a few point spacings) and a
+    thinned copy for the points far from the data (``FAR_QUERY``)."""
+
+    points: np.ndarray
+    normals: np.ndarray
+    tree: cKDTree
+    tol: float
+    thinned: np.ndarray
+    thinned_tree: cKDTree
+
+    @classmethod
+    def of(cls, points: np.ndarray, normals: np.ndarray) -> "Observed":
+        tree = cKDTree(points)
+        sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 2000), replace=False)]
+        spacing = float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
+        thinned = np.arange(0, len(points), max(1, len(points) // THINNED_POINTS))
+        return cls(points, normals, tree, max(0.01, 2 * spacing), thinned, cKDTree(points[thinned]))
 
 
-def classify(points: np.ndarray, normals: np.ndarray, tree: cKDTree, mirrored: np.ndarray,
-             mirrored_normals: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def classify(observed: Observed, mirrored: np.ndarray, mirrored_normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per mirrored point [M]: whether it supports the plane and whether it contradicts it (see module)."""
+    points, normals, tol = observed.points, observed.normals, observed.tol
     # Scoring a plane queries SAMPLE points: threads would cost more to start than they save (3.3 of 3.6 s).
-    distance, nearest = tree.query(mirrored, k=4, workers=-1 if len(mirrored) > 10 * SAMPLE else 1)
+    workers = -1 if len(mirrored) > 10 * SAMPLE else 1
+    # A search for points far from the data visits much of the tree (1500 points 0.3 box units off the
+    # spot scan: 12 ms, on it: 2 ms); beyond FAR_QUERY their nearest points come from the thinned copy.
+    distance, nearest = observed.tree.query(mirrored, k=4, distance_upper_bound=FAR_QUERY, workers=workers)
+    far = ~np.isfinite(distance).all(axis=1)
+    if far.any():
+        distance[far], found = observed.thinned_tree.query(mirrored[far], k=4, workers=workers)
+        nearest[far] = observed.thinned[found]
     close = distance[:, 0] < tol
     agree = np.einsum("ij,ij->i", normals[nearest[:, 0]], mirrored_normals) > NORMAL_AGREEMENT
     offset = mirrored[:, None, :] - points[nearest]
@@ -95,12 +122,11 @@ def classify(points: np.ndarray, normals: np.ndarray, tree: cKDTree, mirrored: n
     return close & agree, (close & ~agree) | (~close & in_front)
 
 
-def score(plane_normal: np.ndarray, offset: float, points: np.ndarray, normals: np.ndarray, tree: cKDTree,
-          sample: np.ndarray, tol: float) -> tuple[float, float]:
-    """(confidence, support) of one plane, from the mirrored images of ``points[sample]``."""
+def score(plane_normal: np.ndarray, offset: float, observed: Observed, sample: np.ndarray) -> tuple[float, float]:
+    """(confidence, support) of one plane, from the mirrored images of the observed points ``sample``."""
     plane = MirrorPlane(plane_normal, offset, 0.0, 0.0)
-    supports, contradicts = classify(points, normals, tree, plane.reflect(points[sample]),
-                                     plane.reflect_directions(normals[sample]), tol)
+    supports, contradicts = classify(observed, plane.reflect(observed.points[sample]),
+                                     plane.reflect_directions(observed.normals[sample]))
     support, contradiction = supports.mean(), contradicts.mean()
     return float(support / max(support + contradiction, 1e-12)), float(support)
 
@@ -109,38 +135,34 @@ def detect_plane(points: np.ndarray, normals: np.ndarray, seed: int = 0) -> Mirr
     """The best mirror plane of oriented ``points`` [N, 3] (box coordinates), or ``None`` if none is
     confident (``MIN_CONFIDENCE``, ``MIN_SUPPORT``)."""
     rng = np.random.default_rng(seed)
-    tree = cKDTree(points)
-    tol = tolerance(points, tree)
+    observed = Observed.of(points, normals)
     sample = rng.choice(len(points), min(len(points), SAMPLE), replace=False)
     best: MirrorPlane | None = None
     for plane_normal in candidate_normals(points, normals, rng):
         along = points @ plane_normal
         for offset in np.linspace(along.min(), along.max(), OFFSETS)[1:-1]:
-            confidence, support = score(plane_normal, offset, points, normals, tree, sample, tol)
+            confidence, support = score(plane_normal, offset, observed, sample)
             if (support >= MIN_SUPPORT and (best is None or (confidence, support) > (best.confidence, best.support))
-                    and _pinned(plane_normal, offset, support, points, normals, tree, sample, tol)):
+                    and _pinned(plane_normal, offset, support, observed, sample)):
                 best = MirrorPlane(plane_normal, float(offset), confidence, support)
     if best is None:
         return None
-    best = _refine(best, points, normals, tree, sample, tol)
+    best = _refine(best, observed, sample)
     return best if best.confidence >= MIN_CONFIDENCE else None
 
 
-def _pinned(plane_normal: np.ndarray, offset: float, support: float, points: np.ndarray, normals: np.ndarray,
-            tree: cKDTree, sample: np.ndarray, tol: float) -> bool:
+def _pinned(plane_normal: np.ndarray, offset: float, support: float, observed: Observed, sample: np.ndarray) -> bool:
     """Whether the support of the plane falls when its offset moves by ``PIN_SHIFT`` (see there)."""
-    shifted = max(score(plane_normal, offset + shift, points, normals, tree, sample, tol)[1]
-                  for shift in (-PIN_SHIFT, PIN_SHIFT))
+    shifted = max(score(plane_normal, offset + shift, observed, sample)[1] for shift in (-PIN_SHIFT, PIN_SHIFT))
     return shifted <= PIN_RATIO * support
 
 
-def _refine(plane: MirrorPlane, points: np.ndarray, normals: np.ndarray, tree: cKDTree, sample: np.ndarray,
-            tol: float) -> MirrorPlane:
+def _refine(plane: MirrorPlane, observed: Observed, sample: np.ndarray) -> MirrorPlane:
     """A finer offset search around the best plane."""
-    step = 2 * tol
+    step = 2 * observed.tol
     best = plane
     for offset in plane.offset + np.linspace(-step, step, 9):
-        confidence, support = score(plane.normal, offset, points, normals, tree, sample, tol)
+        confidence, support = score(plane.normal, offset, observed, sample)
         if support >= MIN_SUPPORT and (confidence, support) > (best.confidence, best.support):
             best = MirrorPlane(plane.normal, float(offset), confidence, support)
     return best
@@ -183,9 +205,8 @@ def axis_plane(axis: str, points: np.ndarray, normals: np.ndarray) -> MirrorPlan
     """The plane normal to ``axis`` ("x", "y" or "z") through the box centre (the input's bounding-box
     centre), scored like a detected one."""
     plane_normal = np.eye(3)["xyz".index(axis)]
-    tree = cKDTree(points)
     sample = np.random.default_rng(0).choice(len(points), min(len(points), SAMPLE), replace=False)
-    confidence, support = score(plane_normal, 0.0, points, normals, tree, sample, tolerance(points, tree))
+    confidence, support = score(plane_normal, 0.0, Observed.of(points, normals), sample)
     return MirrorPlane(plane_normal, 0.0, confidence, support)
 
 
@@ -203,12 +224,11 @@ def mirrored_evidence(points: np.ndarray, normals: np.ndarray, plane: MirrorPlan
                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The mirrored points and normals [M, 3] that land where nothing was observed (neither on observed
     data nor in observed free space), ``MIRROR_WEIGHT`` of them."""
-    tree = cKDTree(points)
-    tol = tolerance(points, tree)
+    observed = Observed.of(points, normals)
     mirrored, mirrored_normals = plane.reflect(points), plane.reflect_directions(normals)
-    distance, _ = tree.query(mirrored, workers=-1)
-    supports, contradicts = classify(points, normals, tree, mirrored, mirrored_normals, tol)
-    usable = ~supports & ~contradicts & (distance >= tol) & np.all(np.abs(mirrored) < 1.0, axis=1)
+    distance, _ = observed.tree.query(mirrored, distance_upper_bound=observed.tol, workers=-1)
+    supports, contradicts = classify(observed, mirrored, mirrored_normals)
+    usable = ~supports & ~contradicts & (distance >= observed.tol) & np.all(np.abs(mirrored) < 1.0, axis=1)
     index = np.flatnonzero(usable)
     index = np.random.default_rng(seed).choice(index, int(round(MIRROR_WEIGHT * len(index))), replace=False)
     return mirrored[index], mirrored_normals[index]
