@@ -194,13 +194,13 @@ class FitSession:
         if self.steps_done < self._learned_steps:
             params = dict(self.network.named_parameters())
             stepped, loss, terms = learned_step(self.network, params, self._step_sizes, self.points, self.normals,
-                                                self.batch_points, self.generator, self.config.weights)
+                                                self.batch_points, self.generator, self.config.loss_weights)
             with torch.no_grad():
                 for name, param in params.items():
                     param.copy_(stepped[name])
         else:
             batch = sample_batch(self.points, self.normals, self.batch_points, self.generator)
-            loss, terms = sdf_loss(self.network, batch, self.config.weights)
+            loss, terms = sdf_loss(self.network, batch, self.config.loss_weights)
             if self._anchor is not None:
                 terms["anchor"] = anchor_loss(self.network, self._anchor, batch, self.config)
                 loss = loss + terms["anchor"]
@@ -222,7 +222,7 @@ class FitSession:
         explains the data better); the same ``seed`` draws the same batch in every session."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
         batch = sample_batch(self.points, self.normals, self.batch_points, generator)
-        loss, _ = sdf_loss(self.network, batch, self.config.weights, create_graph=False)
+        loss, _ = sdf_loss(self.network, batch, self.config.loss_weights, create_graph=False)
         return float(loss.detach())
 
     def run(self, progress: ProgressCallback | None = None, preview: PreviewCallback | None = None) -> list[StepInfo]:

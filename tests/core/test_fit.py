@@ -269,3 +269,13 @@ def test_the_anchor_holds_the_field_of_the_learned_steps_away_from_the_data():
         fit.run()
         drift[weight] = np.abs(fit.sdf(far.astype(np.float32)) - after_learned_steps).mean()
     assert drift[100.0] < 0.5 * drift[0.0]
+
+
+def test_curvature_variation_is_left_out_of_fourier_fits_only():
+    """A Fourier-feature network's gradient oscillates at its feature frequencies; the term would flatten it."""
+    siren, fourier = TINY.replace(steps=2), TINY.replace(steps=2, encoding="fourier")
+    assert siren.weights.curvature_variation > 0 and siren.loss_weights == siren.weights
+    assert fourier.weights == siren.weights and fourier.loss_weights.curvature_variation == 0
+    assert "curvature_variation" in session(config=siren).run()[-1].terms
+    terms = session(config=fourier).run()[-1].terms
+    assert "curvature_variation" not in terms and terms["surface"] > 0
