@@ -13,7 +13,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.config import NORMAL_NEIGHBOURS
 from ..core.normals import estimate_normals
-from ..core.observation import Observation
+from ..core.observation import Normalization, Observation
 
 POISSON_DEPTH = 8
 """Octree depth (a 256^3 grid at most), comparable to NeuRep's marching-cubes resolution."""
@@ -33,8 +33,10 @@ def poisson(observation: Observation, depth: int = POISSON_DEPTH) -> tuple[np.nd
     except ImportError as exc:
         raise InputError("screened Poisson needs pymeshlab (pip install pymeshlab)") from exc
     points = np.asarray(observation.points, dtype=np.float64)
+    # Estimated where NeuRep estimates them, in the [-1, 1] box (its neighbourhood and visibility scales are
+    # box units); directions do not change with the box's shift and uniform scale.
     normals = (observation.normals if observation.has_normals
-               else estimate_normals(points, NORMAL_NEIGHBOURS))
+               else estimate_normals(Normalization.fit(points).to_box(points), NORMAL_NEIGHBOURS))
     meshes = pymeshlab.MeshSet()
     meshes.add_mesh(pymeshlab.Mesh(vertex_matrix=points, v_normals_matrix=np.asarray(normals, dtype=np.float64)))
     try:
