@@ -108,8 +108,9 @@ def fill_line(summary: dict) -> str:
 def symmetry_line(symmetry: dict) -> str:
     """The mirror plane the fit used (``CompletionStats.symmetry``)."""
     normal = ", ".join(f"{v:.2f}" for v in symmetry["normal"])
+    more = len(symmetry.get("more_planes", []))
     return (f"mirror plane normal ({normal}), offset {symmetry['offset']:.4g}, "
-            f"confidence {symmetry['confidence']:.2f}")
+            f"confidence {symmetry['confidence']:.2f}" + (f", and {more} plane across it" if more else ""))
 
 
 def _interactive(operator, context) -> bool:

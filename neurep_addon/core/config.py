@@ -202,7 +202,8 @@ class FitConfig:
     "auto" is the default: on the 12 cases of the evaluation suite and the 16 held-out shapes of the priors
     benchmark it found a plane on the symmetric shapes, none on fandisk, the boot, the asymmetric control and
     5 of the 6 ABC scans, and raised missing recall from 0.340 to 0.504 (suite, 8 cases) and from 0.498 to
-    0.548 (held out, 200 steps); the most one shape lost was F@1% 0.986 -> 0.981 (docs/BENCHMARKS.md)."""
+    0.569 (held out, 200 steps); no shape lost more than 0.001 F@1% (docs/BENCHMARKS.md). "auto" may add a
+    second plane across the first (``symmetry.detect_planes``)."""
     chunk_size: int = 65536
     """Most points evaluated by the network at once, so no call allocates unbounded memory."""
 

@@ -36,7 +36,7 @@ from .normals import estimate_normals
 from .observation import Normalization, Observation, validate
 from .prior import Prior
 from .prior_io import resolve_priors
-from .symmetry import mirrored_evidence, plane_for
+from .symmetry import mirrored_evidence, planes_for
 
 
 @dataclass
@@ -54,7 +54,8 @@ class Prepared:
     notes: list[str]
     seconds: float
     symmetry: dict | None = None
-    """The mirror plane used (input's units: normal, offset, confidence, support, mirrored points), if any."""
+    """The mirror plane used (input's units: normal, offset, confidence, support, mirrored points of all planes),
+    if any; ``more_planes`` lists a second plane across it (``symmetry.detect_planes``), in the same units."""
 
     @property
     def normals_source(self) -> str:
@@ -147,13 +148,17 @@ def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepa
         normals = estimate_normals(points, config.normal_neighbours)
         notes.append("the input has no normals; they were estimated and oriented")
     symmetry = None
-    plane = plane_for(config.symmetry, points, normals, seed)
-    if plane is not None:
-        mirrored, mirrored_normals = mirrored_evidence(points, normals, plane, seed)
-        symmetry = {**plane.to_dict(normalization.center, normalization.scale), "mirrored_points": len(mirrored)}
-        notes.append(f"mirror plane (normal {symmetry['normal']}, confidence {plane.confidence:.2f}): "
-                     f"{len(mirrored):,} mirrored points added as evidence")
-        points, normals = np.concatenate([points, mirrored]), np.concatenate([normals, mirrored_normals])
+    planes = planes_for(config.symmetry, points, normals, seed)
+    if planes:
+        evidence = [mirrored_evidence(points, normals, plane, seed) for plane in planes]
+        planes_out = [plane.to_dict(normalization.center, normalization.scale) for plane in planes]
+        symmetry = {**planes_out[0], "mirrored_points": sum(len(m) for m, _ in evidence),
+                    "more_planes": planes_out[1:]}
+        for plane, described, (mirrored, _) in zip(planes, planes_out, evidence):
+            notes.append(f"mirror plane (normal {described['normal']}, confidence {plane.confidence:.2f}): "
+                         f"{len(mirrored):,} mirrored points added as evidence")
+        points = np.concatenate([points] + [m for m, _ in evidence])
+        normals = np.concatenate([normals] + [n for _, n in evidence])
     return Prepared(observation, normalization, points, normals, notes, time.perf_counter() - clock, symmetry)
 
 

@@ -3,7 +3,7 @@ import trimesh
 
 from neurep_addon.core.normals import estimate_normals
 from neurep_addon.core.observation import Normalization
-from neurep_addon.core.symmetry import detect_plane, mirrored_evidence, plane_for
+from neurep_addon.core.symmetry import detect_plane, detect_planes, mirrored_evidence, plane_for
 from neurep_addon.evaluation.suite import QUALITY_VIEWS, asymmetric_blob, mirrored_animal
 from neurep_addon.tasks.synth import depth_scan
 
@@ -49,3 +49,26 @@ def test_walls_crossing_a_plane_do_not_pin_it():
     points, normals = np.concatenate(points), np.concatenate(normals)
     points = Normalization.fit(points).to_box(points)
     assert detect_plane(points, normals) is None
+
+
+def test_a_sphere_missing_its_top_gets_the_plane_across_that_carries_the_bottom_into_the_hole():
+    sphere = trimesh.creation.icosphere(subdivisions=4)
+    points, face = trimesh.sample.sample_surface(sphere, 15000, seed=0)
+    keep = points[:, 2] < 0.72
+    normalization = Normalization.fit(points[keep])
+    box, normals = normalization.to_box(points[keep]), sphere.face_normals[face[keep]]
+    planes = detect_planes(box, normals)
+    assert len(planes) == 2 and abs(planes[0].normal[2]) < 0.2  # the best supported: a vertical plane
+    across = planes[1]
+    assert abs(across.normal[2]) > 0.99
+    assert abs(across.to_dict(normalization.center, normalization.scale)["offset"]) < 0.03  # z = 0
+    mirrored = normalization.to_world(mirrored_evidence(box, normals, across)[0])
+    assert np.abs(np.linalg.norm(mirrored, axis=1) - 1).max() < 0.01  # on the sphere
+    assert (mirrored[:, 2] > 0.72).sum() > 0.5 * len(mirrored) > 300  # mostly in the hole
+
+
+def test_shapes_with_one_plane_get_one():
+    points, normals, _ = scanned(mirrored_animal())
+    assert len(detect_planes(points, normals)) == 1
+    points, normals, _ = scanned(asymmetric_blob())
+    assert detect_planes(points, normals) == []
