@@ -14,7 +14,7 @@ export OMP_WAIT_POLICY=PASSIVE
 # Rates: 1e-4 / 1e-5 (outer / step sizes) up to iteration 18,968, where validation had been flat since ~6k;
 # from there a third of that (a resumed run takes the rates given here, not the checkpoint's).
 exec nice -n 10 .venv/bin/python scripts/train_prior.py --data "$DATA" --out "$OUT" $RESUME \
-    --algorithm metasdf --first-order --inner-points 256 --outer-points 512 --iterations 60000 \
+    --algorithm metasdf --first-order --inner-points 256 --outer-points 512 --iterations 100000 \
     --procedural-fraction 0.5 --bank out/prior_bank --bank-size 800 --validate-every 250 \
     --checkpoint-every 50 --log-every 50 --threads 1 \
     --outer-lr 3e-5 --inner-lr-lr 3e-6 "$@"
