@@ -135,8 +135,11 @@ def _check_network(prior: Prior, config: FitConfig, overrides: dict) -> None:
         prior.check_matches(config.network)
 
 
-def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepared:
-    """Check ``observation`` and map it into the box with oriented normals; ``InputError`` if unusable."""
+def prepare(observation: Observation, config: FitConfig, seed: int = 0, second_plane: bool = True) -> Prepared:
+    """Check ``observation`` and map it into the box with oriented normals; ``InputError`` if unusable.
+
+    second_plane: with symmetry "auto", also use a confident plane across the first one (``detect_planes``).
+    """
     clock = time.perf_counter()
     observation = validate(observation, np.random.default_rng(seed))
     notes = list(observation.notes)
@@ -148,7 +151,7 @@ def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepa
         normals = estimate_normals(points, config.normal_neighbours)
         notes.append("the input has no normals; they were estimated and oriented")
     symmetry = None
-    planes = planes_for(config.symmetry, points, normals, seed)
+    planes = planes_for(config.symmetry, points, normals, seed, second=second_plane)
     if planes:
         evidence = [mirrored_evidence(points, normals, plane, seed) for plane in planes]
         planes_out = [plane.to_dict(normalization.center, normalization.scale) for plane in planes]
@@ -309,7 +312,9 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
         config = config.replace(weights=dataclasses.replace(config.weights,
                                                             curvature_variation=FILL_CURVATURE_VARIATION))
     vertices, faces = check_mesh(vertices, faces)
-    prepared = prepare(sample_mesh(vertices, faces, samples, seed), config, seed)
+    # One plane at most: with the second one the holed UV sphere of the Blender tests (preset fast, 80 steps)
+    # kept its hole ("projection onto the fitted surface did not converge"); not yet understood.
+    prepared = prepare(sample_mesh(vertices, faces, samples, seed), config, seed, second_plane=False)
     clock = time.perf_counter()
     session = start_fit(prepared, config, prior, device, seed, cancel)
     history = session.run(progress=progress) if boundary_loops(faces) else []

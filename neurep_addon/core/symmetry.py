@@ -265,13 +265,14 @@ def plane_for(setting: str, points: np.ndarray, normals: np.ndarray, seed: int =
     return planes[0] if planes else None
 
 
-def planes_for(setting: str, points: np.ndarray, normals: np.ndarray, seed: int = 0) -> list[MirrorPlane]:
+def planes_for(setting: str, points: np.ndarray, normals: np.ndarray, seed: int = 0,
+               second: bool = True) -> list[MirrorPlane]:
     """The planes that ``FitConfig.symmetry`` ``setting`` asks for: none for "off", up to two for "auto"
-    (``detect_planes``), the one plane across the named axis for "x", "y", "z"."""
+    (``detect_planes``; one unless ``second``), the one plane across the named axis for "x", "y", "z"."""
     if setting == "off":
         return []
     if setting == "auto":
-        return detect_planes(points, normals, seed)
+        return detect_planes(points, normals, seed, second=second)
     return [axis_plane(setting, points, normals)]
 
 
