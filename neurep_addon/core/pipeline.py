@@ -135,11 +135,8 @@ def _check_network(prior: Prior, config: FitConfig, overrides: dict) -> None:
         prior.check_matches(config.network)
 
 
-def prepare(observation: Observation, config: FitConfig, seed: int = 0, second_plane: bool = True) -> Prepared:
-    """Check ``observation`` and map it into the box with oriented normals; ``InputError`` if unusable.
-
-    second_plane: with symmetry "auto", also use a confident plane across the first one (``detect_planes``).
-    """
+def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepared:
+    """Check ``observation`` and map it into the box with oriented normals; ``InputError`` if unusable."""
     clock = time.perf_counter()
     observation = validate(observation, np.random.default_rng(seed))
     notes = list(observation.notes)
@@ -151,7 +148,7 @@ def prepare(observation: Observation, config: FitConfig, seed: int = 0, second_p
         normals = estimate_normals(points, config.normal_neighbours)
         notes.append("the input has no normals; they were estimated and oriented")
     symmetry = None
-    planes = planes_for(config.symmetry, points, normals, seed, second=second_plane)
+    planes = planes_for(config.symmetry, points, normals, seed)
     if planes:
         evidence = [mirrored_evidence(points, normals, plane, seed) for plane in planes]
         planes_out = [plane.to_dict(normalization.center, normalization.scale) for plane in planes]
@@ -308,13 +305,16 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
     """
     if config.steps < 1:
         raise ConfigError("steps", f"must be at least 1 to fill holes, got {config.steps}")
+    if config.symmetry == "auto":
+        # Detected planes stay out of Fill Holes (an explicit axis still applies): with the detected plane the
+        # holed UV sphere of the Blender tests (preset fast, 80 steps) at times kept its hole ("projection onto
+        # the fitted surface did not converge"); not yet understood. Fill Holes was validated without them.
+        config = config.replace(symmetry="off")
     if config.weights.curvature_variation < FILL_CURVATURE_VARIATION:
         config = config.replace(weights=dataclasses.replace(config.weights,
                                                             curvature_variation=FILL_CURVATURE_VARIATION))
     vertices, faces = check_mesh(vertices, faces)
-    # One plane at most: with the second one the holed UV sphere of the Blender tests (preset fast, 80 steps)
-    # kept its hole ("projection onto the fitted surface did not converge"); not yet understood.
-    prepared = prepare(sample_mesh(vertices, faces, samples, seed), config, seed, second_plane=False)
+    prepared = prepare(sample_mesh(vertices, faces, samples, seed), config, seed)
     clock = time.perf_counter()
     session = start_fit(prepared, config, prior, device, seed, cancel)
     history = session.run(progress=progress) if boundary_loops(faces) else []
