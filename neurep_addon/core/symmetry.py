@@ -258,21 +258,13 @@ def axis_plane(axis: str, points: np.ndarray, normals: np.ndarray) -> MirrorPlan
     return MirrorPlane(plane_normal, 0.0, confidence, support)
 
 
-def plane_for(setting: str, points: np.ndarray, normals: np.ndarray, seed: int = 0) -> MirrorPlane | None:
-    """The (first) plane that ``FitConfig.symmetry`` ``setting`` asks for (``None`` for "off", or for "auto"
-    when no plane is confident)."""
-    planes = planes_for(setting, points, normals, seed)
-    return planes[0] if planes else None
-
-
-def planes_for(setting: str, points: np.ndarray, normals: np.ndarray, seed: int = 0,
-               second: bool = True) -> list[MirrorPlane]:
+def planes_for(setting: str, points: np.ndarray, normals: np.ndarray, seed: int = 0) -> list[MirrorPlane]:
     """The planes that ``FitConfig.symmetry`` ``setting`` asks for: none for "off", up to two for "auto"
-    (``detect_planes``; one unless ``second``), the one plane across the named axis for "x", "y", "z"."""
+    (``detect_planes``), the one plane across the named axis for "x", "y", "z"."""
     if setting == "off":
         return []
     if setting == "auto":
-        return detect_planes(points, normals, seed, second=second)
+        return detect_planes(points, normals, seed)
     return [axis_plane(setting, points, normals)]
 
 

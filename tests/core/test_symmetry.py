@@ -3,7 +3,7 @@ import trimesh
 
 from neurep_addon.core.normals import estimate_normals
 from neurep_addon.core.observation import Normalization
-from neurep_addon.core.symmetry import detect_plane, detect_planes, mirrored_evidence, plane_for
+from neurep_addon.core.symmetry import detect_plane, detect_planes, mirrored_evidence, planes_for
 from neurep_addon.evaluation.suite import QUALITY_VIEWS, asymmetric_blob, mirrored_animal
 from neurep_addon.tasks.synth import depth_scan
 
@@ -29,9 +29,9 @@ def test_the_mirror_plane_of_a_symmetric_shape_seen_from_one_side_is_found():
 def test_an_asymmetric_shape_has_no_confident_plane():
     points, normals, _ = scanned(asymmetric_blob())
     assert detect_plane(points, normals) is None
-    assert plane_for("auto", points, normals) is None
-    assert plane_for("off", points, normals) is None
-    assert plane_for("y", points, normals).normal.tolist() == [0.0, 1.0, 0.0]
+    assert planes_for("auto", points, normals) == []
+    assert planes_for("off", points, normals) == []
+    assert [plane.normal.tolist() for plane in planes_for("y", points, normals)] == [[0.0, 1.0, 0.0]]
 
 
 def test_walls_crossing_a_plane_do_not_pin_it():
