@@ -52,6 +52,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--outer-lr", type=float, default=defaults.outer_lr)
     parser.add_argument("--inner-lr-init", type=float, default=defaults.inner_lr_init)
     parser.add_argument("--inner-lr-lr", type=float, default=defaults.inner_lr_lr)
+    parser.add_argument("--field-weight", type=float, default=defaults.field_weight,
+                        help="weight of |f - sdf| over the box in the outer loss")
+    parser.add_argument("--field-clamp", type=float, default=defaults.field_clamp,
+                        help="clamp both distances of that term to +-this first (0: no clamp)")
     parser.add_argument("--reptile-epsilon", type=float, default=defaults.reptile_epsilon)
     parser.add_argument("--pool-size", type=int, default=defaults.pool_size)
     parser.add_argument("--refresh-every", type=int, default=defaults.refresh_every)
@@ -126,7 +130,8 @@ def main(argv: list[str]) -> int:
             algorithm=args.algorithm, iterations=args.iterations, inner_steps=args.inner_steps,
             inner_points=args.inner_points, outer_points=args.outer_points, meta_batch=args.meta_batch,
             first_order=args.first_order, outer_lr=args.outer_lr, inner_lr_init=args.inner_lr_init,
-            inner_lr_lr=args.inner_lr_lr, reptile_epsilon=args.reptile_epsilon, pool_size=args.pool_size,
+            inner_lr_lr=args.inner_lr_lr, field_weight=args.field_weight, field_clamp=args.field_clamp,
+            reptile_epsilon=args.reptile_epsilon, pool_size=args.pool_size,
             refresh_every=args.refresh_every, validation_tasks=args.validation_tasks,
             validate_every=args.validate_every, checkpoint_every=args.checkpoint_every,
             log_every=args.log_every, seed=args.seed,

@@ -68,6 +68,9 @@ class MetaConfig:
     """Adam learning rate of the step sizes."""
     field_weight: float = 10.0
     """Weight of |f(q) - sdf(q)| in the outer loss (the loss weights of ``LossWeights`` apply to the rest)."""
+    field_clamp: float = 0.0
+    """With > 0, the signed distances of that term are clamped to [-field_clamp, field_clamp] (DeepSDF's
+    truncation, 0.1 there): far from the surface only the sign is scored, not the distance."""
     grad_clip: float = 10.0
     """Meta-gradients are clipped to this global norm (second-order gradients through SIREN can spike)."""
     reptile_epsilon: float = 1.0
@@ -95,6 +98,8 @@ class MetaConfig:
                      "validation_tasks", "validate_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"must be at least 1, got {getattr(self, name)}")
+        if self.field_clamp < 0:
+            raise ConfigError("field_clamp", f"must be >= 0, got {self.field_clamp}")
         for name in ("outer_lr", "inner_lr_init", "inner_lr_lr", "reptile_lr", "reptile_epsilon", "grad_clip"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, f"must be positive, got {getattr(self, name)}")
@@ -128,17 +133,21 @@ class TaskTensors:
 
 def completion_loss(f: Callable[[torch.Tensor], torch.Tensor], task: TaskTensors, count: int,
                     generator: torch.Generator, weights: LossWeights, field_weight: float,
-                    create_graph: bool = True) -> torch.Tensor:
+                    create_graph: bool = True, field_clamp: float = 0.0) -> torch.Tensor:
     """How well the field ``f`` represents the task's complete shape (a scalar; lower is better).
 
     The engine's own objective on a batch of the complete surface, plus the mean absolute error to the
-    approximate signed distance at ``count / 2`` points of the box.
+    approximate signed distance at ``count / 2`` points of the box. With ``field_clamp`` > 0 both distances
+    are clamped to [-field_clamp, field_clamp] first (DeepSDF's truncation): far from the surface only the
+    sign counts.
     """
     batch = sample_batch(task.target_points, task.target_normals, count, generator)
     loss, _ = sdf_loss(f, batch, weights, create_graph=create_graph)
     pick = torch.randint(len(task.field_points), (count // 2,), generator=generator, device=task.field_points.device)
-    field_error = (f(task.field_points[pick])[:, 0] - task.field_sdf[pick]).abs().mean()
-    return loss + field_weight * field_error
+    predicted, target = f(task.field_points[pick])[:, 0], task.field_sdf[pick]
+    if field_clamp > 0:
+        predicted, target = predicted.clamp(-field_clamp, field_clamp), target.clamp(-field_clamp, field_clamp)
+    return loss + field_weight * (predicted - target).abs().mean()
 
 
 def world() -> tuple[int, int]:
@@ -231,7 +240,8 @@ class MetaLearner:
         for task in tasks:
             adapted = self.adapt(task.points, task.normals, generator, second_order=not c.first_order)
             loss = completion_loss(lambda x: functional_call(self.network, adapted, (x,)), task,
-                                   c.outer_points, generator, c.weights, c.field_weight) / len(tasks)
+                                   c.outer_points, generator, c.weights, c.field_weight,
+                                   field_clamp=c.field_clamp) / len(tasks)
             grads = torch.autograd.grad(loss, self.meta_tensors())
             for p, g in zip(self.meta_tensors(), grads):
                 p.grad += g

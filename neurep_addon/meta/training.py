@@ -47,7 +47,8 @@ def validate(prior: Prior | None, tasks: list[TaskTensors], config: MetaConfig, 
         session.run()
         generator = torch.Generator(device=device).manual_seed(index)
         total += float(completion_loss(session.network, task, config.outer_points, generator, config.weights,
-                                       config.field_weight, create_graph=False).detach())
+                                       config.field_weight, create_graph=False,
+                                       field_clamp=config.field_clamp).detach())
     return total / len(tasks)
 
 

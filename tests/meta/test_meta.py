@@ -6,7 +6,7 @@ import torch
 import trimesh
 
 from neurep_addon.core.config import FitConfig
-from neurep_addon.core.errors import PriorError
+from neurep_addon.core.errors import ConfigError, PriorError
 from neurep_addon.core.fit import FitSession
 from neurep_addon.meta.learner import MetaLearner, TaskTensors, completion_loss
 from neurep_addon.meta.training import train
@@ -130,3 +130,27 @@ def test_fine_tuning_starts_from_the_given_prior(tiny_meta):
     assert not all(torch.equal(fresh.params[name], tensor) for name, tensor in start.state_dict.items())
     with pytest.raises(PriorError, match="different network.*width"):
         MetaLearner(tiny_meta(network=dataclasses.replace(start.network, width=32)), init=start)
+
+
+def test_a_clamped_field_term_scores_only_the_sign_far_from_the_surface(tiny_meta):
+    """With ``field_clamp`` the outer loss's |f - sdf| term ignores distance errors beyond the clamp (DeepSDF's
+    truncation): a field right near a sphere and six times too steep far from it scores as the exact one."""
+    points, normals = sphere_observation()
+    rng = np.random.default_rng(0)
+    box = rng.uniform(-1, 1, (4000, 3)).astype(np.float32)
+    sdf = (np.linalg.norm(box, axis=1) - 0.6).astype(np.float32)
+    task = TaskTensors(*(torch.from_numpy(a) for a in (points, normals, points, normals, box, sdf)))
+    exact = lambda x: x.norm(dim=-1, keepdim=True) - 0.6  # noqa: E731
+    steep = lambda x: exact(x) + 5 * torch.relu(exact(x).abs() - 0.2) * exact(x).sign()  # noqa: E731
+    weights = tiny_meta().weights
+
+    def field_term(f, clamp: float) -> float:
+        loss = [float(completion_loss(f, task, 512, torch.Generator().manual_seed(3), weights, w,
+                                      field_clamp=clamp).detach()) for w in (1.0, 0.0)]
+        return loss[0] - loss[1]
+
+    assert field_term(exact, 0.1) == pytest.approx(0.0, abs=1e-5)
+    assert field_term(steep, 0.1) == pytest.approx(0.0, abs=1e-5)
+    assert field_term(steep, 0.0) > 0.2
+    with pytest.raises(ConfigError, match="field_clamp"):
+        tiny_meta(field_clamp=-0.1)
