@@ -6,7 +6,8 @@ MetaSDF (Sitzmann et al. 2020), the default:
            ``fit.learned_step``, which ``FitSession`` takes from a prior;
     outer  L_complete(theta_K) = ``sdf_loss`` on a batch of the *complete* surface (surface, normal,
            eikonal, near-band, off-surface and shell terms) + ``field_weight`` * |f(q) - sdf(q)| at points q
-           of the box with the complete shape's approximate signed distance;
+           of the box with the complete shape's approximate signed distance (both clamped to
+           +-``field_clamp`` when it is set);
     update Adam on the initial weights theta_0 and on the elementwise step sizes alpha, through the
            K inner steps (second order) or with the inner gradients held constant (first order).
 The outer loss only sees the complete shape, so the initialisation and the step sizes learn to complete.
