@@ -2,19 +2,24 @@
 # The GPU check, one command that fits in 10 minutes on a CUDA machine:
 #   1. the core and meta-learning tests with their fits on CUDA,
 #   2. the engine benchmark on CUDA (figures beside the CPU ones in docs/BENCHMARKS.md),
-#   3. a timed meta-training burst that resumes the committed CPU training state on the GPU and hands
+#   3. a timed meta-training burst (BURST seconds, default 150) that resumes the committed CPU training state on the GPU and hands
 #      back the state it reached (as OUT/training/next.safetensors.ckpt, to commit if it is better).
 # Usage: scripts/gpu_check.sh [OUT]   (OUT defaults to out/gpu_check; everything it writes goes there)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-${OUT:-out/gpu_check}}
 mkdir -p "$OUT/docs" "$OUT/training"
-PY=.venv/bin/python
-[ -x "$PY" ] || { python3.11 -m venv .venv && .venv/bin/pip install -q -r requirements.txt; }
+# The Python: $PYTHON if set, else the project's .venv, else a python3 that already has torch (a CUDA machine's
+# own), else a new .venv from requirements.txt.
+if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
+elif [ -x .venv/bin/python ]; then PY=.venv/bin/python
+elif python3 -c "import torch, trimesh, skimage, safetensors" 2>/dev/null; then PY=python3
+else python3.11 -m venv .venv && .venv/bin/pip install -q -r requirements.txt; PY=.venv/bin/python; fi
+BURST=${BURST:-150}
 DATA=${DATA:-../shared/data}
 {
   date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+  $PY -c "import sys, numpy, torch; print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
 } > "$OUT/environment.txt" 2>&1
 
 echo "== 1. tests on CUDA"
@@ -28,8 +33,9 @@ timeout 200 $PY scripts/bench_engine.py --device cuda --out "$OUT/docs" --data "
 echo "== 3. meta-training burst on CUDA, resuming the committed CPU state"
 cp training/prior/next.safetensors* "$OUT/training/" 2>/dev/null
 RESUME=$([ -f "$OUT/training/next.safetensors.ckpt" ] && echo --resume || true)
-timeout 150 $PY scripts/train_prior.py --data "$DATA/meshes" --out "$OUT/training/next.safetensors" $RESUME \
-    --device cuda --first-order --inner-points 256 --outer-points 512 --iterations 60000 \
+# The same objective and rates as training/prior/run.sh, on a small task bank made here.
+timeout "$BURST" $PY scripts/train_prior.py --data "$DATA/meshes" --out "$OUT/training/next.safetensors" $RESUME \
+    --device cuda --algorithm metasdf --first-order --inner-points 256 --outer-points 512 --iterations 100000 \
     --procedural-fraction 0.5 --bank "$OUT/bank" --bank-size 64 --validate-every 250 --checkpoint-every 50 \
-    --log-every 50 2>&1 | tee "$OUT/train_burst.txt"
+    --log-every 50 --outer-lr 3e-5 --inner-lr-lr 3e-6 2>&1 | tee "$OUT/train_burst.txt"
 echo "done: $OUT"
