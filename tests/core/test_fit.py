@@ -64,7 +64,7 @@ def test_chunked_evaluation_equals_one_pass():
     s = session(config=TINY.replace(chunk_size=1024))
     x = np.random.default_rng(0).uniform(-1, 1, (5000, 3)).astype(np.float32)
     with torch.no_grad():
-        whole = s.network(torch.from_numpy(x))[:, 0].numpy()
+        whole = s.network(torch.from_numpy(x).to(s.device))[:, 0].cpu().numpy()
     np.testing.assert_allclose(s.sdf(x), whole, rtol=1e-5, atol=1e-6)
 
 
@@ -252,22 +252,26 @@ def test_learned_steps_leave_the_curvature_terms_to_adam():
 
 
 def test_the_anchor_holds_the_field_of_the_learned_steps_away_from_the_data():
+    """Summed over three seeds: the drift of one draw alone can be small without the anchor (on CUDA, whose
+    random draws differ from the CPU's, seed 0 drifted 0.009 with and without it; seeds 1-3 drifted 3.7-6.3x
+    less with it)."""
     from neurep_addon.core.prior_io import resolve_prior
 
     prior = resolve_prior("default")
     points, normals = sphere_points(3000)
     keep = points[:, 2] < 0.3  # the top of the sphere is missing
     far = np.array([[0.0, 0.0, 0.55], [0.1, 0.1, 0.5], [-0.1, 0.05, 0.52]]) * 1.2  # where the cap was
-    drift = {}
-    for weight in (0.0, 100.0):
+    drift = {0.0: 0.0, 100.0: 0.0}
+    for weight in drift:
         config = TINY.replace(network=prior.network, steps=prior.inner_steps + 40, points_per_step=512,
                               prior_anchor_weight=weight)
-        fit = FitSession(points[keep] * 0.6, normals[keep], config, prior=prior, device=DEVICE, seed=0)
-        for _ in range(prior.inner_steps):
-            fit.step()
-        after_learned_steps = fit.sdf(far.astype(np.float32))
-        fit.run()
-        drift[weight] = np.abs(fit.sdf(far.astype(np.float32)) - after_learned_steps).mean()
+        for seed in range(3):
+            fit = FitSession(points[keep] * 0.6, normals[keep], config, prior=prior, device=DEVICE, seed=seed)
+            for _ in range(prior.inner_steps):
+                fit.step()
+            after_learned_steps = fit.sdf(far.astype(np.float32))
+            fit.run()
+            drift[weight] += np.abs(fit.sdf(far.astype(np.float32)) - after_learned_steps).mean()
     assert drift[100.0] < 0.5 * drift[0.0]
 
 
