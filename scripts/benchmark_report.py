@@ -19,10 +19,12 @@ HEADLINE = (("chamfer_l1", "CD-L1 ↓", "{:.4f}"), ("chamfer_l2", "CD-L2 ↓", "
             ("fscore_0.5", "F@0.5% ↑", "{:.3f}"), ("fscore_1", "F@1% ↑", "{:.3f}"),
             ("fscore_2", "F@2% ↑", "{:.3f}"), ("normal_consistency", "NC ↑", "{:.3f}"),
             ("hausdorff", "Hausdorff ↓", "{:.3f}"), ("missing_recall_1", "missing recall @1% ↑", "{:.3f}"),
-            ("watertight", "watertight", "{:.0%}"), ("components", "components", "{:.1f}"))
+            ("watertight", "watertight", "{:.0%}"), ("components", "components", "{:.1f}"),
+            ("wrong_facing", "wrong-facing normals ↓", "{:.1%}"))
 PER_CASE = (("chamfer_l1", "Chamfer-L1 (lower is better)", "{:.4f}"),
             ("fscore_1", "F-score @1% (higher is better)", "{:.3f}"),
             ("missing_recall_1", "recall @1% of the missing regions (higher is better)", "{:.3f}"),
+            ("wrong_facing", "wrong-facing estimated normals, points-only inputs (lower is better)", "{:.1%}"),
             ("seconds", "seconds (CPU)", "{:.1f}"))
 CURVES = (("chamfer_l1", "Chamfer-L1 (lower is better)"), ("fscore_1", "F-score @1% (higher is better)"))
 

@@ -13,11 +13,14 @@ the sign crosses flat regions first and sharp creases last; one wrong step there
 and on noisy scans of thin CAD walls such steps are common. Hoppe's propagation is therefore only the
 starting guess. Visibility then votes: a ray from a point along its outward normal leaves the object
 without meeting other points, one along the inward normal meets the far side when it was seen (rays
-marched through an occupancy grid of the points, starting beyond the point's own noisy patch). The votes
+marched through an occupancy grid of the points, starting beyond the point's own noisy patch). Each side
+casts 17 rays, out to 57 degrees from the normal, so a vote measures how open the hemisphere is rather than
+whether one noisy direction slips through; the grid's cells are three point spacings wide (32 to 128 per
+side), so a sparse or noisy scan's occupancy has no holes for rays to leak through. The votes
 spread over the kNN graph: each point takes the sign that its own vote and its neighbours' signs
 (through n_i . n_j) agree on, for a fixed number of rounds. Given viewpoint directions (a depth camera's)
 vote too: a point seen by a camera faces it. Measured on the six ABC time-of-flight scans against the
-true normals: 11-38 % wrong-facing before (k = 16, Hoppe), see docs/BENCHMARKS.md for after.
+true normals: 11-38 % wrong-facing before (k = 16, Hoppe), 4.8 % now; see docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -39,13 +42,19 @@ CHUNK = 8192
 """Points whose neighbourhoods are fitted at once."""
 VISIBILITY_VOTERS = 12_000
 """Points that cast visibility rays (a random subset on larger scans: the propagation spreads their votes)."""
-VOTE_WEIGHT = 2.0
+VOTE_WEIGHT = 4.0
 """Weight of a point's own vote against each neighbour's sign in the propagation."""
 SMOOTHING_ROUNDS = 30
 VISIBILITY_GRID = 128
-"""Cells per side of the occupancy grid that visibility rays march through ([-1, 1]^3 box)."""
-VISIBILITY_CONE = ((0.0, 0.0), (0.5, 0.0), (0.5, np.pi / 2), (0.5, np.pi), (0.5, 3 * np.pi / 2))
-"""Rays per point and side: (tilt in radians from the normal, azimuth)."""
+"""Most cells per side of the occupancy grid that visibility rays march through ([-1, 1]^3 box)."""
+VISIBILITY_GRID_MIN = 32
+VISIBILITY_CELL_SPACINGS = 3.0
+"""A cell is at least this many point spacings wide (median nearest-neighbour distance), so that the
+occupancy of a sparse or noisy scan has no gaps for a ray to slip through."""
+VISIBILITY_CONE = ((0.0, 0.0),) + tuple((tilt, azimuth) for tilt in (0.5, 1.0)
+                                         for azimuth in np.pi / 4 * np.arange(8))
+"""Rays per point and side: (tilt in radians from the normal, azimuth). Rays out to 57 degrees sample the
+open hemisphere, not only the normal's noisy direction."""
 
 
 def estimate_normals(points: np.ndarray, k: int = NORMAL_NEIGHBOURS,
@@ -164,9 +173,9 @@ def visibility_votes(points: np.ndarray, normals: np.ndarray, spread: np.ndarray
     the occupancy of ``occluders`` [M, 3] (default: ``points``), minus the share along -normal (positive:
     the normal faces outwards). Rays start beyond the point's own noisy patch (1.5 ``spread`` [N] plus a
     cell, at least two cells)."""
-    resolution = VISIBILITY_GRID
-    cell = 2.0 / resolution
     occluders = points if occluders is None else occluders
+    resolution = visibility_grid(occluders)
+    cell = 2.0 / resolution
     occupied = np.zeros((resolution,) * 3, dtype=bool)
     index = np.clip(((occluders + 1.0) / cell).astype(np.int64), 0, resolution - 1)
     occupied[tuple(index.T)] = True
@@ -177,6 +186,16 @@ def visibility_votes(points: np.ndarray, normals: np.ndarray, spread: np.ndarray
             direction = sign * _tilted(normals, tilt, azimuth)
             free[:, side] += ~_ray_blocked(points, direction, start, occupied, cell)
     return (free[:, 0] - free[:, 1]) / len(VISIBILITY_CONE)
+
+
+def visibility_grid(points: np.ndarray) -> int:
+    """Cells per side of the occupancy grid of ``points`` [N, 3]: cells ``VISIBILITY_CELL_SPACINGS`` point
+    spacings wide, between ``VISIBILITY_GRID_MIN`` and ``VISIBILITY_GRID``."""
+    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 4096), replace=False)]
+    spacing = float(np.median(cKDTree(points).query(sample, k=2, workers=-1)[0][:, 1])) if len(points) > 1 else 0.0
+    if spacing <= 0:
+        return VISIBILITY_GRID
+    return int(np.clip(round(2.0 / (VISIBILITY_CELL_SPACINGS * spacing)), VISIBILITY_GRID_MIN, VISIBILITY_GRID))
 
 
 def _tilted(normals: np.ndarray, tilt: float, azimuth: float) -> np.ndarray:

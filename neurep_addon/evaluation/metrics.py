@@ -15,6 +15,9 @@ surface and matched by nearest neighbour (scipy cKDTree).
   ``MISSING_DISTANCE`` from every observed point, i.e. how much of what the input lacked was recovered.
 - ``components``: connected components of the prediction; ``watertight``: every edge has two faces.
 
+``wrong_facing`` scores the input's normals instead of a prediction: the share of oriented normals that
+face away from the ground truth's surface there.
+
 An empty prediction (no faces or zero area) gets the worst values: infinite distances, zero scores.
 """
 
@@ -63,6 +66,17 @@ def missing_fraction(gt_vertices: np.ndarray, gt_faces: np.ndarray, observed_poi
     gt_points, _ = sample_surface(gt, samples, seed)
     observed = (np.asarray(observed_points, dtype=np.float64).reshape(-1, 3) - offset) * scale
     return float(_missing(gt_points, observed).mean())
+
+
+def wrong_facing(points: np.ndarray, normals: np.ndarray, gt_vertices: np.ndarray, gt_faces: np.ndarray,
+                 samples: int = 400_000, seed: int = 0) -> float:
+    """Share of the oriented normals [N, 3] at ``points`` [N, 3] that face away from the ground truth
+    ([W, 3], [G, 3], same coordinates): a negative dot product with the face normal of the nearest of
+    ``samples`` ground-truth surface samples."""
+    gt = trimesh.Trimesh(np.asarray(gt_vertices, dtype=np.float64), np.asarray(gt_faces), process=False)
+    gt_points, gt_normals = sample_surface(gt, samples, seed)
+    nearest = cKDTree(gt_points).query(np.asarray(points, dtype=np.float64).reshape(-1, 3), workers=-1)[1]
+    return float((np.einsum("ij,ij->i", np.asarray(normals, dtype=np.float64), gt_normals[nearest]) < 0).mean())
 
 
 def _worst(pred: trimesh.Trimesh, observed: bool) -> dict:

@@ -49,3 +49,15 @@ def test_clean_two_view_scans_of_a_torus_are_oriented_by_the_tree_alone(torus_me
         scan = depth_scan(torus_mesh, 2, np.random.default_rng(seed), resolution=160, with_normals=True)
         normals = estimate_normals(Normalization.fit(scan.points).to_box(scan.points), k=16)
         assert (np.einsum("ij,ij->i", normals, scan.normals) < 0).mean() < 0.005
+
+
+def test_the_visibility_grid_has_cells_three_point_spacings_wide_within_its_bounds():
+    from neurep_addon.core.normals import VISIBILITY_GRID, VISIBILITY_GRID_MIN, visibility_grid
+
+    def lattice(spacing: float) -> np.ndarray:
+        axis = np.arange(-0.5, 0.5, spacing)
+        return np.stack(np.meshgrid(axis, axis, [0.0]), axis=-1).reshape(-1, 3)
+
+    assert visibility_grid(lattice(0.02)) == round(2.0 / (3 * 0.02))  # 33 cells of 0.06
+    assert visibility_grid(lattice(0.002)) == VISIBILITY_GRID  # a dense scan: the finest grid
+    assert visibility_grid(lattice(0.1)) == VISIBILITY_GRID_MIN  # a sparse one: the coarsest

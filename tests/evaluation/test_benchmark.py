@@ -107,3 +107,12 @@ def test_prior_benchmark_refuses_a_setting_that_is_not_a_fit_field(tmp_path, cap
                            "--results", str(tmp_path / "r.json"), "--section", "none"])
     assert exit_info.value.code == 2
     assert "NAME a FitConfig field" in capsys.readouterr().err
+
+
+def test_a_points_only_case_reports_how_many_estimated_normals_face_the_wrong_way():
+    scan, holed = evaluation.generated_cases()  # a 2-view scan without normals, a holed capsule with them
+    assert not scan.observation.has_normals and holed.observation.has_normals
+    quick = {"steps": 5, "points_per_step": 512, "resolution": 32}
+    share = evaluation.run_method("neurep-fast", scan, samples=5000, **quick).scores["wrong_facing"]
+    assert 0.0 <= share < 0.05  # a clean scan of a torus: the spanning tree orients it
+    assert "wrong_facing" not in evaluation.run_method("neurep-fast", holed, samples=5000, **quick).scores

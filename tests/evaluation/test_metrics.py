@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from neurep_addon.evaluation.metrics import METRIC_KEYS, evaluate, missing_fraction
+from neurep_addon.evaluation.metrics import METRIC_KEYS, evaluate, missing_fraction, wrong_facing
 
 SAMPLES = 50_000
 
@@ -78,3 +78,14 @@ def test_missing_fraction_of_a_half_seen_sphere():
     lower = gt.sample(20_000, seed=0)
     lower = lower[lower[:, 2] < 0]
     assert missing_fraction(gt.vertices, gt.faces, lower, samples=SAMPLES) == pytest.approx(0.49, abs=0.03)
+
+
+def test_wrong_facing_counts_the_normals_that_point_into_the_object():
+    gt = sphere(center=(1.0, 2.0, 3.0))
+    points = gt.sample(4000, seed=0)
+    outward = (points - [1.0, 2.0, 3.0]) / 0.5
+    flipped = outward.copy()
+    flipped[points[:, 2] > 3.25] *= -1  # the cap above z = 0.25 of the radius-0.5 sphere: a quarter
+    assert wrong_facing(points, outward, gt.vertices, gt.faces, samples=SAMPLES) == 0.0
+    assert wrong_facing(points, -outward, gt.vertices, gt.faces, samples=SAMPLES) == 1.0
+    assert wrong_facing(points, flipped, gt.vertices, gt.faces, samples=SAMPLES) == pytest.approx(0.25, abs=0.03)
