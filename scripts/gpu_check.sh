@@ -2,8 +2,9 @@
 # The GPU check, one command that fits in 10 minutes on a CUDA machine:
 #   1. the core and meta-learning tests with their fits on CUDA,
 #   2. the engine benchmark on CUDA (figures beside the CPU ones in docs/BENCHMARKS.md),
-#   3. a timed meta-training burst (BURST seconds, default 150) that resumes the committed CPU training state on the GPU and hands
-#      back the state it reached (as OUT/training/next.safetensors.ckpt, to commit if it is better).
+#   3. a timed meta-training burst (BURST seconds, default 150) that resumes the committed CPU training
+#      state on the GPU and hands back the state it reached (as OUT/training/next.safetensors.ckpt, to
+#      commit if it is better).
 # Usage: scripts/gpu_check.sh [OUT]   (OUT defaults to out/gpu_check; everything it writes goes there)
 set -uo pipefail
 cd "$(dirname "$0")/.."
