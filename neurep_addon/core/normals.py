@@ -86,13 +86,22 @@ def noise_adaptive_k(points: np.ndarray, tree: cKDTree, k: int) -> int:
     on the ABC time-of-flight scans (where a k-point patch is about as thick as it is wide). The size grows
     geometrically from k at ``NOISE_RATIO_CLEAN`` to ``MAX_NEIGHBOURS`` at ``NOISE_RATIO_NOISY``.
     """
-    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 4096), replace=False)]
+    sample = _spacing_sample(points)
     _, spread = _plane_normals(points, tree, k, sample)
-    spacing = np.median(tree.query(sample, k=2, workers=-1)[0][:, 1])
-    ratio = float(np.median(spread) / max(spacing, 1e-12))
+    ratio = float(np.median(spread) / max(_median_spacing(tree, sample), 1e-12))
     share = np.clip((ratio - NOISE_RATIO_CLEAN) / (NOISE_RATIO_NOISY - NOISE_RATIO_CLEAN), 0.0, 1.0)
     largest = min(max(k, MAX_NEIGHBOURS), len(points) - 1)
     return int(round(k * (largest / k) ** share))
+
+
+def _spacing_sample(points: np.ndarray) -> np.ndarray:
+    """A fixed random subset (at most 4,096) of ``points`` [N, 3] to measure the scan's spacing and noise on."""
+    return points[np.random.default_rng(0).choice(len(points), min(len(points), 4096), replace=False)]
+
+
+def _median_spacing(tree: cKDTree, sample: np.ndarray) -> float:
+    """Median distance from each ``sample`` point to its nearest other point of the ``tree``."""
+    return float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
 
 
 def _plane_normals(points: np.ndarray, tree: cKDTree, k: int,
@@ -192,8 +201,7 @@ def visibility_votes(points: np.ndarray, normals: np.ndarray, spread: np.ndarray
 def visibility_grid(points: np.ndarray) -> int:
     """Cells per side of the occupancy grid of ``points`` [N, 3]: cells ``VISIBILITY_CELL_SPACINGS`` point
     spacings wide, between ``VISIBILITY_GRID_MIN`` and ``VISIBILITY_GRID``."""
-    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 4096), replace=False)]
-    spacing = float(np.median(cKDTree(points).query(sample, k=2, workers=-1)[0][:, 1])) if len(points) > 1 else 0.0
+    spacing = _median_spacing(cKDTree(points), _spacing_sample(points)) if len(points) > 1 else 0.0
     if spacing <= 0:
         return VISIBILITY_GRID
     return int(np.clip(round(2.0 / (VISIBILITY_CELL_SPACINGS * spacing)), VISIBILITY_GRID_MIN, VISIBILITY_GRID))

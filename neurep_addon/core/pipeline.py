@@ -5,7 +5,8 @@
     finish:   sparse extraction + marching cubes -> back to the user's units -> drop small floating parts
               -> distance to the observed data -> figures
 
-``complete`` runs the three. A benchmark that scores a fit at several step counts calls ``prepare`` once,
+``complete`` runs the three; ``complete_prepared`` the last two, for a caller that also needs what
+``prepare`` made (the evaluation scores the estimated normals). A benchmark that scores a fit at several step counts calls ``prepare`` once,
 steps its own ``FitSession`` and calls ``finish`` at each count; no front end builds a fit from the pieces.
 
 ``fill_holes`` keeps a mesh as it is and closes its holes instead: ``prepare`` and the same fit on samples
@@ -231,9 +232,18 @@ def complete(observation: Observation, config: FitConfig, prior: Priors = None,
     another thread stops the job with ``FitCancelled``. Raises ``InputError`` for unusable input,
     ``ConfigError`` for a fit of no steps and ``FitError`` when the fit gives no surface.
     """
-    if config.steps < 1:
-        raise ConfigError("steps", f"must be at least 1 to complete a scan, got {config.steps}")
-    prepared = prepare(observation, config, seed)
+    _check_steps(config)
+    return complete_prepared(prepare(observation, config, seed), config, prior, device, seed, progress, preview,
+                             cancel)
+
+
+def complete_prepared(prepared: Prepared, config: FitConfig, prior: Priors = None, device: str = "auto",
+                      seed: int = 0, progress: ProgressCallback | None = None,
+                      preview: PreviewCallback | None = None,
+                      cancel: threading.Event | None = None) -> Completion:
+    """``complete`` from an already prepared observation (the fit and ``finish``): for a caller that also
+    needs what ``prepare`` made, such as the evaluation scoring the estimated normals."""
+    _check_steps(config)
     clock = time.perf_counter()
     session = start_fit(prepared, config, prior, device, seed, cancel)
 
@@ -242,6 +252,11 @@ def complete(observation: Observation, config: FitConfig, prior: Priors = None,
 
     history = session.run(progress=progress, preview=world_preview if preview is not None else None)
     return finish(prepared, session, time.perf_counter() - clock, history)
+
+
+def _check_steps(config: FitConfig) -> None:
+    if config.steps < 1:
+        raise ConfigError("steps", f"must be at least 1 to complete a scan, got {config.steps}")
 
 
 @dataclass(kw_only=True)

@@ -33,7 +33,7 @@ from ..core.holes import fill_holes_minimal_area
 from ..core.io import read_mesh, read_observation, sample_mesh
 from .metrics import MISSING_DISTANCE, MISSING_TAU, evaluate, unit_transform, wrong_facing
 from ..core.observation import Observation
-from ..core.pipeline import complete, fill_holes, prepare, settings
+from ..core.pipeline import complete, complete_prepared, fill_holes, prepare, settings
 from ..core.prior import Prior
 from ..core.prior_io import DEFAULT_PRIOR_PATH
 from ..tasks.synth import depth_scan, holed_samples, surface_samples
@@ -298,13 +298,12 @@ def _run_neural(config: FitConfig, prior: Prior | None, case: Case, seed: int, s
         clock["excluded"] += time.perf_counter() - clock["last_step"]
         clock["last_step"] = time.perf_counter()
 
-    result = complete(case.observation, config, prior=prior, device="cpu", seed=seed,
-                      progress=progress, preview=preview)
+    prepared = prepare(case.observation, config, seed)
+    result = complete_prepared(prepared, config, prior=prior, device="cpu", seed=seed,
+                               progress=progress, preview=preview)
     seconds = time.perf_counter() - clock["start"] - clock["excluded"]
     scores = _score(result.vertices, result.faces, case, samples)
-    if not case.observation.has_normals:
-        # The normals the fit was given: ``prepare`` again, which is deterministic for the seed.
-        prepared = prepare(case.observation, config, seed)
+    if not case.observation.has_normals:  # the normals the fit was given, estimated by ``prepare``
         scores["wrong_facing"] = wrong_facing(prepared.observation.points,
                                               prepared.normals[:len(prepared.observation.points)],
                                               case.gt_vertices, case.gt_faces)
