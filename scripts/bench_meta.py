@@ -8,6 +8,11 @@ meta-gradient. Part 2 trains each variant from the same random weights on the sa
 same number of iterations and scores the result on the same validation tasks (completion loss after K fit
 steps, as ``train_prior.py`` does). Writes ``docs/bench_meta.json`` and the "meta" section of
 ``docs/BENCHMARKS.md``. Compare CPU seconds within one run only: the machine is shared.
+
+    python scripts/bench_meta.py --data ../shared/data/meshes --batch-cost 2,8,16 [--device cuda --out DIR]
+
+only times an iteration at each meta-batch size, first and second order (the "meta-batch" section on the
+CPU; ``DIR/bench_meta_batch_cuda.json`` on a GPU, which ``scripts/gpu_check.sh`` runs).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from neurep_addon.core.losses import sample_batch  # noqa: E402
-from neurep_addon.meta.learner import MetaConfig, MetaLearner, TaskTensors, completion_loss  # noqa: E402
+from neurep_addon.core.fit import stacked_field  # noqa: E402
+from neurep_addon.meta.learner import MetaConfig, MetaLearner, TaskTensors, completion_losses  # noqa: E402
 from neurep_addon.meta.training import validate  # noqa: E402
 from neurep_addon.tasks.bank import build_bank  # noqa: E402
 from neurep_addon.tasks.shapes import mesh_files, split_files  # noqa: E402
@@ -51,27 +57,66 @@ def profile(config: MetaConfig, tasks: list[TaskTensors], repeats: int) -> dict[
     learner = MetaLearner(config)
     parts = {"batches and sign hints": 0.0, "inner learned steps": 0.0, "outer loss": 0.0,
              "meta-gradient (backward)": 0.0}
-    generator = torch.Generator().manual_seed(0)
     for repeat in range(repeats):
-        for task in tasks[repeat * config.meta_batch:(repeat + 1) * config.meta_batch]:
-            clock = cpu()
+        batch = tasks[repeat * config.meta_batch:(repeat + 1) * config.meta_batch]
+        generators = [torch.Generator().manual_seed(repeat * 100 + t) for t in range(len(batch))]
+        clock = cpu()
+        for task, generator in zip(batch, generators):
             for _ in range(config.inner_steps):
                 sample_batch(task.points, task.normals, config.inner_points, generator)
             sample_batch(task.target_points, task.target_normals, config.outer_points, generator)
-            parts["batches and sign hints"] += cpu() - clock
-            clock = cpu()
-            adapted = learner.adapt(task.points, task.normals, generator, second_order=not config.first_order)
-            parts["inner learned steps"] += cpu() - clock
-            clock = cpu()
-            loss = completion_loss(lambda x: torch.func.functional_call(learner.network, adapted, (x,)), task,
-                                   config.outer_points, generator, config.weights, config.field_weight)
-            parts["outer loss"] += cpu() - clock
-            clock = cpu()
-            torch.autograd.grad(loss, learner.meta_tensors())
-            parts["meta-gradient (backward)"] += cpu() - clock
+        parts["batches and sign hints"] += cpu() - clock
+        clock = cpu()
+        adapted = learner.adapt([(task.points, task.normals) for task in batch], generators,
+                                second_order=not config.first_order)
+        parts["inner learned steps"] += cpu() - clock
+        clock = cpu()
+        losses = completion_losses(stacked_field(learner.network, adapted), batch, config.outer_points,
+                                   generators, config.weights, config.field_weight)
+        parts["outer loss"] += cpu() - clock
+        clock = cpu()
+        torch.autograd.grad(sum(losses) / len(batch), learner.meta_tensors())
+        parts["meta-gradient (backward)"] += cpu() - clock
     # The batches were drawn twice (once alone, once inside the steps): take them out of the steps' share.
     parts["inner learned steps"] -= parts["batches and sign hints"]
     return {name: seconds / repeats for name, seconds in parts.items()}
+
+
+def batch_cost(tasks: list[TaskTensors], device: torch.device, meta_batches: list[int], repeats: int) -> dict:
+    """Seconds per meta-iteration (wall clock, synchronised on a GPU) at each meta-batch size, first and
+    second order, with the recipe of the long training (256 inner, 512 outer points): the tasks of a
+    meta-batch run as one vectorised computation, so on a GPU a larger meta-batch costs little more."""
+    rows = {}
+    for first_order in (True, False):
+        for size in meta_batches:
+            config = MetaConfig(first_order=first_order, inner_points=256, outer_points=512, meta_batch=size)
+            learner = MetaLearner(config, device=device)
+            batches = [[tasks[(i * size + t) % len(tasks)] for t in range(size)] for i in range(repeats + 1)]
+            learner.step(batches[0])  # warm-up (kernels, allocator)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            clock = time.perf_counter()
+            for batch in batches[1:]:
+                learner.step(batch)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = (time.perf_counter() - clock) / repeats
+            name = f"{'first' if first_order else 'second'} order, meta-batch {size}"
+            rows[name] = {"seconds_per_iteration": round(seconds, 4), "seconds_per_task": round(seconds / size, 4)}
+            print(f"{name}: {rows[name]}", flush=True)
+    return rows
+
+
+def batch_report(results: dict) -> str:
+    lines = ["## Meta-batch cost (`scripts/bench_meta.py --batch-cost`)", "",
+             f"Seconds per MetaSDF iteration ({results['inner_steps']} learned steps, 256 inner and 512 outer points, "
+             f"the long training's recipe), wall clock, mean of {results['repeats']} iterations after one warm-up. "
+             "The tasks of a meta-batch run as one vectorised computation (stacked weights, `fit.learned_steps`). "
+             f"{results['machine']}", "",
+             "| meta-gradient, meta-batch | s per iteration | s per task |", "|---|---:|---:|"]
+    lines += [f"| {name} | {row['seconds_per_iteration']:.3f} | {row['seconds_per_task']:.4f} |"
+              for name, row in results["rows"].items()]
+    return "\n".join(lines) + "\n"
 
 
 def train_variant(config: MetaConfig, pool: list[TaskTensors], validation: list[TaskTensors]) -> dict:
@@ -134,9 +179,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--validation-tasks", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=6, help="profiled iterations per variant")
     parser.add_argument("--bank", default=str(ROOT / "out" / "bench_meta_bank"))
-    parser.add_argument("--results", default=str(ROOT / "docs" / "bench_meta.json"))
+    parser.add_argument("--results", default=None, help="results file (default docs/bench_meta.json, or "
+                        "docs/bench_meta_batch[_DEVICE].json with --batch-cost)")
+    parser.add_argument("--batch-cost", default=None, metavar="SIZES",
+                        help="only time a meta-iteration at these comma-separated meta-batch sizes, first and "
+                             "second order (writes the 'meta-batch' section on the CPU, files only elsewhere)")
+    parser.add_argument("--device", default="cpu", help="device of --batch-cost")
+    parser.add_argument("--out", default=str(ROOT / "docs"), help="folder of --batch-cost's results file")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.batch_cost:
+        return main_batch_cost(args)
+    args.results = args.results or str(ROOT / "docs" / "bench_meta.json")
     defaults = MetaConfig()
     train_files, validation_files = split_files(mesh_files(args.data), 0.2)
     task_config = TaskConfig(procedural_fraction=0.5)
@@ -170,6 +224,27 @@ def main(argv: list[str]) -> int:
         Path(args.results).write_text(json.dumps(results, indent=1))
     write_section(ROOT / "docs" / "BENCHMARKS.md", "meta", report(results))
     print(report(results))
+    return 0
+
+
+def main_batch_cost(args: argparse.Namespace) -> int:
+    device = torch.device(args.device)
+    train_files, _ = split_files(mesh_files(args.data), 0.2)
+    bank = build_bank(ShapeDistribution.from_files(train_files, TaskConfig(procedural_fraction=0.5)), args.bank,
+                      args.pool, seed=0)
+    tasks = [TaskTensors.of(bank[i], device) for i in range(len(bank))]
+    machine = (f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}." if device.type == "cuda"
+               else "CPU, one thread of a shared 2-core machine.")
+    results = {"machine": machine, "inner_steps": MetaConfig().inner_steps, "repeats": args.repeats,
+               "rows": batch_cost(tasks, device, [int(n) for n in args.batch_cost.split(",")], args.repeats)}
+    suffix = "" if device.type == "cpu" else f"_{device.type}"
+    path = Path(args.results or Path(args.out) / f"bench_meta_batch{suffix}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
+    report_text = batch_report(results)
+    if device.type == "cpu" and Path(args.out).resolve() == (ROOT / "docs").resolve():
+        write_section(ROOT / "docs" / "BENCHMARKS.md", "meta-batch", report_text)
+    print(report_text)
     return 0
 
 

@@ -2,7 +2,9 @@
 # The GPU check, one command that fits in 10 minutes on a CUDA machine:
 #   1. the core and meta-learning tests with their fits on CUDA,
 #   2. the engine benchmark on CUDA (figures beside the CPU ones in docs/BENCHMARKS.md),
-#   3. a timed meta-training burst (BURST seconds, default 150) that resumes the committed CPU training
+#   3. the cost of a meta-iteration at meta-batch 2, 8 and 16, first and second order (the tasks of a
+#      meta-batch run as one vectorised computation, which is what a GPU can gain from),
+#   4. a timed meta-training burst (BURST seconds, default 150) that resumes the committed CPU training
 #      state on the GPU and hands back the state it reached (as OUT/training/next.safetensors.ckpt, to
 #      commit if it is better).
 # Usage: scripts/gpu_check.sh [OUT]   (OUT defaults to out/gpu_check; everything it writes goes there)
@@ -31,7 +33,11 @@ echo "== 2. engine benchmark on CUDA"
 timeout 200 $PY scripts/bench_engine.py --device cuda --out "$OUT/docs" --data "$DATA" --repeats 20 \
     2>&1 | tee "$OUT/bench_engine.txt"
 
-echo "== 3. meta-training burst on CUDA, resuming the committed CPU state"
+echo "== 3. meta-batch cost on CUDA"
+timeout 120 $PY scripts/bench_meta.py --data "$DATA/meshes" --batch-cost 2,8,16 --device cuda --out "$OUT/docs" \
+    --bank "$OUT/bench_bank" --pool 32 --repeats 5 2>&1 | tee "$OUT/bench_meta_batch.txt"
+
+echo "== 4. meta-training burst on CUDA, resuming the committed CPU state"
 cp training/prior/next.safetensors* "$OUT/training/" 2>/dev/null
 RESUME=$([ -f "$OUT/training/next.safetensors.ckpt" ] && echo --resume || true)
 # The same objective and rates as training/prior/run.sh, on a small task bank made here.

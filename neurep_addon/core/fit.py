@@ -25,7 +25,7 @@ from torch.func import functional_call
 from .config import DEVICES, FitConfig, LossWeights
 from .errors import DeviceError, FitCancelled, FitError
 from .extract import dense_grid, mesh_from_grid, sparse_grid
-from .losses import Batch, sample_batch, sdf_loss
+from .losses import Batch, sample_batch, sdf_loss, sdf_losses
 from .networks import build_network
 from .prior import Prior
 
@@ -57,17 +57,40 @@ def learned_step(network: torch.nn.Module, params: Params, step_sizes: Params, p
     params: the weights the step starts from (``network``'s own, or functional ones); step_sizes: the
     elementwise alpha of each. Returns the new weights, the loss and its terms. With ``create_graph`` the
     new weights stay differentiable through the gradients themselves (second-order meta-learning).
-    ``FitSession`` takes its first steps from a prior with it, and meta-training's inner loop is it.
+    ``FitSession`` takes its first steps from a prior with it; meta-training takes the same step for a
+    whole meta-batch of tasks at once (``learned_steps``, which this is the one-task case of).
+    """
+    stepped, losses, terms = learned_steps(network, {name: p[None] for name, p in params.items()}, step_sizes,
+                                           [(points, normals)], count, [generator], weights, create_graph)
+    return {name: p[0] for name, p in stepped.items()}, losses[0], terms[0]
+
+
+def stacked_field(network: torch.nn.Module, params: Params) -> Callable[[torch.Tensor], torch.Tensor]:
+    """T fields as one function: params stacked [T, ...] (field t's weights at index t); the function maps
+    points [T, M, 3] to values [T, M, 1], row t through field t, in one vectorised evaluation."""
+    field = torch.func.vmap(lambda p, x: functional_call(network, p, (x,)))
+    return lambda x: field(params, x)
+
+
+def learned_steps(network: torch.nn.Module, params: Params, step_sizes: Params,
+                  observations: list[tuple[torch.Tensor, torch.Tensor]], count: int,
+                  generators: list[torch.Generator], weights: LossWeights, create_graph: bool = False,
+                  ) -> tuple[Params, list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    """``learned_step`` for T independent fields at once, each on its own observation (points, normals) with
+    its own generator; params are stacked [T, ...]. One vectorised network evaluation and one backward pass
+    serve all T (``losses.sdf_losses``), so a meta-batch costs little more than one task.
     The step leaves out the curvature terms of ``weights`` (they are for the Adam steps that follow): step
     sizes are meta-learned without them, and with them the default prior's learned steps diverged to NaN
     by the fourth step (curvature variation 0.08).
     """
     weights = dataclasses.replace(weights, curvature=0.0, curvature_variation=0.0)
-    batch = sample_batch(points, normals, count, generator)
-    loss, terms = sdf_loss(lambda x: functional_call(network, params, (x,)), batch, weights)
-    grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
+    batches = [sample_batch(points, normals, count, generator)
+               for (points, normals), generator in zip(observations, generators)]
+    results = sdf_losses(stacked_field(network, params), batches, weights)
+    losses = [loss for loss, _ in results]
+    grads = torch.autograd.grad(sum(losses), list(params.values()), create_graph=create_graph)
     stepped = {name: value - step_sizes[name] * grad for (name, value), grad in zip(params.items(), grads)}
-    return stepped, loss, terms
+    return stepped, losses, [terms for _, terms in results]
 
 
 MIN_BATCH = 256

@@ -175,28 +175,46 @@ def curvature_variation_penalty(gradient: torch.Tensor, plus: torch.Tensor, minu
     return ((plus - 2 * gradient + minus).norm(dim=-1) / offset.square().sum(dim=-1)).mean()
 
 
-def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: LossWeights,
-             create_graph: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total loss (scalar) and its weighted terms for network ``f`` on ``batch``."""
-    n_surface, n_band, n_free = len(batch.surface), len(batch.band), len(batch.free)
+@dataclass
+class _Layout:
+    """Where each kind of sample sits in the rows ``_loss_inputs`` stacks for one network evaluation."""
+
+    surface: int
+    band: int
+    free: int
+    shell: int
+    shifted: int
+    centre: torch.Tensor
+    wide: torch.Tensor
+    use_curvature: bool
+    use_variation: bool
+
+
+def _loss_inputs(batch: Batch, weights: LossWeights) -> tuple[torch.Tensor, _Layout]:
+    """The points [M, 3] ``sdf_loss`` evaluates the network and its gradient at, and where each kind sits."""
     use_curvature = weights.curvature > 0 and len(batch.curvature_index) > 0
     use_variation = weights.curvature_variation > 0 and len(batch.curvature_index) > 0
     centre = batch.free[batch.curvature_index]
     wide = batch.curvature_offset * (CURVATURE_VARIATION_STEP / CURVATURE_STEP)
     shifted = torch.cat(([centre + batch.curvature_offset] if use_curvature else [])
                         + ([centre + wide, centre - wide] if use_variation else []) + [batch.free[:0]])
-    x = torch.cat([batch.surface, batch.band, batch.free, batch.shell, shifted]).requires_grad_(True)
-    values = f(x)[..., 0]
-    (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=create_graph)
+    x = torch.cat([batch.surface, batch.band, batch.free, batch.shell, shifted])
+    return x, _Layout(len(batch.surface), len(batch.band), len(batch.free), len(batch.shell), len(shifted),
+                      centre, wide, use_curvature, use_variation)
 
-    v_surface, v_band, v_free, v_shell, _ = torch.split(
-        values, [n_surface, n_band, n_free, len(batch.shell), len(shifted)])
+
+def _loss_terms(values: torch.Tensor, gradient: torch.Tensor, batch: Batch, weights: LossWeights,
+                layout: _Layout) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total loss and weighted terms from the network's values [M] and gradients [M, 3] at ``_loss_inputs``."""
+    n_surface, n_band, n_free = layout.surface, layout.band, layout.free
+    v_surface, v_band, v_free, v_shell, _ = torch.split(values, [n_surface, n_band, n_free, layout.shell,
+                                                                 layout.shifted])
     g_surface = gradient[:n_surface]
     g_sampled = gradient[: n_surface + n_band + n_free]
     g_free = gradient[n_surface + n_band: n_surface + n_band + n_free]
-    g_shifted = gradient[len(x) - len(shifted):]
-    g_near, g_plus, g_minus = torch.split(g_shifted, [len(centre) if use_curvature else 0]
-                                         + [len(centre) if use_variation else 0] * 2)
+    g_shifted = gradient[len(values) - layout.shifted:]
+    g_near, g_plus, g_minus = torch.split(g_shifted, [len(layout.centre) if layout.use_curvature else 0]
+                                         + [len(layout.centre) if layout.use_variation else 0] * 2)
 
     terms = {
         "surface": weights.surface * v_surface.abs().mean(),
@@ -209,10 +227,35 @@ def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: L
         "hint": weights.hint * (batch.hint_sign.abs() * (v_free - batch.hint_sign * batch.hint_distance).abs()
                                 ).sum() / batch.hint_sign.abs().sum().clamp(min=1),
     }
-    if use_curvature:
+    if layout.use_curvature:
         terms["curvature"] = weights.curvature * curvature_penalty(g_free[batch.curvature_index], g_near,
                                                                    batch.curvature_offset)
-    if use_variation:
+    if layout.use_variation:
         terms["curvature_variation"] = weights.curvature_variation * curvature_variation_penalty(
-            g_free[batch.curvature_index], g_plus, g_minus, wide)
+            g_free[batch.curvature_index], g_plus, g_minus, layout.wide)
     return sum(terms.values()), terms
+
+
+def sdf_loss(f: Callable[[torch.Tensor], torch.Tensor], batch: Batch, weights: LossWeights,
+             create_graph: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total loss (scalar) and its weighted terms for network ``f`` on ``batch``."""
+    x, layout = _loss_inputs(batch, weights)
+    x.requires_grad_(True)
+    values = f(x)[..., 0]
+    (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=create_graph)
+    return _loss_terms(values, gradient, batch, weights, layout)
+
+
+def sdf_losses(f: Callable[[torch.Tensor], torch.Tensor], batches: list[Batch], weights: LossWeights,
+               create_graph: bool = True) -> list[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """``sdf_loss`` of T independent fields at once, one batch each: ``f`` maps points [T, M, 3] to values
+    [T, M, 1], row t through field t (e.g. ``torch.func.vmap`` over stacked weights). One network evaluation
+    and one backward pass serve all T, which is what makes a meta-batch of tasks cheap; each loss is exactly
+    the one ``sdf_loss`` gives on its own (the rows of shorter batches are padded and not scored)."""
+    inputs = [_loss_inputs(batch, weights) for batch in batches]
+    rows = max(len(x) for x, _ in inputs)
+    x = torch.stack([torch.cat([xi, xi.new_zeros(rows - len(xi), 3)]) for xi, _ in inputs]).requires_grad_(True)
+    values = f(x)[..., 0]
+    (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=create_graph)
+    return [_loss_terms(values[t, :len(xi)], gradient[t, :len(xi)], batch, weights, layout)
+            for t, ((xi, layout), batch) in enumerate(zip(inputs, batches))]

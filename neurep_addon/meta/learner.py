@@ -36,8 +36,8 @@ from torch.func import functional_call
 
 from ..core.config import FitConfig, LossWeights, NetworkConfig
 from ..core.errors import ConfigError, PriorError
-from ..core.fit import FitSession, Params, learned_step
-from ..core.losses import sample_batch, sdf_loss
+from ..core.fit import FitSession, Params, learned_steps, stacked_field
+from ..core.losses import sample_batch, sdf_losses
 from ..core.networks import build_network
 from ..core.prior import Prior
 from ..tasks.tasks import Task
@@ -142,13 +142,26 @@ def completion_loss(f: Callable[[torch.Tensor], torch.Tensor], task: TaskTensors
     are clamped to [-field_clamp, field_clamp] first (DeepSDF's truncation): far from the surface only the
     sign counts.
     """
-    batch = sample_batch(task.target_points, task.target_normals, count, generator)
-    loss, _ = sdf_loss(f, batch, weights, create_graph=create_graph)
-    pick = torch.randint(len(task.field_points), (count // 2,), generator=generator, device=task.field_points.device)
-    predicted, target = f(task.field_points[pick])[:, 0], task.field_sdf[pick]
+    return completion_losses(lambda x: f(x[0])[None], [task], count, [generator], weights, field_weight,
+                             create_graph, field_clamp)[0]
+
+
+def completion_losses(f: Callable[[torch.Tensor], torch.Tensor], tasks: list[TaskTensors], count: int,
+                      generators: list[torch.Generator], weights: LossWeights, field_weight: float,
+                      create_graph: bool = True, field_clamp: float = 0.0) -> list[torch.Tensor]:
+    """``completion_loss`` of T fields at once, field t on task t with generator t: ``f`` maps points
+    [T, M, 3] to values [T, M, 1] (``fit.stacked_field``), so the T evaluations are one."""
+    batches = [sample_batch(task.target_points, task.target_normals, count, generator)
+               for task, generator in zip(tasks, generators)]
+    losses = [loss for loss, _ in sdf_losses(f, batches, weights, create_graph=create_graph)]
+    picks = [torch.randint(len(task.field_points), (count // 2,), generator=generator, device=task.field_points.device)
+             for task, generator in zip(tasks, generators)]
+    predicted = f(torch.stack([task.field_points[pick] for task, pick in zip(tasks, picks)]))[..., 0]
+    target = torch.stack([task.field_sdf[pick] for task, pick in zip(tasks, picks)])
     if field_clamp > 0:
         predicted, target = predicted.clamp(-field_clamp, field_clamp), target.clamp(-field_clamp, field_clamp)
-    return loss + field_weight * (predicted - target).abs().mean()
+    errors = (predicted - target).abs().mean(dim=1)
+    return [loss + field_weight * error for loss, error in zip(losses, errors)]
 
 
 def world() -> tuple[int, int]:
@@ -214,40 +227,38 @@ class MetaLearner:
         seed = int(np.random.default_rng([self.config.seed, *key]).integers(2**62))
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def adapt(self, points: torch.Tensor, normals: torch.Tensor, generator: torch.Generator,
+    def adapt(self, observations: list[tuple[torch.Tensor, torch.Tensor]], generators: list[torch.Generator],
               second_order: bool) -> Params:
-        """The inner loop: K learned steps (``fit.learned_step``) from the meta-parameters on an observation
-        (points, normals [N, 3] in box coordinates); the result stays differentiable in them."""
-        adapted = self.params
+        """The inner loop for a meta-batch: K learned steps (``fit.learned_steps``) from the meta-parameters
+        on each observation (points, normals [N, 3] in box coordinates), all tasks at once; returns the
+        adapted weights stacked [T, ...] (task t's at index t), differentiable in the meta-parameters."""
+        adapted = {name: p.expand(len(observations), *p.shape) for name, p in self.params.items()}
         for _ in range(self.config.inner_steps):
-            adapted, _, _ = learned_step(self.network, adapted, self.inner_lrs, points, normals,
-                                         self.config.inner_points, generator, self.config.weights,
-                                         create_graph=second_order)
+            adapted, _, _ = learned_steps(self.network, adapted, self.inner_lrs, observations,
+                                          self.config.inner_points, generators, self.config.weights,
+                                          create_graph=second_order)
         return adapted
 
     def step(self, tasks: list[TaskTensors]) -> float:
         """One meta update from this process's ``tasks``; returns their mean outer (or fit) loss."""
         rank, _ = world()
-        generator = self._generator(1, rank, self.iteration)
-        loss = (self._metasdf_step if self.config.algorithm == "metasdf" else self._reptile_step)(tasks, generator)
+        loss = (self._metasdf_step(tasks, [self._generator(1, rank, self.iteration, t) for t in range(len(tasks))])
+                if self.config.algorithm == "metasdf" else self._reptile_step(tasks, self._generator(1, rank, self.iteration)))
         self.iteration += 1
         return loss
 
-    def _metasdf_step(self, tasks: list[TaskTensors], generator: torch.Generator) -> float:
+    def _metasdf_step(self, tasks: list[TaskTensors], generators: list[torch.Generator]) -> float:
+        """The tasks of the meta-batch run as one vectorised computation (stacked weights), not in a loop;
+        task t draws its batches from generator t."""
         c = self.config
-        for p in self.meta_tensors():
-            p.grad = torch.zeros_like(p)
-        total = 0.0
-        for task in tasks:
-            adapted = self.adapt(task.points, task.normals, generator, second_order=not c.first_order)
-            loss = completion_loss(lambda x: functional_call(self.network, adapted, (x,)), task,
-                                   c.outer_points, generator, c.weights, c.field_weight,
-                                   field_clamp=c.field_clamp) / len(tasks)
-            grads = torch.autograd.grad(loss, self.meta_tensors())
-            for p, g in zip(self.meta_tensors(), grads):
-                p.grad += g
-            total += float(loss.detach())
-        grads = [p.grad for p in self.meta_tensors()]
+        adapted = self.adapt([(task.points, task.normals) for task in tasks], generators,
+                             second_order=not c.first_order)
+        losses = completion_losses(stacked_field(self.network, adapted), tasks, c.outer_points, generators,
+                                   c.weights, c.field_weight, field_clamp=c.field_clamp)
+        loss = sum(losses) / len(tasks)
+        grads = list(torch.autograd.grad(loss, self.meta_tensors()))
+        for p, g in zip(self.meta_tensors(), grads):
+            p.grad = g
         _average(grads)
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
         if not torch.isfinite(norm):
@@ -257,7 +268,7 @@ class MetaLearner:
         with torch.no_grad():
             for lr in self.inner_lrs.values():
                 lr.clamp_(min=0.0)
-        return total
+        return float(loss.detach())
 
     def _reptile_step(self, tasks: list[TaskTensors], generator: torch.Generator) -> float:
         c = self.config

@@ -7,8 +7,8 @@ import trimesh
 
 from neurep_addon.core.config import FitConfig
 from neurep_addon.core.errors import ConfigError, PriorError
-from neurep_addon.core.fit import FitSession
-from neurep_addon.meta.learner import MetaLearner, TaskTensors, completion_loss
+from neurep_addon.core.fit import FitSession, stacked_field
+from neurep_addon.meta.learner import MetaLearner, TaskTensors, completion_loss, completion_losses
 from neurep_addon.meta.training import train
 from neurep_addon.core.prior_io import load_prior
 from neurep_addon.tasks.tasks import make_task, task_seed
@@ -32,10 +32,38 @@ def test_inner_loop_is_the_engines_learned_steps(tiny_meta):
     session = FitSession(points, normals, fit, prior=learner.prior(), device="cpu", seed=7)
     session.run()
     learner = MetaLearner(dataclasses.replace(learner.config, inner_points=128), init=learner.prior())
-    adapted = learner.adapt(torch.from_numpy(points), torch.from_numpy(normals), torch.Generator().manual_seed(7),
+    adapted = learner.adapt([(torch.from_numpy(points), torch.from_numpy(normals))], [torch.Generator().manual_seed(7)],
                             second_order=False)
     for name, weight in session.network.named_parameters():
-        torch.testing.assert_close(adapted[name].detach(), weight.detach(), rtol=0, atol=1e-6)
+        torch.testing.assert_close(adapted[name][0].detach(), weight.detach(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_a_meta_batch_runs_as_one_computation_with_each_tasks_own_result(tiny_meta, procedural_shapes,
+                                                                         first_order):
+    """The vectorised meta step (tasks stacked) gives each task the adaptation and outer loss it gets alone,
+    and the meta-gradient is the mean of the tasks' own: batching changes the cost, not the result."""
+    learner = MetaLearner(tiny_meta(first_order=first_order, inner_points=128, outer_points=256))
+    with torch.no_grad():
+        for lr in learner.inner_lrs.values():
+            lr.uniform_(0, 2e-4)
+    tasks = [TaskTensors.of(procedural_shapes.task(task_seed(3, i)), learner.device) for i in range(3)]
+    c = learner.config
+
+    def run(batch: list[TaskTensors], seeds: list[int]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        generators = [torch.Generator().manual_seed(s) for s in seeds]
+        adapted = learner.adapt([(t.points, t.normals) for t in batch], generators, second_order=not first_order)
+        losses = completion_losses(stacked_field(learner.network, adapted), batch, c.outer_points, generators,
+                                   c.weights, c.field_weight)
+        return losses, list(torch.autograd.grad(sum(losses), learner.meta_tensors()))
+
+    together, together_grads = run(tasks, [10, 11, 12])
+    alone = [run([task], [seed]) for task, seed in zip(tasks, [10, 11, 12])]
+    torch.testing.assert_close(torch.stack(together), torch.stack([losses[0] for losses, _ in alone]),
+                               rtol=1e-4, atol=1e-5)
+    for i, grad in enumerate(together_grads):
+        torch.testing.assert_close(grad, sum(grads[i] for _, grads in alone), rtol=1e-3, atol=1e-6)
+    assert len({round(float(loss.detach()), 4) for loss in together}) == 3  # three different tasks, not one repeated
 
 
 @pytest.mark.parametrize("first_order", [False, True])
@@ -47,8 +75,8 @@ def test_meta_steps_reduce_the_completion_loss_on_a_toy_task(tiny_meta, tiny_tas
     task = TaskTensors.of(make_task(box, tiny_tasks, np.random.default_rng(1)), learner.device)
 
     def loss_after_adaptation() -> float:
-        adapted = learner.adapt(task.points, task.normals, torch.Generator().manual_seed(0), second_order=False)
-        f = lambda x: torch.func.functional_call(learner.network, adapted, (x,))  # noqa: E731
+        adapted = learner.adapt([(task.points, task.normals)], [torch.Generator().manual_seed(0)], second_order=False)
+        f = lambda x: torch.func.functional_call(learner.network, {k: v[0] for k, v in adapted.items()}, (x,))  # noqa: E731
         return float(completion_loss(f, task, 1024, torch.Generator().manual_seed(1), config.weights,
                                      config.field_weight).detach())
 
