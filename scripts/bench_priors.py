@@ -35,7 +35,7 @@ from neurep_addon.core.observation import validate  # noqa: E402
 from neurep_addon.core.pipeline import finish, prepare, settings, start_fit  # noqa: E402
 from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH  # noqa: E402
 from neurep_addon.core.prior_io import load_prior  # noqa: E402
-from neurep_addon.evaluation.suite import Case, held_out_cases  # noqa: E402
+from neurep_addon.evaluation.suite import Case, held_out_cases, selection_cases  # noqa: E402
 from neurep_addon.tasks.shapes import mesh_files, split_files  # noqa: E402
 
 CHECKPOINTS = (0, 5, 10, 25, 50, 100, 200)
@@ -191,7 +191,8 @@ def _cell(value: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-TEST_SETS = {"val": "held-out meshes, 2-view virtual scans", "one-sided": "held-out torus, 1-view scan",
+TEST_SETS = {"proc": "selection set: procedural shapes, 2-view virtual scans",
+             "val": "held-out meshes, 2-view virtual scans", "one-sided": "held-out torus, 1-view scan",
              "abc": "ABC real scans", "pairs": "partial/complete pairs"}
 
 
@@ -242,6 +243,15 @@ def plot(summary: dict, order: list[str], out_dir: Path) -> None:
         plt.close(fig)
 
 
+def held_out_meshes(args: argparse.Namespace) -> list[str]:
+    """The meshes the default prior's training held out (its provenance), else the seeded 20% split."""
+    validation = [n for n in load_prior(args.default_prior).provenance.get("validation_meshes", "").split(", ") if n]
+    if not validation:
+        _, files = split_files(mesh_files(Path(args.data) / "meshes"), 0.2)
+        validation = [f.stem for f in files]
+    return validation
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_priors.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="folder with meshes/, pairs/ and scans/abc/")
@@ -257,6 +267,9 @@ def main(argv: list[str]) -> int:
                              "(repeatable; use another --results file to keep runs apart)")
     parser.add_argument("--section", default="priors",
                         help="the BENCHMARKS.md section the report goes to ('none': no docs)")
+    parser.add_argument("--selection", type=int, default=0, metavar="N",
+                        help="instead of the held-out shapes, N procedural shapes scanned the same way (proc/...): "
+                             "a set to choose between priors on without tuning to the benchmark's shapes")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--shapes", help="comma-separated substrings: only shapes whose name contains one")
     parser.add_argument("--preset", default="default", help="fit preset of every neural method")
@@ -269,8 +282,8 @@ def main(argv: list[str]) -> int:
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
 
     if not args.report:
-        if not args.data:
-            parser.error("--data is required unless --report is given")
+        if not args.data and not args.selection:
+            parser.error("--data is required unless --report or --selection is given")
         methods = args.methods.split(",")
         unknown = set(methods) - set(METHODS)
         if unknown:
@@ -290,13 +303,9 @@ def main(argv: list[str]) -> int:
             if prior_settings[name] is None:
                 parser.error(f"--prior-setting {item!r}: give NAME=VALUE with NAME a FitConfig field "
                              "that holds a number or a word")
-        default_prior = load_prior(args.default_prior)
-        validation = [n for n in default_prior.provenance.get("validation_meshes", "").split(", ") if n]
-        if not validation:
-            _, files = split_files(mesh_files(Path(args.data) / "meshes"), 0.2)
-            validation = [f.stem for f in files]
         patterns = args.shapes.split(",") if args.shapes else [""]
-        cases = [case for case in held_out_cases(args.data, validation)
+        cases = [case for case in (selection_cases(args.selection) if args.selection
+                                   else held_out_cases(args.data, held_out_meshes(args)))
                  if any(p in case.name for p in patterns)]
         priors = {"default": Path(args.default_prior), "reptile": Path(args.reptile) if args.reptile else None,
                   "candidate": Path(args.candidate) if args.candidate else None}

@@ -151,6 +151,25 @@ def held_out_cases(data: str | Path, validation_meshes: list[str]) -> list[Case]
     return cases + one_sided + pair_cases(data) + abc_cases(data)
 
 
+SELECTION_SEED = 20261127
+"""Seed of the selection shapes; the training draws its procedural shapes from other seeds."""
+
+
+def selection_cases(count: int) -> list[Case]:
+    """Procedural shapes scanned as the held-out meshes are (2 views), a ``count`` of them, the families in
+    turn: a set to choose between priors on, with the benchmark's kind of observation, that is not the
+    benchmark's held-out shapes (choosing on those would tune to the test)."""
+    from ..tasks.shapes import FAMILIES, procedural_mesh
+
+    cases = []
+    for index in range(count):
+        family = FAMILIES[index % len(FAMILIES)]
+        rng = np.random.default_rng([SELECTION_SEED, index])
+        mesh = procedural_mesh(rng, family=family)
+        cases.append(_mesh_case(f"proc/{family}-{index}", "2-view scan", mesh, depth_scan(mesh, SCAN_VIEWS, rng)))
+    return cases
+
+
 def data_cases(data: str | Path) -> list[Case]:
     """Every case of the development data folder, kinds interleaved (so a run cut short still covers each
     kind); ``InputError`` if the folder or a part of it is missing."""

@@ -116,3 +116,17 @@ def test_a_points_only_case_reports_how_many_estimated_normals_face_the_wrong_wa
     share = evaluation.run_method("neurep-fast", scan, samples=5000, **quick).scores["wrong_facing"]
     assert 0.0 <= share < 0.05  # a clean scan of a torus: the spanning tree orients it
     assert "wrong_facing" not in evaluation.run_method("neurep-fast", holed, samples=5000, **quick).scores
+
+
+def test_the_selection_set_is_procedural_shapes_scanned_like_the_held_out_meshes():
+    """Priors are chosen on procedural shapes, never on the benchmark's held-out meshes, with the same kind
+    of observation (a 2-view scan without normals); the set is the same on every call."""
+    cases = evaluation.selection_cases(3)
+    assert [c.name for c in cases] == ["proc/superquadric-0", "proc/csg-1", "proc/handles-2"]
+    again = evaluation.selection_cases(3)
+    for case, same in zip(cases, again):
+        assert case.kind == "2-view scan" and not case.observation.has_normals
+        np.testing.assert_array_equal(case.observation.points, same.observation.points)
+        assert trimesh.Trimesh(case.gt_vertices, case.gt_faces).is_watertight
+    observed = [len(c.observation.points) for c in cases]
+    assert min(observed) > 1000 and len(set(observed)) == 3
