@@ -32,7 +32,6 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.func import functional_call
 
 from ..core.config import FitConfig, LossWeights, NetworkConfig
 from ..core.errors import ConfigError, PriorError
@@ -154,8 +153,8 @@ def completion_losses(f: Callable[[torch.Tensor], torch.Tensor], tasks: list[Tas
     batches = [sample_batch(task.target_points, task.target_normals, count, generator)
                for task, generator in zip(tasks, generators)]
     losses = [loss for loss, _ in sdf_losses(f, batches, weights, create_graph=create_graph)]
-    picks = [torch.randint(len(task.field_points), (count // 2,), generator=generator, device=task.field_points.device)
-             for task, generator in zip(tasks, generators)]
+    picks = [torch.randint(len(task.field_points), (count // 2,), generator=generator,
+                           device=task.field_points.device) for task, generator in zip(tasks, generators)]
     predicted = f(torch.stack([task.field_points[pick] for task, pick in zip(tasks, picks)]))[..., 0]
     target = torch.stack([task.field_sdf[pick] for task, pick in zip(tasks, picks)])
     if field_clamp > 0:
@@ -242,8 +241,10 @@ class MetaLearner:
     def step(self, tasks: list[TaskTensors]) -> float:
         """One meta update from this process's ``tasks``; returns their mean outer (or fit) loss."""
         rank, _ = world()
-        loss = (self._metasdf_step(tasks, [self._generator(1, rank, self.iteration, t) for t in range(len(tasks))])
-                if self.config.algorithm == "metasdf" else self._reptile_step(tasks, self._generator(1, rank, self.iteration)))
+        if self.config.algorithm == "metasdf":
+            loss = self._metasdf_step(tasks, [self._generator(1, rank, self.iteration, t) for t in range(len(tasks))])
+        else:
+            loss = self._reptile_step(tasks, self._generator(1, rank, self.iteration))
         self.iteration += 1
         return loss
 

@@ -76,7 +76,7 @@ def test_meta_steps_reduce_the_completion_loss_on_a_toy_task(tiny_meta, tiny_tas
 
     def loss_after_adaptation() -> float:
         adapted = learner.adapt([(task.points, task.normals)], [torch.Generator().manual_seed(0)], second_order=False)
-        f = lambda x: torch.func.functional_call(learner.network, {k: v[0] for k, v in adapted.items()}, (x,))  # noqa: E731
+        f = lambda x: stacked_field(learner.network, adapted)(x[None])[0]  # noqa: E731
         return float(completion_loss(f, task, 1024, torch.Generator().manual_seed(1), config.weights,
                                      config.field_weight).detach())
 
