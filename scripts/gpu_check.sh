@@ -5,8 +5,10 @@
 #   3. the cost of a meta-iteration at meta-batch 2, 8 and 16, first and second order (the tasks of a
 #      meta-batch run as one vectorised computation, which is what a GPU can gain from),
 #   4. a timed meta-training burst (BURST seconds, default 150) that resumes the committed CPU training
-#      state on the GPU and hands back the state it reached (as OUT/training/next.safetensors.ckpt, to
-#      commit if it is better).
+#      state on the GPU at meta-batch BURST_META_BATCH (default 16: the tasks run as one computation) and
+#      hands back the state it reached (as OUT/training/next.safetensors.ckpt, to commit if it is better);
+#      the committed state has reached run.sh's 100,000 iterations, so the burst asks for more than it can
+#      reach and ends on its timeout (SIGTERM: the checkpoint is written first).
 # Usage: scripts/gpu_check.sh [OUT]   (OUT defaults to out/gpu_check; everything it writes goes there)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,8 +43,10 @@ echo "== 4. meta-training burst on CUDA, resuming the committed CPU state"
 cp training/prior/next.safetensors* "$OUT/training/" 2>/dev/null
 RESUME=$([ -f "$OUT/training/next.safetensors.ckpt" ] && echo --resume || true)
 # The same objective and rates as training/prior/run.sh, on a small task bank made here.
+BURST_META_BATCH=${BURST_META_BATCH:-16}
 timeout "$BURST" $PY scripts/train_prior.py --data "$DATA/meshes" --out "$OUT/training/next.safetensors" $RESUME \
-    --device cuda --algorithm metasdf --first-order --inner-points 256 --outer-points 512 --iterations 100000 \
+    --device cuda --algorithm metasdf --first-order --inner-points 256 --outer-points 512 --iterations 10000000 \
+    --meta-batch "$BURST_META_BATCH" \
     --procedural-fraction 0.5 --bank "$OUT/bank" --bank-size 64 --validate-every 250 --checkpoint-every 50 \
     --log-every 50 --outer-lr 3e-5 --inner-lr-lr 3e-6 2>&1 | tee "$OUT/train_burst.txt"
 echo "done: $OUT"
