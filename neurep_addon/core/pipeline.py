@@ -6,8 +6,9 @@
               -> distance to the observed data -> figures
 
 ``complete`` runs the three; ``complete_prepared`` the last two, for a caller that also needs what
-``prepare`` made (the evaluation scores the estimated normals). A benchmark that scores a fit at several step counts calls ``prepare`` once,
-steps its own ``FitSession`` and calls ``finish`` at each count; no front end builds a fit from the pieces.
+``prepare`` made (the evaluation scores the estimated normals). A benchmark that scores a fit at several
+step counts calls ``prepare`` once, steps its own ``FitSession`` and calls ``finish`` at each count; no
+front end builds a fit from the pieces.
 
 ``fill_holes`` keeps a mesh as it is and closes its holes instead: ``prepare`` and the same fit on samples
 of the mesh, then ``holes.fill_holes`` with the fitted field in the mesh's units.
