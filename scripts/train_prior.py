@@ -56,6 +56,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="weight of |f - sdf| over the box in the outer loss")
     parser.add_argument("--field-clamp", type=float, default=defaults.field_clamp,
                         help="clamp both distances of that term to +-this first (0: no clamp)")
+    parser.add_argument("--fit-steps", type=int, default=defaults.fit_steps,
+                        help="iMAML: steps of the engine's fit in the inner loop (learned steps included)")
+    parser.add_argument("--imaml-lambda", type=float, default=defaults.imaml_lambda,
+                        help="iMAML: proximal strength lambda of the implicit meta-gradient")
+    parser.add_argument("--cg-steps", type=int, default=defaults.cg_steps,
+                        help="iMAML: conjugate-gradient iterations per task")
     parser.add_argument("--reptile-epsilon", type=float, default=defaults.reptile_epsilon)
     parser.add_argument("--pool-size", type=int, default=defaults.pool_size)
     parser.add_argument("--refresh-every", type=int, default=defaults.refresh_every)
@@ -131,6 +137,7 @@ def main(argv: list[str]) -> int:
             inner_points=args.inner_points, outer_points=args.outer_points, meta_batch=args.meta_batch,
             first_order=args.first_order, outer_lr=args.outer_lr, inner_lr_init=args.inner_lr_init,
             inner_lr_lr=args.inner_lr_lr, field_weight=args.field_weight, field_clamp=args.field_clamp,
+            fit_steps=args.fit_steps, imaml_lambda=args.imaml_lambda, cg_steps=args.cg_steps,
             reptile_epsilon=args.reptile_epsilon, pool_size=args.pool_size,
             refresh_every=args.refresh_every, validation_tasks=args.validation_tasks,
             validate_every=args.validate_every, checkpoint_every=args.checkpoint_every,

@@ -22,7 +22,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..core.config import FitConfig
 from ..core.errors import PriorError
 from ..core.fit import FitSession
 from ..core.prior import Prior
@@ -39,8 +38,7 @@ def validate(prior: Prior | None, tasks: list[TaskTensors], config: MetaConfig, 
     This is the run-time path (``FitSession`` with the prior's learned steps, then Adam), so it scores a
     MetaSDF prior, a Reptile prior and random initialisation (``prior=None``) alike.
     """
-    fit = FitConfig(steps=steps, points_per_step=config.inner_points, network=config.network,
-                    weights=config.weights, preview_every=0)
+    fit = config.inner_fit(steps)
     total = 0.0
     for index, task in enumerate(tasks):
         session = FitSession(task.points, task.normals, fit, prior=prior, device=device.type, seed=index)
@@ -169,8 +167,8 @@ def train(config: MetaConfig, train_shapes: ShapeDistribution, validation_shapes
             plot_history(history, config, out.with_name(out.name + ".png"))
 
         if rank == 0 and math.isnan(history.random_init):
-            history.random_init = validate(None, validation_tasks, config, config.inner_steps, device)
-            log(f"validation: random init after {config.inner_steps} steps {history.random_init:.4f}")
+            history.random_init = validate(None, validation_tasks, config, config.validation_steps, device)
+            log(f"validation: random init after {config.validation_steps} steps {history.random_init:.4f}")
         started, window = time.perf_counter(), []
         first = learner.iteration
         while learner.iteration < config.iterations and not stop:
@@ -191,14 +189,14 @@ def train(config: MetaConfig, train_shapes: ShapeDistribution, validation_shapes
             if rank == 0 and (done % config.validate_every == 0 or done == config.iterations):
                 prior = learner.prior()
                 at_zero = validate(prior, validation_tasks, config, 0, device)
-                at_k = validate(prior, validation_tasks, config, config.inner_steps, device)
+                at_k = validate(prior, validation_tasks, config, config.validation_steps, device)
                 history.validation.append((done, at_zero, at_k))
                 best = at_k < history.best[1]
                 if best:
                     history.best = (done, at_k)
                     account()
                     save_prior(learner.prior(provenance_now()), out)
-                log(f"validation at {done}: after 0 steps {at_zero:.4f}, after {config.inner_steps} steps "
+                log(f"validation at {done}: after 0 steps {at_zero:.4f}, after {config.validation_steps} steps "
                     f"{at_k:.4f} (random init {history.random_init:.4f}){'  best, saved' if best else ''}")
             if rank == 0 and (done % config.checkpoint_every == 0 or done == config.iterations):
                 save_checkpoint()
@@ -222,15 +220,15 @@ def plot_history(history: History, config: MetaConfig, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
     if history.train:
         it, loss = zip(*history.train)
-        ax.plot(it, loss, color="0.6", lw=1, label="training (outer) loss" if config.algorithm == "metasdf"
+        ax.plot(it, loss, color="0.6", lw=1, label="training (outer) loss" if config.algorithm != "reptile"
                 else "training (fit) loss")
     if history.validation:
         it, at_zero, at_k = zip(*history.validation)
         ax.plot(it, at_zero, "o-", ms=3, label="validation, prior after 0 steps")
-        ax.plot(it, at_k, "o-", ms=3, label=f"validation, prior after {config.inner_steps} steps")
+        ax.plot(it, at_k, "o-", ms=3, label=f"validation, prior after {config.validation_steps} steps")
     if math.isfinite(history.random_init):
         ax.axhline(history.random_init, color="k", ls="--", lw=1,
-                   label=f"validation, random init after {config.inner_steps} steps")
+                   label=f"validation, random init after {config.validation_steps} steps")
     ax.set_xlabel("meta-iteration")
     ax.set_ylabel("completion loss (lower is better)")
     ax.set_yscale("log")

@@ -8,8 +8,9 @@ import trimesh
 from neurep_addon.core.config import FitConfig
 from neurep_addon.core.errors import ConfigError, PriorError
 from neurep_addon.core.fit import FitSession, stacked_field
-from neurep_addon.meta.learner import MetaLearner, TaskTensors, completion_loss, completion_losses
-from neurep_addon.meta.training import train
+from neurep_addon.meta.learner import (MetaLearner, TaskTensors, completion_loss, completion_losses,
+                                       conjugate_gradient)
+from neurep_addon.meta.training import train, validate
 from neurep_addon.core.prior_io import load_prior
 from neurep_addon.tasks.tasks import make_task, task_seed
 
@@ -92,6 +93,72 @@ def test_meta_steps_reduce_the_completion_loss_on_a_toy_task(tiny_meta, tiny_tas
     assert loss_after_adaptation() < 0.9 * before
 
 
+def test_the_implicit_meta_gradient_is_the_gradient_through_a_proximal_fit():
+    """iMAML's meta-gradient, (I + H / lambda)^-1 g by conjugate gradients, equals autograd's gradient through the
+    exact solution of a proximal fit, phi*(theta) = argmin 1/2 phi'Q phi - b'phi + lambda/2 |phi - theta|^2,
+    for an outer loss of phi*; with fewer iterations than dimensions it is only an approximation."""
+    generator = torch.Generator().manual_seed(0)
+    m = torch.randn(8, 8, generator=generator, dtype=torch.float64)
+    q = m @ m.T + 0.1 * torch.eye(8, dtype=torch.float64)
+    b, target = torch.randn(8, generator=generator, dtype=torch.float64), torch.randn(8, generator=generator,
+                                                                                        dtype=torch.float64)
+    theta = torch.randn(8, generator=generator, dtype=torch.float64, requires_grad=True)
+    lam = 2.0
+
+    def outer(phi: torch.Tensor) -> torch.Tensor:
+        return ((phi - target) ** 2).sum() + torch.sin(phi).sum()
+
+    phi = torch.linalg.solve(q + lam * torch.eye(8, dtype=torch.float64), b + lam * theta)
+    (exact,) = torch.autograd.grad(outer(phi), theta)
+    at = phi.detach().requires_grad_(True)
+    g = list(torch.autograd.grad(outer(at), at))
+    proximal = lambda v: [v[0] + q @ v[0] / lam]  # noqa: E731
+    (implicit,) = conjugate_gradient(proximal, g, steps=8)
+    torch.testing.assert_close(implicit, exact, rtol=1e-6, atol=1e-8)
+    (rough,) = conjugate_gradient(proximal, g, steps=2)
+    assert not torch.allclose(rough, exact, rtol=1e-3)
+    assert torch.dot(rough, exact) > 0.9 * rough.norm() * exact.norm()  # already pointing the right way
+    (first_order,) = g
+    assert torch.dot(first_order, exact) < 0.9 * first_order.norm() * exact.norm()  # the Hessian matters here
+
+
+def test_conjugate_gradient_stops_at_negative_curvature():
+    """A Hessian need not be positive definite: the solver stops with the solution so far, never NaN, and
+    falls back to b (first order) when the very first direction has no positive curvature."""
+    indefinite = torch.diag(torch.tensor([2.0, 1.0, -3.0]))
+    apply = lambda v: [indefinite @ v[0]]  # noqa: E731
+    # Step 1 along b = (1, 0, 0.5) has curvature 1.25 and lands on x = b; the next direction, (3, 0, 4), has -30.
+    (x,) = conjugate_gradient(apply, [torch.tensor([1.0, 0.0, 0.5])], steps=3)
+    torch.testing.assert_close(x, torch.tensor([1.0, 0.0, 0.5]))
+    (x,) = conjugate_gradient(apply, [torch.tensor([1.0, 1.0, 1.0])], steps=3)  # b'Ab = 0
+    torch.testing.assert_close(x, torch.tensor([1.0, 1.0, 1.0]))
+
+
+def test_imaml_learns_the_init_through_the_engines_whole_fit_and_keeps_the_learned_steps(tiny_meta, tiny_tasks):
+    """iMAML meta-steps lower the completion loss after the engine's own fit (learned steps, then Adam), which
+    they never differentiate through; the init prior's learned step sizes stay as they were."""
+    base = MetaLearner(tiny_meta())
+    with torch.no_grad():
+        for lr in base.inner_lrs.values():
+            lr.uniform_(0, 2e-4)
+    start = base.prior()
+    config = tiny_meta(algorithm="imaml", fit_steps=6, outer_lr=1e-3, inner_points=128, outer_points=256,
+                       imaml_lambda=100.0)
+    learner = MetaLearner(config, init=start)
+    box = trimesh.creation.box((1.0, 0.7, 0.5))
+    task = TaskTensors.of(make_task(box, tiny_tasks, np.random.default_rng(1)), learner.device)
+    assert config.validation_steps == 6
+    before = validate(learner.prior(), [task], config, config.validation_steps, learner.device)
+    for _ in range(15):
+        learner.step([task])
+    prior = learner.prior()
+    assert prior.inner_steps == config.inner_steps
+    for name, lr in start.inner_lrs.items():
+        torch.testing.assert_close(prior.inner_lrs[name], lr, rtol=0, atol=0)
+    assert any(not torch.equal(start.state_dict[k], v) for k, v in prior.state_dict.items())
+    assert validate(prior, [task], config, config.validation_steps, learner.device) < 0.9 * before
+
+
 def test_reptile_moves_the_init_and_has_no_learned_steps(tiny_meta, procedural_shapes):
     learner = MetaLearner(tiny_meta(algorithm="reptile"))
     task = TaskTensors.of(procedural_shapes.task(task_seed(0, 0)), learner.device)
@@ -102,17 +169,19 @@ def test_reptile_moves_the_init_and_has_no_learned_steps(tiny_meta, procedural_s
     assert prior.inner_steps == 0 and prior.inner_lrs == {}
 
 
-def test_train_writes_prior_curve_checkpoint_and_resumes_exactly(tmp_path, tiny_meta, procedural_shapes):
-    config = tiny_meta(iterations=4, checkpoint_every=2, refresh_every=1)
+@pytest.mark.parametrize("algorithm", ["metasdf", "imaml"])
+def test_train_writes_prior_curve_checkpoint_and_resumes_exactly(tmp_path, tiny_meta, procedural_shapes, algorithm):
+    config = tiny_meta(iterations=4, checkpoint_every=2, refresh_every=1, algorithm=algorithm, fit_steps=3)
     straight = tmp_path / "straight.safetensors"
     train(config, procedural_shapes, procedural_shapes, straight, {"data": "procedural"}, log=lambda m: None)
     for suffix in ("", ".ckpt", ".png"):
         assert straight.with_name(straight.name + suffix).is_file()
     prior = load_prior(straight)
-    assert prior.inner_steps == config.inner_steps and prior.provenance["data"] == "procedural"
+    learned_steps = config.inner_steps if algorithm == "metasdf" else 0  # iMAML from scratch learns no step sizes
+    assert prior.inner_steps == learned_steps and prior.provenance["data"] == "procedural"
 
     resumed = tmp_path / "resumed.safetensors"
-    train(tiny_meta(iterations=2), procedural_shapes, procedural_shapes, resumed, {}, log=lambda m: None)
+    train(tiny_meta(iterations=2, algorithm=algorithm, fit_steps=3), procedural_shapes, procedural_shapes, resumed, {}, log=lambda m: None)
     messages = []
     history = train(config, procedural_shapes, procedural_shapes, resumed, {}, resume=True, log=messages.append)
     assert "resumed" in messages[0] and history.train[-1][0] == 4
