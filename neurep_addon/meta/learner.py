@@ -90,8 +90,10 @@ class MetaConfig:
     fit_steps: int = 25
     """iMAML: the steps of the engine's fit in the inner loop (learned steps included; preset default's 25-step
     figure is what the benchmark scores), and what its validation scores after."""
-    imaml_lambda: float = 1.0
-    """iMAML: lambda of the proximal model; larger damps the Hessian less (infinity is first order)."""
+    imaml_lambda: float = 100.0
+    """iMAML: lambda of the proximal model; larger damps the Hessian less (infinity is first order). At the
+    default network's 25-step fit the Hessian's largest eigenvalue is 2.6e4-5.4e4; 30 and 100 were measured
+    (docs/priors.md)."""
     cg_steps: int = 5
     """iMAML: conjugate-gradient iterations (Hessian-vector products) per task."""
     reptile_epsilon: float = 1.0
