@@ -1,7 +1,7 @@
 """NeuRep's Blender layer: scene objects in, completed mesh objects out, around the pure ``core``.
 
     scene_io      selected objects <-> numpy (foreach_get/set), result and preview objects
-    job           a fit on a worker thread that never touches bpy; a queue back to the main thread
+    job           a fit in a process of its own (core.worker); a connection back to the main thread
     fitting       main-thread steps shared by the operators (blocking and modal) and the batch mode
     operators     Complete, Complete Files, Cancel, Install PyTorch, Cancel Install
     props         settings;  ui  sidebar panel;  prefs  preferences
@@ -37,9 +37,10 @@ def register() -> None:
 def unregister() -> None:
     import bpy
 
-    from . import fitting, install, props, ui
+    from . import fitting, install, job, props, ui
 
     fitting.stop_running_fit()
+    job.discard_spare()
     install.stop()
     for name, handler in fitting.HANDLERS.items():
         if handler in getattr(bpy.app.handlers, name):

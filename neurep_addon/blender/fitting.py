@@ -1,10 +1,10 @@
 """Main-thread steps of a completion run, shared by the operators (blocking and modal) and the batch mode.
 
-A run is a list of requests done one after another on a ``FitJob`` worker each:
+A run is a list of requests done one after another in a ``FitJob`` process each:
 
     prepare_requests (selection -> one FitRequest per object, or one for all when merging;
                       Fill Holes mode: one FillRequest per mesh object)
-    files_requests   (files -> one FileRequest per file, read and written on the worker)
+    files_requests   (files -> one FileRequest per file, read when its job starts, written when it ends)
     -> run_all_blocking (waited for) or CompletionRun.tick() (a modal timer) -> results placed at the end
 
 Object results are placed together in the step that ends the run, so the whole run is one undo step, and
@@ -117,7 +117,7 @@ class FillRequest(ObjectRequest):
 
 @dataclass
 class FileRequest:
-    """One file's fit: read, completed and written on the worker, as the command line does."""
+    """One file's fit: read, completed (in the job's process) and written, as the command line does."""
 
     path: str
     destination: str
@@ -236,23 +236,8 @@ def files_requests(paths: list[str], output_dir: str, config: FitConfig, prior: 
     return requests
 
 
-def release_memory() -> None:
-    """Give the memory freed by an ended fit back to the system (glibc only; elsewhere nothing).
-
-    Each fit runs on a new worker thread, and glibc keeps what such threads free in per-thread arenas:
-    without this, a Blender session's memory grew by about 330 MB over 50 completions (``bench_soak``)."""
-    import ctypes
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (musl): nothing to trim
-            pass
-
-
 def run_blocking(request, progress=None):
-    """One request on the worker thread the modal path uses, waited for; returns the ``Completion``.
+    """One request in the worker process the modal path uses, waited for; returns the ``Completion``.
 
     ``progress`` receives the latest ``StepInfo`` on this thread. Raises what the fit raised (a
     ``NeuRepError``, or an internal error); Ctrl+C cancels the worker before it propagates.
@@ -270,7 +255,6 @@ def run_blocking(request, progress=None):
         job.cancel()
         job.wait()
         raise
-    release_memory()
     if job.state != FINISHED:
         raise job.exception
     return job.result
@@ -517,7 +501,6 @@ class CompletionRun:
         """Remove the preview and forget this run (its worker has ended or was told to stop)."""
         global _active
         scene_io.remove_previews()
-        release_memory()
         if _active is self:
             _active = None
 
@@ -537,8 +520,8 @@ def stop_running_fit(reason: str = "cancelled") -> None:
     if live is not None:
         print(f"NeuRep: {reason}")
         live.cancel(reason)
-        if live.job is not None:
-            live.job.wait(timeout=30.0)
+        if live.job is not None and not live.job.wait(timeout=30.0):
+            live.job.kill()  # it did not stop after a step (a long extraction): Blender is waiting
         live.end()
 
 

@@ -1,23 +1,29 @@
-"""A completion running in a worker thread, talking to Blender's main thread through a queue.
+"""A completion running in a process of its own (``core.worker``), talking to Blender's main thread
+through a ``multiprocessing.connection``.
 
-The worker only touches numpy and torch, never ``bpy`` (Blender's threading rule): the main thread
-snapshots the input into an ``Observation`` first, then calls ``poll()`` (from a modal timer, or in a
-waiting loop for blocking runs) to receive progress, the latest preview and the outcome, and applies
-them to the scene itself. Every fit Blender starts, interactive or blocking, runs through ``FitJob``.
+No Python thread of NeuRep runs inside Blender. Blender's threading rule is "while threads are running, no
+code (including the main thread) may use bpy", and its operators release the GIL: a fit on a worker thread
+ran Python inside every undo step the user pushed during a fit, and about one full test run in four crashed
+in ``bpy.ops.ed.undo_push`` that way. The main thread snapshots the input into an ``Observation`` first,
+sends it to the process, then calls ``poll()`` (from a modal timer, or in a waiting loop for blocking runs)
+to receive progress, the latest preview and the outcome, and applies them to the scene itself. Every fit
+Blender starts, interactive or blocking, runs through ``FitJob``.
 """
 
 from __future__ import annotations
 
-import gc
-import queue
-import threading
+import os
+import sys
+import time
 import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import Client
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..core.errors import FitCancelled, NeuRepError
+from ..core import worker
+from ..core.errors import NeuRepError
 from ..core.observation import Observation
 from .package import user_message
 
@@ -33,6 +39,58 @@ CANCELLED = "CANCELLED"
 FAILED = "FAILED"
 
 
+_spare: tuple | None = None
+"""A worker process started ahead, connected and loading torch, for the next job: (process, connection, the
+``sys.path`` it was started with). Each job takes it, and starts the next one when it ends (not while it
+fits, which the loading would slow down), so a fit after a fit does not wait the 2 s a new process takes
+to load torch and the engine. It idles with torch loaded until then, or until Blender or the add-on ends."""
+
+
+def _new_worker() -> tuple:
+    key = os.urandom(32)
+    process, address = worker.start(key)
+    return process, Client(address, authkey=key)
+
+
+def _take_worker() -> tuple:
+    """The spare process if it is alive and was started with today's ``sys.path`` (not before PyTorch was
+    installed, say), else a new one."""
+    global _spare
+    taken, _spare = _spare, None
+    if taken is not None:
+        process, connection, path = taken
+        if process.poll() is None and path == sys.path:
+            return process, connection
+        _discard(process, connection)
+    return _new_worker()
+
+
+def _start_spare() -> None:
+    global _spare
+    if _spare is not None:
+        return
+    try:
+        process, connection = _new_worker()
+    except Exception:  # the next job starts its own
+        traceback.print_exc()
+        return
+    _spare = process, connection, list(sys.path)
+
+
+def _discard(process, connection) -> None:
+    connection.close()  # it sees its connection close and exits
+    if process.poll() is None:
+        process.kill()
+
+
+def discard_spare() -> None:
+    """End the spare process (the add-on is disabled)."""
+    global _spare
+    if _spare is not None:
+        _discard(*_spare[:2])
+    _spare = None
+
+
 @dataclass
 class JobUpdate:
     """What arrived since the last ``poll()``.
@@ -46,143 +104,133 @@ class JobUpdate:
     preview: tuple[np.ndarray, np.ndarray, int] | None = None
 
 
-class _MainThreadCollection:
-    """Python's automatic garbage collection is off while a worker runs, and the main thread collects.
-
-    The cyclic collector runs in whichever thread's allocation trips its threshold; in a worker that is the
-    fit's loop, and a collection there can free ``bpy`` objects caught in reference cycles from the wrong
-    thread while Blender's main thread is in the middle of an operator (the known hazard of GUI toolkits:
-    napari#1029, calibre, pyqtgraph). One of six full runs of the test suite crashed in
-    ``bpy.ops.ed.undo_push`` during a fit, with the worker in Python code; this is the likely cause, not a
-    proven one. So: ``hold`` when a worker starts, ``collect`` from the main thread's polls, ``release`` when
-    the worker has ended; the collector's own setting comes back when the last worker is done.
-    """
-
-    def __init__(self) -> None:
-        self.running = 0
-        self.was_enabled = True
-
-    def hold(self) -> None:
-        if self.running == 0:
-            self.was_enabled = gc.isenabled()
-            gc.disable()
-        self.running += 1
-
-    def release(self) -> None:
-        self.running -= 1
-        if self.running == 0 and self.was_enabled:
-            gc.enable()
-
-    def collect(self) -> None:
-        if self.running and self.was_enabled:
-            gc.collect(1)  # the young generations: what the last poll interval made
-
-
-MAIN_THREAD_GC = _MainThreadCollection()
-
-
 class FitJob:
-    """``core.pipeline.complete`` on a worker thread; ``result`` (a ``Completion``) or ``error`` at the end.
-    Subclasses change the work by overriding ``_compute`` (``FillJob``). While the worker runs, Python's
-    automatic garbage collection is off and the main thread's ``poll`` collects instead
-    (``MAIN_THREAD_GC``)."""
+    """``core.pipeline.complete`` in a worker process; ``result`` (a ``Completion``) or ``error`` at the end.
+    Subclasses change the work by overriding ``_request`` (``FillJob``)."""
 
     def __init__(self, observation: Observation | Callable[[], Observation], config: FitConfig,
                  prior: Prior | None = None, device: str = "auto", seed: int = 0, threads: int = 0,
                  after: Callable[[Completion], None] | None = None):
-        """``observation`` may be a function the worker calls to read it (a file); ``after(completion)`` runs
-        on the worker once the fit is done (writing a file); ``threads`` > 0 limits torch's CPU threads."""
+        """``observation`` may be a function that reads it (a file), called when the job starts;
+        ``after(completion)`` runs once the fit is done (writing a file), and its error fails the job;
+        ``threads`` > 0 limits torch's CPU threads in the process."""
         self.observation, self.config, self.prior = observation, config, prior
         self.device, self.seed, self.threads, self.after = device, seed, threads, after
         self.state = RUNNING
         self.result: Completion | None = None
         self.exception: BaseException | None = None
         """Why the job did not finish: ``FitCancelled``, a user-facing error, or an internal one."""
-        self._messages: queue.Queue = queue.Queue()
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="neurep-fit", daemon=True)
-        self._held = False
+        self._process = None
+        self._connection = None
+        self._update = JobUpdate(RUNNING)
+        """What arrived and no ``poll()`` has returned yet."""
+
+    def _request(self) -> tuple[str, dict]:
+        """The work for the process (``core.worker``): its name and arguments."""
+        observation = self.observation() if callable(self.observation) else self.observation
+        return "complete", dict(observation=observation, config=self.config, prior=self.prior, device=self.device,
+                                seed=self.seed)
 
     def start(self) -> "FitJob":
-        MAIN_THREAD_GC.hold()
-        self._held = True
-        self._thread.start()
+        """Start the process and send it the work; a failure to do so ends the job FAILED."""
+        try:
+            work, arguments = self._request()
+            self._process, self._connection = _take_worker()
+            worker.send(self._connection, (work, arguments, self.threads))
+        except NeuRepError as exc:
+            self._end(FAILED, exc)
+        except Exception as exc:  # the traceback goes to the console; the user gets one line
+            traceback.print_exc()
+            self.kill()  # no process is left waiting for work that will not come
+            self._end(FAILED, exc)
         return self
 
-    def _release_when_ended(self) -> None:
-        """Give the collection back once the worker has ended (main thread; safe to call again)."""
-        if self._held and not self._thread.is_alive():
-            self._held = False
-            MAIN_THREAD_GC.release()
+    def kill(self) -> None:
+        """End the process at once (when it does not stop on ``cancel``); the job ends FAILED if it had not ended."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
 
     def cancel(self) -> None:
-        """Ask the worker to stop after its current step (safe to call any number of times)."""
-        self._cancel.set()
+        """Ask the process to stop after its current step (safe to call any number of times)."""
+        if self._connection is not None:
+            try:
+                worker.send(self._connection, "cancel")
+            except OSError:  # it has ended; its outcome (or end) is what poll() reads
+                pass
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker ends; True if it did within ``timeout`` seconds."""
-        self._thread.join(timeout)
-        self._release_when_ended()
-        return not self._thread.is_alive()
+        """Block until the job's outcome has arrived (reading what comes meanwhile, for the next ``poll``);
+        True if it did within ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._receive():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._connection.poll(0.05 if left is None else min(0.05, left))
+        return True
 
     def poll(self) -> JobUpdate:
-        """Drain the queue (main thread only); keeps the newest progress and preview, and the outcome."""
-        update = JobUpdate(self.state)
-        while True:
+        """What arrived since the last poll (main thread only): the newest progress and preview, the state."""
+        self._receive()
+        update, self._update = self._update, JobUpdate(self.state)
+        update.state = self.state
+        return update
+
+    def _receive(self) -> bool:
+        """Read every message waiting; True while the job is still running."""
+        while self.state == RUNNING:
             try:
-                kind, payload = self._messages.get_nowait()
-            except queue.Empty:
+                if not self._connection.poll(0):
+                    if self._process.poll() is None:
+                        return True
+                    if not self._connection.poll(0):  # it ended and has nothing more to say
+                        raise EOFError
+                kind, payload = worker.receive(self._connection)
+            except (EOFError, OSError):
+                self._end(FAILED, RuntimeError(f"the fit's process ended unexpectedly "
+                                               f"(exit code {self._process.wait()})"))
+                break
+            except Exception as exc:  # a message that does not unpickle here
+                traceback.print_exc()
+                self.kill()
+                self._end(FAILED, exc)
                 break
             if kind == "progress":
-                update.progress = payload
+                self._update.progress = payload
             elif kind == "preview":
-                update.preview = payload
+                self._update.preview = payload
             else:
-                self.state = kind
-                if kind == FINISHED:
-                    self.result = payload
-                else:
-                    self.exception = payload
-        update.state = self.state
-        if self.state != RUNNING:
-            self._thread.join()  # it has put its outcome, its last act
-            self._release_when_ended()
-        MAIN_THREAD_GC.collect()
-        return update
+                self._finish(kind, payload)
+        return False
+
+    def _finish(self, kind: str, payload) -> None:
+        """The outcome: a finished result passes through ``after`` first."""
+        if kind == FINISHED and self.after is not None:
+            try:
+                self.after(payload)
+            except NeuRepError as exc:
+                kind, payload = FAILED, exc
+            except Exception as exc:
+                traceback.print_exc()
+                kind, payload = FAILED, exc
+        self._end(kind, payload)
+
+    def _end(self, state: str, payload) -> None:
+        self.state = state
+        if state == FINISHED:
+            self.result = payload
+        else:
+            self.exception = payload
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = None
+        if self._process is not None:  # a process could start: have the next one ready
+            _start_spare()
 
     @property
     def error(self) -> str | None:
         """The user-facing message for a cancelled or failed job (None otherwise)."""
         return None if self.exception is None else user_message(self.exception)
-
-    def _compute(self):
-        """The work itself, on the worker thread: the completion."""
-        from ..core.pipeline import complete  # imports torch: only once a fit starts
-
-        observation = self.observation() if callable(self.observation) else self.observation
-        return complete(observation, self.config, self.prior, device=self.device, seed=self.seed,
-                        progress=lambda info: self._messages.put(("progress", info)),
-                        preview=lambda v, f, step: self._messages.put(("preview", (v, f, step))),
-                        cancel=self._cancel)
-
-    def _run(self) -> None:
-        try:
-            if self.threads:
-                import torch
-
-                torch.set_num_threads(self.threads)
-            result = self._compute()
-            if self.after is not None:
-                self.after(result)
-            self._messages.put((FINISHED, result))
-        except FitCancelled as exc:
-            self._messages.put((CANCELLED, exc))
-        except NeuRepError as exc:
-            self._messages.put((FAILED, exc))
-        except Exception as exc:  # the traceback goes to the console; the user gets one line
-            traceback.print_exc()
-            self._messages.put((FAILED, exc))
-
 
 
 class FillJob(FitJob):
@@ -200,9 +248,7 @@ class FillJob(FitJob):
         self.vertices, self.triangles = vertices, triangles
         self.max_hole_size, self.selected = max_hole_size, selected
 
-    def _compute(self):
-        from ..core.pipeline import fill_holes  # imports torch: only once a fit starts
-
-        return fill_holes(self.vertices, self.triangles, self.config, self.prior, device=self.device,
-                          seed=self.seed, progress=lambda info: self._messages.put(("progress", info)),
-                          cancel=self._cancel, max_hole_size=self.max_hole_size, selected=self.selected)
+    def _request(self) -> tuple[str, dict]:
+        return "fill", dict(vertices=self.vertices, faces=self.triangles, config=self.config, prior=self.prior,
+                            device=self.device, seed=self.seed, max_hole_size=self.max_hole_size,
+                            selected=self.selected)

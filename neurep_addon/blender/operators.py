@@ -1,7 +1,7 @@
 """Operators: gather inputs, call the core, report its errors (never a traceback to the user).
 
 ``neurep.complete`` and ``neurep.complete_files`` run blocking from scripts and in background mode, and
-modal from the UI: the fits run one after another on a worker thread, a window timer drains its queue,
+modal from the UI: the fits run one after another in a worker process, a window timer reads what it sends,
 Esc cancels. Neither offers the redo panel (F9): a redo would re-run the fits blocking, without Esc.
 ``neurep.install_dependencies`` runs pip in a background process polled by a timer.
 """

@@ -33,6 +33,16 @@ class ConfigError(NeuRepError, ValueError):
         """The message with the setting called ``name`` (a flag such as ``--steps``, or a field label)."""
         return f"{name} {self.problem}"
 
+    def __reduce__(self):
+        """Pickled as its setting and problem (it crosses from a fit's process to the front end)."""
+        return _config_error, (type(self), self.setting, self.problem)
+
+
+def _config_error(cls: type, setting: str, problem: str) -> ConfigError:
+    error = Exception.__new__(cls)
+    ConfigError.__init__(error, setting, problem)
+    return error
+
 
 class DeviceError(ConfigError):
     """The requested compute device is not available on this machine."""

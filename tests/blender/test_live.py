@@ -1,5 +1,5 @@
-"""The modal path's logic without an event loop (timers never fire headless): a FitJob on its worker
-thread, drained by ``CompletionRun.tick()`` exactly as the operator's timer does."""
+"""The modal path's logic without an event loop (timers never fire headless): a FitJob in its worker
+process, read by ``CompletionRun.tick()`` exactly as the operator's timer does."""
 
 from __future__ import annotations
 
@@ -54,25 +54,6 @@ def test_previews_then_result_then_no_preview(addon, scene):
     assert addon.fitting.active_completion() is None and live.job.wait(timeout=1.0)
 
 
-def test_garbage_is_collected_on_the_main_thread_only_while_a_worker_runs(addon, scene):
-    """Automatic collection is off while the worker runs (a collection in the worker could free bpy objects
-    from the wrong thread); the main thread's polls collect; the setting comes back after a finished run
-    and after a cancelled one."""
-    import gc
-
-    scan = holed_sphere()
-    select_only(scan)
-    assert gc.isenabled()
-    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
-    states = []
-    assert run_ticks(live, lambda state: states.append(gc.isenabled())) == "FINISHED"
-    assert states and not any(states[:-1]) and gc.isenabled()
-    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=2000)).start()
-    assert not gc.isenabled()
-    live.cancel()
-    assert run_ticks(live) == "CANCELLED" and gc.isenabled()
-
-
 def test_cancel_leaves_the_scene_exactly_as_before(addon, scene):
     scan = holed_sphere()
     select_only(scan)
@@ -85,6 +66,40 @@ def test_cancel_leaves_the_scene_exactly_as_before(addon, scene):
     assert run_ticks(live) == "CANCELLED"
     assert live.error.startswith("cancelled")  # after a step, or during a preview extraction
     assert scene_state() == before
+
+
+def test_the_fit_runs_in_a_process_of_its_own_and_no_thread_joins_blender(addon, scene):
+    """Blender's operators release the GIL, so a fit thread's Python ran inside them (undo crashed): while a
+    fit runs, Blender's process has no thread it did not have before, and the fit's process does the work."""
+    import os
+    import threading
+
+    scan = holed_sphere()
+    select_only(scan)
+    threads = {thread.ident for thread in threading.enumerate()}
+    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
+    process = live.job._process
+    seen = []
+    assert run_ticks(live, lambda state: seen.append({t.ident for t in threading.enumerate()} - threads)) == "FINISHED"
+    assert seen and not any(seen)
+    assert process.pid != os.getpid() and process.wait(timeout=10) == 0
+    assert "Scan_completed" in bpy.data.objects
+
+
+def test_a_fit_process_that_dies_fails_the_run_and_leaves_the_scene(addon, scene):
+    """Killed (out of memory, a crash in a library): the run fails with a clear message, nothing is added,
+    and the preview is gone."""
+    scan = holed_sphere()
+    select_only(scan)
+    before = scene_state()
+    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=2000, preview_every=2)).start()
+    while bpy.data.objects.get("Scan_preview") is None:
+        assert live.tick(bpy.context.window_manager) == "RUNNING"
+        time.sleep(0.05)
+    live.job.kill()
+    assert run_ticks(live) == "FAILED"
+    assert "the fit's process ended unexpectedly" in live.error
+    assert scene_state() == before and "Scan_preview" not in bpy.data.objects
 
 
 def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):

@@ -1,0 +1,155 @@
+"""A completion or hole filling in a process of its own, for a front end that must run no Python thread
+beside its own (Blender: "while threads are running, no code (including the main thread) may use bpy"; its
+operators release the GIL, so a fit thread's Python ran inside them, and undo crashed).
+
+The front end starts ``python -c BOOTSTRAP`` (``start``). The process listens on a
+``multiprocessing.connection`` address, prints it on one line, loads torch and the engine while it waits,
+and serves one request:
+
+    front end -> process   (work, arguments, threads): work "complete" (``pipeline.complete``) or "fill"
+                           (``pipeline.fill_holes``); then at any time "cancel"
+    process -> front end   ("progress", StepInfo) and ("preview", (vertices, faces, step)) while it runs, then
+                           one outcome: ("FINISHED", result), ("CANCELLED", FitCancelled) or ("FAILED", error)
+
+Objects cross by plain ``pickle`` (``send``/``receive``: not the connection's own pickler, to which torch
+adds file-descriptor sharing of tensors between related processes) under the same module names on both sides: the bootstrap makes the packages above
+this one importable from the front end's folders without running their ``__init__`` (Blender's extension
+package imports bpy), and takes the front end's ``sys.path`` (where torch was found).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import traceback
+
+from .errors import FitCancelled, NeuRepError
+
+BOOTSTRAP = """\
+import importlib, json, os, sys, types
+setup = json.loads(os.environ.pop("NEUREP_WORKER"))
+sys.path[:] = setup["path"]
+for name, folders in setup["packages"]:
+    stub = types.ModuleType(name)
+    stub.__path__ = folders
+    sys.modules[name] = stub
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, stub)
+importlib.import_module(setup["module"]).serve(bytes.fromhex(setup["key"]))
+"""
+
+
+def start(key: bytes) -> tuple[subprocess.Popen, str]:
+    """Start a worker process with this interpreter (Blender's Python inside Blender); returns it and the
+    address it listens on, to connect to with ``multiprocessing.connection.Client(address, authkey=key)``.
+    Raises ``OSError`` when it cannot start or ends before it listens."""
+    package = __name__.rpartition(".core.worker")[0]  # e.g. bl_ext.user_default.neurep.neurep_addon
+    parts = package.split(".")
+    above = [".".join(parts[:i]) for i in range(1, len(parts))]
+    setup = {"path": list(sys.path), "module": __name__, "key": key.hex(),
+             "packages": [(name, list(getattr(sys.modules[name], "__path__", []))) for name in above]}
+    process = subprocess.Popen([sys.executable, "-c", BOOTSTRAP], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               env={**os.environ, "NEUREP_WORKER": json.dumps(setup)},
+                               creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console on Windows
+    address = process.stdout.readline().decode().strip()
+    process.stdout.close()
+    if not address:
+        process.wait()
+        raise OSError(f"the fit's process ended before it started (exit code {process.returncode})")
+    return process, address
+
+
+def send(connection, message) -> None:
+    connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def receive(connection):
+    return pickle.loads(connection.recv_bytes())
+
+
+def serve(key: bytes) -> None:
+    """The process's side: listen, print the address, serve one request, exit."""
+    from multiprocessing.connection import Listener
+
+    with Listener(authkey=key) as listener:
+        print(listener.address, flush=True)
+        _quiet_stdout()
+        with listener.accept() as connection:
+            _serve(connection)
+
+
+def _quiet_stdout() -> None:
+    """Nobody reads stdout after the address: it goes to stderr (the console), or nowhere when there is none."""
+    try:
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no stderr (a windowed Blender on Windows)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _preload() -> None:
+    """Import torch and the engine (about 2 s) while the front end has not sent the work yet: a process
+    started ahead of its fit (a spare) is ready when the work comes."""
+    try:
+        import torch  # noqa: F401
+
+        from . import pipeline  # noqa: F401
+    except ImportError:  # the request's own import says so, as the front end's error
+        pass
+
+
+def _serve(connection) -> None:
+    preload = threading.Thread(target=_preload, name="neurep-preload", daemon=True)
+    preload.start()
+    work, arguments, threads = receive(connection)
+    preload.join()
+    cancel = threading.Event()
+
+    def listen() -> None:  # a "cancel", or the front end gone (EOF): stop after the current step
+        try:
+            while receive(connection) != "cancel":
+                pass
+        except (EOFError, OSError):
+            pass
+        cancel.set()
+
+    def reply(message) -> None:
+        try:
+            send(connection, message)
+        except OSError:  # the front end is gone; ``listen`` cancels the fit
+            pass
+
+    threading.Thread(target=listen, name="neurep-cancel", daemon=True).start()
+    try:
+        import torch
+
+        from . import pipeline
+
+        if threads:
+            torch.set_num_threads(threads)
+        progress = lambda info: reply(("progress", info))  # noqa: E731
+        if work == "complete":
+            result = pipeline.complete(**arguments, progress=progress, cancel=cancel,
+                                       preview=lambda v, f, step: reply(("preview", (v, f, step))))
+        else:
+            result = pipeline.fill_holes(**arguments, progress=progress, cancel=cancel)
+        reply(("FINISHED", result))
+    except FitCancelled as exc:
+        reply(("CANCELLED", exc))
+    except NeuRepError as exc:
+        reply(("FAILED", exc))
+    except Exception as exc:  # the traceback goes to the console (stderr is the front end's); the user gets one line
+        traceback.print_exc()
+        reply(("FAILED", exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+def _picklable(exc: BaseException) -> bool:
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,57 @@
+"""The fit's own process (``core.worker``), as a front end talks to it, and errors crossing by pickle."""
+
+import os
+import pickle
+from multiprocessing.connection import Client
+
+import numpy as np
+import trimesh
+
+from neurep_addon.core import worker
+from neurep_addon.core.config import preset
+from neurep_addon.core.errors import ConfigError, DeviceError
+from neurep_addon.core.observation import Observation
+
+
+def sphere_observation() -> Observation:
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.6)
+    points, faces = trimesh.sample.sample_surface(sphere, 2000, seed=0)
+    return Observation(points.astype(np.float32), sphere.face_normals[faces].astype(np.float32))
+
+
+def serve(work: str, arguments: dict) -> list[tuple[str, object]]:
+    """Start a worker, send it the work, and return every message it sends until its outcome."""
+    key = os.urandom(32)
+    process, address = worker.start(key)
+    with Client(address, authkey=key) as connection:
+        worker.send(connection, (work, arguments, 1))
+        messages = []
+        while not messages or messages[-1][0] in ("progress", "preview"):
+            messages.append(worker.receive(connection))
+    assert process.wait(timeout=30) == 0
+    return messages
+
+
+def test_a_completion_in_the_worker_process_sends_progress_previews_and_its_result():
+    config = preset("fast", steps=6, resolution=24, preview_every=3, preview_resolution=16)
+    messages = serve("complete", dict(observation=sphere_observation(), config=config, prior=None, device="cpu",
+                                      seed=0))
+    kinds = [kind for kind, _ in messages]
+    assert kinds[-1] == "FINISHED" and kinds.count("preview") == 1
+    assert [info.step for kind, info in messages if kind == "progress"] == [1, 2, 3, 4, 5, 6]
+    result = messages[-1][1]
+    assert len(result.faces) > 0 and np.abs(result.vertices).max() < 1.0
+
+
+def test_an_error_in_the_worker_process_arrives_as_the_same_error():
+    messages = serve("complete", dict(observation=sphere_observation(), config=preset("fast"), prior=None,
+                                      device="no-such-device", seed=0))
+    kind, error = messages[-1]
+    assert kind == "FAILED" and isinstance(error, ConfigError) and error.setting == "device"
+
+
+def test_setting_errors_keep_their_setting_through_pickle():
+    for error in (ConfigError("steps", "must be between 0 and 100000, got -1"), DeviceError("cuda is not available")):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and (copy.setting, copy.problem) == (error.setting, error.problem)
+        assert copy.describe("Steps") == error.describe("Steps") and str(copy) == str(error)
