@@ -86,6 +86,28 @@ def test_the_fit_runs_in_a_process_of_its_own_and_no_thread_joins_blender(addon,
     assert "Scan_completed" in bpy.data.objects
 
 
+def test_the_next_fit_takes_the_process_that_loaded_torch_meanwhile(addon, scene, monkeypatch):
+    """When a job ends, a spare process starts and loads torch for the next fit; one started with another
+    ``sys.path`` (PyTorch installed since) is not used, and disabling the add-on ends it."""
+    import sys
+
+    scan = holed_sphere()
+    select_only(scan)
+    assert run_ticks(addon.fitting.CompletionRun(make_request(addon, scan)).start()) == "FINISHED"
+    spare = addon.job._spare[0]
+    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
+    assert live.job._process is spare
+    assert run_ticks(live) == "FINISHED"
+    stale = addon.job._spare[0]
+    monkeypatch.setattr(sys, "path", [*sys.path, "/a/folder/added/since"])
+    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
+    assert live.job._process is not stale and stale.wait(timeout=10) is not None
+    assert run_ticks(live) == "FINISHED"
+    last = addon.job._spare[0]
+    addon.job.discard_spare()
+    assert last.wait(timeout=10) is not None and addon.job._spare is None
+
+
 def test_a_fit_process_that_dies_fails_the_run_and_leaves_the_scene(addon, scene):
     """Killed (out of memory, a crash in a library): the run fails with a clear message, nothing is added,
     and the preview is gone."""
