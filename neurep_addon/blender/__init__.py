@@ -40,7 +40,7 @@ def unregister() -> None:
     from . import fitting, install, job, props, ui
 
     fitting.stop_running_fit()
-    job.discard_spare()
+    job.end_idle_worker()
     install.stop()
     for name, handler in fitting.HANDLERS.items():
         if handler in getattr(bpy.app.handlers, name):

@@ -39,56 +39,45 @@ CANCELLED = "CANCELLED"
 FAILED = "FAILED"
 
 
-_spare: tuple | None = None
-"""A worker process started ahead, connected and loading torch, for the next job: (process, connection, the
-``sys.path`` it was started with). Each job takes it, and starts the next one when it ends (not while it
-fits, which the loading would slow down), so a fit after a fit does not wait the 2 s a new process takes
-to load torch and the engine. It idles with torch loaded until then, or until Blender or the add-on ends."""
-
-
-def _new_worker() -> tuple:
-    key = os.urandom(32)
-    process, address = worker.start(key)
-    return process, Client(address, authkey=key)
+_idle: tuple | None = None
+"""The worker process kept between jobs, torch and the engine loaded: (process, connection, the ``sys.path``
+it was started with). A new process takes about 2 s to load them, so only the first fit of a session waits;
+it ends with Blender (its connection closes) or when the add-on is disabled (``end_idle_worker``)."""
 
 
 def _take_worker() -> tuple:
-    """The spare process if it is alive and was started with today's ``sys.path`` (not before PyTorch was
-    installed, say), else a new one."""
-    global _spare
-    taken, _spare = _spare, None
+    """The idle worker if it is alive and was started with today's ``sys.path`` (not before PyTorch was
+    installed, say), else a new one (which loads torch while the job's work is sent)."""
+    global _idle
+    taken, _idle = _idle, None
     if taken is not None:
         process, connection, path = taken
         if process.poll() is None and path == sys.path:
             return process, connection
         _discard(process, connection)
-    return _new_worker()
+    key = os.urandom(32)
+    process, address = worker.start(key)
+    return process, Client(address, authkey=key)
 
 
-def _start_spare() -> None:
-    global _spare
-    if _spare is not None:
-        return
-    try:
-        process, connection = _new_worker()
-    except Exception:  # the next job starts its own
-        traceback.print_exc()
-        return
-    _spare = process, connection, list(sys.path)
+def _keep(process, connection) -> None:
+    global _idle
+    if _idle is not None:  # one is enough
+        _discard(process, connection)
+    else:
+        _idle = process, connection, list(sys.path)
 
 
 def _discard(process, connection) -> None:
-    connection.close()  # it sees its connection close and exits
-    if process.poll() is None:
-        process.kill()
+    connection.close()  # it sees its connection close, stops what it does after a step, and exits
 
 
-def discard_spare() -> None:
-    """End the spare process (the add-on is disabled)."""
-    global _spare
-    if _spare is not None:
-        _discard(*_spare[:2])
-    _spare = None
+def end_idle_worker() -> None:
+    """End the worker kept between jobs (the add-on is disabled)."""
+    global _idle
+    if _idle is not None:
+        _discard(*_idle[:2])
+    _idle = None
 
 
 @dataclass
@@ -146,13 +135,14 @@ class FitJob:
         return self
 
     def kill(self) -> None:
-        """End the process at once (when it does not stop on ``cancel``); the job ends FAILED if it had not ended."""
-        if self._process is not None and self._process.poll() is None:
+        """End the process at once (when it does not stop on ``cancel``): the job ends FAILED. Nothing happens
+        once the job has ended (its process may be serving the next one)."""
+        if self.state == RUNNING and self._process is not None and self._process.poll() is None:
             self._process.kill()
 
     def cancel(self) -> None:
         """Ask the process to stop after its current step (safe to call any number of times)."""
-        if self._connection is not None:
+        if self.state == RUNNING and self._connection is not None:
             try:
                 worker.send(self._connection, "cancel")
             except OSError:  # it has ended; its outcome (or end) is what poll() reads
@@ -213,6 +203,8 @@ class FitJob:
             except Exception as exc:
                 traceback.print_exc()
                 kind, payload = FAILED, exc
+        _keep(self._process, self._connection)  # it answered: it serves the next job
+        self._connection = None
         self._end(kind, payload)
 
     def _end(self, state: str, payload) -> None:
@@ -221,11 +213,9 @@ class FitJob:
             self.result = payload
         else:
             self.exception = payload
-        if self._connection is not None:
-            self._connection.close()
+        if self._connection is not None:  # it did not answer (dead, killed, unreadable): not used again
+            _discard(self._process, self._connection)
         self._connection = None
-        if self._process is not None:  # a process could start: have the next one ready
-            _start_spare()
 
     @property
     def error(self) -> str | None:

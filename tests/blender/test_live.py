@@ -82,30 +82,32 @@ def test_the_fit_runs_in_a_process_of_its_own_and_no_thread_joins_blender(addon,
     seen = []
     assert run_ticks(live, lambda state: seen.append({t.ident for t in threading.enumerate()} - threads)) == "FINISHED"
     assert seen and not any(seen)
-    assert process.pid != os.getpid() and process.wait(timeout=10) == 0
+    assert process.pid != os.getpid() and process.poll() is None  # kept for the next fit
+    addon.job.end_idle_worker()
+    assert process.wait(timeout=10) == 0
     assert "Scan_completed" in bpy.data.objects
 
 
-def test_the_next_fit_takes_the_process_that_loaded_torch_meanwhile(addon, scene, monkeypatch):
-    """When a job ends, a spare process starts and loads torch for the next fit; one started with another
-    ``sys.path`` (PyTorch installed since) is not used, and disabling the add-on ends it."""
+def test_the_worker_process_serves_the_next_fit_with_torch_already_loaded(addon, scene, monkeypatch):
+    """A process that answered is kept for the next job (a new one takes 2 s to load torch); one started with
+    another ``sys.path`` (PyTorch installed since) is not used; disabling the add-on ends it."""
     import sys
 
     scan = holed_sphere()
     select_only(scan)
-    assert run_ticks(addon.fitting.CompletionRun(make_request(addon, scan)).start()) == "FINISHED"
-    spare = addon.job._spare[0]
+    first = addon.fitting.CompletionRun(make_request(addon, scan)).start()
+    assert run_ticks(first) == "FINISHED"
     live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
-    assert live.job._process is spare
-    assert run_ticks(live) == "FINISHED"
-    stale = addon.job._spare[0]
+    assert live.job._process is first.job._process and run_ticks(live) == "FINISHED"
+    assert "Scan_completed.001" in bpy.data.objects
+    kept = live.job._process
     monkeypatch.setattr(sys, "path", [*sys.path, "/a/folder/added/since"])
     live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
-    assert live.job._process is not stale and stale.wait(timeout=10) is not None
+    assert live.job._process is not kept and kept.wait(timeout=10) is not None
     assert run_ticks(live) == "FINISHED"
-    last = addon.job._spare[0]
-    addon.job.discard_spare()
-    assert last.wait(timeout=10) is not None and addon.job._spare is None
+    last = addon.job._idle[0]
+    addon.job.end_idle_worker()
+    assert last.wait(timeout=10) is not None and addon.job._idle is None
 
 
 def test_a_fit_process_that_dies_fails_the_run_and_leaves_the_scene(addon, scene):
@@ -118,10 +120,12 @@ def test_a_fit_process_that_dies_fails_the_run_and_leaves_the_scene(addon, scene
     while bpy.data.objects.get("Scan_preview") is None:
         assert live.tick(bpy.context.window_manager) == "RUNNING"
         time.sleep(0.05)
+    killed = live.job._process
     live.job.kill()
     assert run_ticks(live) == "FAILED"
     assert "the fit's process ended unexpectedly" in live.error
     assert scene_state() == before and "Scan_preview" not in bpy.data.objects
+    assert addon.job._idle is None or addon.job._idle[0] is not killed  # a dead process is not kept
 
 
 def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
