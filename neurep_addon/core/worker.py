@@ -109,19 +109,20 @@ def _serve(connection) -> None:
     preload = threading.Thread(target=_preload, name="neurep-preload", daemon=True)
     preload.start()
     requests: queue.Queue = queue.Queue()
-    running = [threading.Event()]  # the cancel event of the request running now
+    latest = [threading.Event()]  # the cancel event of the latest request read (the front end's current job)
 
     def read() -> None:
         try:
             while True:
                 message = receive(connection)
                 if message == "cancel":
-                    running[0].set()
-                else:
-                    requests.put(message)
+                    latest[0].set()
+                else:  # its event is made here, in the order of the messages, so a "cancel" never misses it
+                    latest[0] = threading.Event()
+                    requests.put((message, latest[0]))
         except (EOFError, OSError):  # the front end is gone: stop
             pass
-        running[0].set()
+        latest[0].set()
         requests.put(None)
 
     def reply(message) -> None:
@@ -132,9 +133,9 @@ def _serve(connection) -> None:
 
     threading.Thread(target=read, name="neurep-reader", daemon=True).start()
     preload.join()
-    while (request := requests.get()) is not None:
-        running[0] = threading.Event()
-        _run(*request, running[0], reply)
+    while (item := requests.get()) is not None:
+        request, cancel = item
+        _run(*request, cancel, reply)
         _release_memory()
 
 

@@ -55,3 +55,25 @@ def test_setting_errors_keep_their_setting_through_pickle():
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and (copy.setting, copy.problem) == (error.setting, error.problem)
         assert copy.describe("Steps") == error.describe("Steps") and str(copy) == str(error)
+
+
+def test_a_cancel_sent_right_after_the_work_stops_it_and_the_process_serves_the_next():
+    """The front end may cancel before the process has even picked the work up; the process then serves the
+    next request on the same connection."""
+    key = os.urandom(32)
+    process, address = worker.start(key)
+    long_fit = dict(observation=sphere_observation(), config=preset("fast", steps=5000, resolution=24), prior=None,
+                    device="cpu", seed=0)
+    with Client(address, authkey=key) as connection:
+        worker.send(connection, ("complete", long_fit, 1))
+        worker.send(connection, "cancel")
+        kind = "progress"
+        while kind in ("progress", "preview"):
+            kind, payload = worker.receive(connection)
+        assert kind == "CANCELLED"
+        short_fit = dict(long_fit, config=preset("fast", steps=3, resolution=24, preview_every=0))
+        worker.send(connection, ("complete", short_fit, 1))
+        while kind != "FINISHED":
+            kind, payload = worker.receive(connection)
+        assert len(payload.faces) > 0
+    assert process.wait(timeout=30) == 0
