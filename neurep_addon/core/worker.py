@@ -12,9 +12,11 @@ and serves requests one after another until the connection closes:
                            one outcome: ("FINISHED", result), ("CANCELLED", FitCancelled) or ("FAILED", error)
 
 Objects cross by plain ``pickle`` (``send``/``receive``: not the connection's own pickler, to which torch
-adds file-descriptor sharing of tensors between related processes) under the same module names on both sides: the bootstrap makes the packages above
-this one importable from the front end's folders without running their ``__init__`` (Blender's extension
-package imports bpy), and takes the front end's ``sys.path`` (where torch was found).
+adds file-descriptor sharing of tensors between related processes), under the same module names on both
+sides: the bootstrap makes the packages above this one importable from the front end's folders without
+running their ``__init__`` (Blender's extension package imports bpy), and takes the front end's
+``sys.path`` (where torch was found). The authentication key travels in the environment, not the command
+line.
 """
 
 from __future__ import annotations
