@@ -47,7 +47,7 @@ it ends with Blender (its connection closes) or when the add-on is disabled (``e
 
 def _take_worker() -> tuple:
     """The idle worker if it is alive and was started with today's ``sys.path`` (not before PyTorch was
-    installed, say), else a new one (which loads torch while the job's work is sent)."""
+    installed, say), else a new one."""
     global _idle
     taken, _idle = _idle, None
     if taken is not None:
@@ -224,7 +224,7 @@ class FitJob:
 
 
 class FillJob(FitJob):
-    """``core.pipeline.fill_holes`` on a worker thread; ``result`` is a ``HoleFilling`` (no previews).
+    """``core.pipeline.fill_holes`` in the worker process; ``result`` is a ``HoleFilling`` (no previews).
 
     vertices float64 [V, 3] and triangles int64 [F, 3] are snapshots taken on the main thread; the patches
     come back in the same space as ``vertices``. ``max_hole_size`` (None: no limit) and ``selected`` (vertex

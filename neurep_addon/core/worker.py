@@ -3,8 +3,8 @@ beside its own (Blender: "while threads are running, no code (including the main
 operators release the GIL, so a fit thread's Python ran inside them, and undo crashed).
 
 The front end starts ``python -c BOOTSTRAP`` (``start``). The process listens on a
-``multiprocessing.connection`` address, prints it on one line, loads torch and the engine while it waits,
-and serves requests one after another until the connection closes:
+``multiprocessing.connection`` address, prints it on one line, and serves requests one after another until
+the connection closes (torch and the engine load with the first, about 2 s, and stay loaded):
 
     front end -> process   (work, arguments, threads): work "complete" (``pipeline.complete``) or "fill"
                            (``pipeline.fill_holes``); while it runs, "cancel"
@@ -94,22 +94,9 @@ def _quiet_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _preload() -> None:
-    """Import torch and the engine (about 2 s) while the front end has not sent the work yet: a process
-    started ahead of its fit (a spare) is ready when the work comes."""
-    try:
-        import torch  # noqa: F401
-
-        from . import pipeline  # noqa: F401
-    except ImportError:  # the request's own import says so, as the front end's error
-        pass
-
-
 def _serve(connection) -> None:
     """Requests one after another until the front end closes the connection. A reader thread takes every
     message: "cancel" stops the running request after its current step, the rest queue up."""
-    preload = threading.Thread(target=_preload, name="neurep-preload", daemon=True)
-    preload.start()
     requests: queue.Queue = queue.Queue()
     latest = [threading.Event()]  # the cancel event of the latest request read (the front end's current job)
 
@@ -124,6 +111,8 @@ def _serve(connection) -> None:
                     requests.put((message, latest[0]))
         except (EOFError, OSError):  # the front end is gone: stop
             pass
+        except Exception:  # a message that does not unpickle here: stop, and the front end sees the process end
+            traceback.print_exc()
         latest[0].set()
         requests.put(None)
 
@@ -134,7 +123,6 @@ def _serve(connection) -> None:
             pass
 
     threading.Thread(target=read, name="neurep-reader", daemon=True).start()
-    preload.join()
     while (item := requests.get()) is not None:
         request, cancel = item
         _run(*request, cancel, reply)

@@ -135,7 +135,7 @@ class MetaConfig:
         return self.fit_steps if self.algorithm == "imaml" else self.inner_steps
 
     def inner_fit(self, steps: int) -> FitConfig:
-        """The engine's fit as meta-training runs it (validation, iMAML's and Reptile's inner loops)."""
+        """The engine's fit as meta-training runs it (validation and iMAML's inner loop)."""
         return FitConfig(steps=steps, points_per_step=self.inner_points, network=self.network,
                          weights=self.weights, preview_every=0)
 
