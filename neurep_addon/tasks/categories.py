@@ -24,10 +24,9 @@ from typing import Callable
 import numpy as np
 import trimesh
 from scipy.interpolate import PchipInterpolator
-from skimage.measure import marching_cubes
 
 from ..core.errors import ConfigError
-from .shapes import _box, _capsule, _length, _polygon
+from .shapes import _box, _capsule, _length, _polygon, mesh_from_grid
 
 SPACING = 0.008
 """Marching-cubes cell (the thinnest parts, walls and legs of 0.03, are 4 cells across)."""
@@ -48,12 +47,7 @@ def _mesh(sdf: Callable[[np.ndarray], np.ndarray], half_extents: np.ndarray) -> 
     # a face lying on grid nodes gives marching cubes zero-area triangles, and removing them leaves holes.
     axes = [np.arange(-h, h + SPACING / 2, SPACING) + GRID_PHASE * SPACING for h in half]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
-    values = sdf(grid)
-    vertices, faces, _, _ = marching_cubes(values, 0.0, spacing=(SPACING,) * 3)
-    mesh = trimesh.Trimesh(vertices + [a[0] for a in axes], faces, process=True)
-    mesh = max(mesh.split(only_watertight=False), key=lambda m: m.area)
-    if mesh.volume < 0:
-        mesh.invert()
+    mesh = mesh_from_grid(sdf(grid), np.array([a[0] for a in axes]), SPACING)
     mesh.apply_translation(-mesh.bounding_box.centroid)
     return mesh
 

@@ -347,6 +347,17 @@ def check_families(families: tuple[str, ...]) -> None:
         raise ConfigError("families", f"{', '.join(unknown) or 'none given'}: choose from {', '.join(FAMILIES)}")
 
 
+def mesh_from_grid(values: np.ndarray, origin, spacing: float) -> trimesh.Trimesh:
+    """The zero level set of signed ``values`` [X, Y, Z] (negative inside) sampled on a regular grid of
+    ``spacing`` whose first node is at ``origin``: its largest part, facing outward."""
+    vertices, faces, _, _ = marching_cubes(values, 0.0, spacing=(spacing,) * 3)
+    mesh = trimesh.Trimesh(vertices + origin, faces, process=True)
+    mesh = max(mesh.split(only_watertight=False), key=lambda m: m.area)
+    if mesh.volume < 0:  # marching cubes' winding depends on the sign convention
+        mesh.invert()
+    return mesh
+
+
 def procedural_mesh(rng: np.random.Generator, resolution: int = PROCEDURAL_RESOLUTION,
                     family: str | None = None) -> trimesh.Trimesh:
     """A random shape of ``family`` (drawn by ``FAMILY_WEIGHTS`` when None) as a closed, outward mesh in
@@ -362,12 +373,7 @@ def procedural_mesh(rng: np.random.Generator, resolution: int = PROCEDURAL_RESOL
         # The shape must be inside the grid (closed) and large enough to be worth scanning.
         if values.min() < 0 and (values[[0, -1]] > 0).all() and (values[:, [0, -1]] > 0).all() \
                 and (values[:, :, [0, -1]] > 0).all() and (values < 0).mean() > 0.01:
-            vertices, faces, _, _ = marching_cubes(values, 0.0, spacing=(axis[1] - axis[0],) * 3)
-            mesh = trimesh.Trimesh(vertices - BOX_HALF_SIZE, faces, process=True)
-            mesh = max(mesh.split(only_watertight=False), key=lambda m: m.area)
-            if mesh.volume < 0:  # marching cubes' winding depends on the sign convention
-                mesh.invert()
-            mesh = _unit_box(mesh)
+            mesh = _unit_box(mesh_from_grid(values, -BOX_HALF_SIZE, axis[1] - axis[0]))
             mesh.metadata["family"] = family
             return mesh
     raise RuntimeError(f"could not draw a closed procedural {family} shape in 8 attempts")
