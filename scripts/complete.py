@@ -9,7 +9,7 @@ OUTPUT is a ``.ply`` / ``.obj`` file for one input, or a folder for several (``<
 inputs that share a name get ``<name>_2_completed.ply``, ...; with ``--mode fill-holes``
 ``<name>_filled.ply`` or ``.obj``, the input's format). Every option and path is checked before
 any work. Exit status: 0 when every input was completed, 1 when any failed, 2 for invalid options or
-paths, 130 when interrupted (Ctrl-C or SIGTERM).
+paths, 130 when interrupted by Ctrl-C (SIGINT), 143 when stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if not args.output:
             parser.error("give -o OUTPUT (a .ply/.obj file, or a folder for several inputs)")
         output = Path(args.output)
-        if len(args.inputs) > 1 and output.suffix.lower() in WRITE_SUFFIXES:
+        if len(args.inputs) > 1 and output.suffix.lower() in READ_SUFFIXES:  # res.stl: a file, not a folder
             parser.error(f"{len(args.inputs)} inputs need an output folder, not the file {output}")
         if len(args.inputs) == 1 and output.suffix and output.suffix.lower() not in WRITE_SUFFIXES:
             parser.error(f"cannot write {output.suffix!r}; use one of {', '.join(WRITE_SUFFIXES)}")
@@ -344,22 +344,28 @@ def main(argv: list[str]) -> int:
     except OutputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: the input in progress was not written, nor the report", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     return 1 if failed else 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so that temporary files are removed on the way out; the exit
+    status is then 128 + ``signum`` (143), as a shell reports a process the signal ended."""
+
+    signum = signal.SIGTERM
+
+
 def stop(signum: int, frame) -> None:
-    """SIGTERM ends the run as Ctrl-C does, so that temporary files are removed on the way out."""
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, stop)
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     code = main(argv)
-    if code == 130:
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
         # Interrupted inside the numeric libraries, the interpreter's teardown could crash (SIGSEGV, seen
         # one time in four when the signal came while normals were being estimated). Everything is cleaned
         # up and said by now, so leave without that teardown.

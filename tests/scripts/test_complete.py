@@ -133,6 +133,16 @@ def test_batch_output_that_would_overwrite_an_input_is_refused(tmp_path, capsys)
     assert code == 2 and "writing it would overwrite the scan" in err
 
 
+@pytest.mark.parametrize("output", ["res.stl", "res.PLY", "res.off", "res.xyz"])
+def test_batch_output_with_a_file_suffix_is_refused_before_any_work(tmp_path, scan, capsys, monkeypatch, output):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "complete", lambda *a, **k: pytest.fail("a fit started"))
+    code, _, err = run([scan, sphere(tmp_path / "b.xyz"), "-o", output, *TINY], capsys)
+    assert code == 2 and "usage:" in err
+    assert f"2 inputs need an output folder, not the file {output}" in err
+    assert files(tmp_path) == {"scan.xyz", "b.xyz"}
+
+
 def test_missing_output_folder_parent_is_refused(tmp_path, scan, capsys):
     code, _, err = run([scan, sphere(tmp_path / "b.xyz"), "-o", tmp_path / "no" / "out", *TINY], capsys)
     assert code == 2 and "does not exist" in err
@@ -234,8 +244,8 @@ def test_failed_write_is_an_input_failure_and_leaves_no_part_file(tmp_path, scan
     assert files(tmp_path) == {"scan.xyz"}
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_during_a_fit_exits_130_with_one_line_and_no_files(tmp_path, signum):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_a_fit_exits_128_plus_its_number_with_one_line_and_no_files(tmp_path, signum, code):
     scan = sphere(tmp_path / "scan.xyz")
     argv = [sys.executable, str(SCRIPT), str(tmp_path / "missing.xyz"), str(scan), "-o", str(tmp_path / "out"),
             "--report", str(tmp_path / "report.json"), *TINY]
@@ -248,6 +258,6 @@ def test_signal_during_a_fit_exits_130_with_one_line_and_no_files(tmp_path, sign
     assert "missing.xyz: error" in process.stderr.readline()  # the second input's fit has begun
     process.send_signal(signum)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == code
     assert err.strip().splitlines() == ["interrupted: the input in progress was not written, nor the report"]
     assert files(tmp_path) == {"scan.xyz", "out"} and files(tmp_path / "out") == set()
