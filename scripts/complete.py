@@ -36,6 +36,9 @@ from neurep_addon.core.fit import resolve_device  # noqa: E402
 from neurep_addon.core.io import (MESH_SUFFIXES, READ_SUFFIXES, WRITE_SUFFIXES, check_writable,  # noqa: E402
                                   read_mesh, read_observation, write_filled_mesh, write_json, write_mesh)
 from neurep_addon.core.pipeline import complete, fill_holes, settings  # noqa: E402
+from neurep_addon.jobs import wording  # noqa: E402
+from neurep_addon.jobs.kinds import Mode  # noqa: E402
+from neurep_addon.jobs.naming import LABELS, result_file_names  # noqa: E402
 
 FLAGS = {"preset": "--preset", "prior": "--prior", "encoding": "--encoding", "width": "--width",
          "depth": "--depth", "steps": "--steps", "points_per_step": "--points-per-step",
@@ -49,7 +52,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog=f"Readable inputs: {' '.join(READ_SUFFIXES)}. Writable outputs: {' '.join(WRITE_SUFFIXES)}.")
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="scan or mesh files to complete")
     parser.add_argument("-o", "--output", help="output mesh file (one input) or folder (several inputs)")
-    parser.add_argument("--mode", choices=("complete", "fill-holes"), default="complete",
+    parser.add_argument("--mode", choices=[mode.value for mode in Mode], default=Mode.COMPLETE.value,
                         help="complete: a new closed mesh from the scan; fill-holes: keep every face of a mesh "
                              "and add patches where it is open (default: %(default)s)")
     parser.add_argument("--max-hole-size", type=float, metavar="SIZE",
@@ -83,11 +86,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                        help="object(s) to complete, merged into one observation (repeatable)")
     blend.add_argument("--save", metavar="OUT.blend", help="save the file with the completed object here")
     args = parser.parse_args(argv)
+    args.mode = Mode(args.mode)
 
-    if args.max_hole_size is not None and args.mode != "fill-holes":
+    if args.max_hole_size is not None and args.mode is not Mode.FILL_HOLES:
         parser.error("--max-hole-size applies to --mode fill-holes")
     if args.blend:
-        if args.mode == "fill-holes":
+        if args.mode is Mode.FILL_HOLES:
             parser.error("--mode fill-holes reads mesh files; inside a .blend file only --mode complete runs")
         if args.inputs or args.output:
             parser.error("--blend completes objects inside a .blend file; give no INPUT/-o with it")
@@ -119,17 +123,15 @@ def check_options(args: argparse.Namespace):
                     min_component_fraction=0.0 if args.keep_small_parts else None, symmetry=args.symmetry)
 
 
-def output_paths(inputs: list[str], output: str, mode: str = "complete") -> list[Path]:
+def output_paths(inputs: list[str], output: str, mode: Mode = Mode.COMPLETE) -> list[Path]:
     """Where each input's result goes, checked before any work (``InputError``, ``OutputError``).
 
-    One input and a ``.ply``/``.obj`` OUTPUT: that file. Otherwise ``OUTPUT/<stem>_completed.ply``, then
-    ``<stem>_2_completed.ply``, ... for inputs that share a stem; the folder is made if its parent exists.
-    Filling holes, ``<stem>_filled.obj`` for an OBJ input and ``<stem>_filled.ply`` for the others. An input
-    given twice, an input that is not a mesh format when filling holes, or an output that would overwrite
-    an input, is refused.
+    One input and a ``.ply``/``.obj`` OUTPUT: that file. Otherwise the folder OUTPUT, with the names of
+    ``naming.result_file_names``; it is made if its parent exists. An input given twice, an input that is
+    not a mesh format when filling holes, or an output that would overwrite an input, is refused.
     """
     sources = [Path(i) for i in inputs]
-    if mode == "fill-holes":
+    if mode is Mode.FILL_HOLES:
         for source in sources:
             if source.suffix.lower() not in MESH_SUFFIXES:
                 raise InputError(f"{source}: --mode fill-holes keeps a mesh's faces, so it needs a mesh "
@@ -145,16 +147,7 @@ def output_paths(inputs: list[str], output: str, mode: str = "complete") -> list
     elif out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; {len(sources)} input(s) need an output folder")
     else:
-        destinations, taken = [], set()
-        for source in sources:
-            label = "filled" if mode == "fill-holes" else "completed"
-            suffix = ".obj" if mode == "fill-holes" and source.suffix.lower() == ".obj" else ".ply"
-            name, count = f"{source.stem}_{label}{suffix}", 1
-            while name.lower() in taken:  # lower case: file systems that ignore case would merge them
-                count += 1
-                name = f"{source.stem}_{count}_{label}{suffix}"
-            taken.add(name.lower())
-            destinations.append(out / name)
+        destinations = [out / name for name in result_file_names(sources, mode)]
         if out.is_dir():
             for destination in destinations:
                 check_writable(destination)
@@ -206,25 +199,15 @@ class ProgressBar:
             sys.stderr.flush()
 
 
-def summary_line(name: str, destination: str, stats: dict) -> str:
-    seconds = sum(stats["seconds"].values())
-    closed = "watertight" if stats["watertight"] else "NOT watertight"
-    return (f"{name} -> {destination}: {stats['points']:,} points ({stats['normals']} normals), "
-            f"{stats['steps']} steps, {seconds:.1f} s, {stats['vertices']:,} vertices, "
-            f"{stats['faces']:,} faces, {stats['components']} component(s), {closed}")
+def say_result(name: str, destination: str, stats: dict) -> None:
+    """The remarks (mirror plane, notes), then the result line."""
+    for remark in wording.remarks(stats):
+        print(f"  note: {remark}")
+    print(f"{name} -> {destination}: {wording.result_line(stats)}")
 
 
-def fill_summary_line(name: str, destination: str, stats: dict) -> str:
-    seconds = sum(stats["seconds"].values())
-    closed = "watertight" if stats["watertight"] else "NOT watertight"
-    return (f"{name} -> {destination}: {stats['holes_closed']} hole(s) closed, {stats['holes_left_open']} left open, "
-            f"added {stats['added_faces']:,} faces of area {stats['added_area']:.6g} (input units squared); "
-            f"{stats['steps']} steps, {seconds:.1f} s, {stats['vertices']:,} vertices, {stats['faces']:,} faces, "
-            f"{stats['components']} component(s), {closed}")
-
-
-def complete_file(source: str, destination: Path, args: argparse.Namespace, config, prior, bar) -> tuple[str, dict]:
-    """Complete one input into a new mesh; the summary line and the report's record."""
+def complete_file(source: str, destination: Path, args: argparse.Namespace, config, prior, bar) -> dict:
+    """Complete one input into a new mesh; the report's record."""
     clock = time.perf_counter()
     observation = read_observation(source, seed=args.seed)
     read_seconds = time.perf_counter() - clock
@@ -234,11 +217,11 @@ def complete_file(source: str, destination: Path, args: argparse.Namespace, conf
     write_mesh(destination, result.vertices, result.faces)
     stats = result.stats.to_dict()
     stats["seconds"] = {"read": round(read_seconds, 3), **stats["seconds"], "write": round(time.perf_counter() - clock, 3)}
-    return summary_line(Path(source).name, str(destination), stats), dict(notes=list(result.notes), **stats)
+    return dict(notes=list(result.notes), **stats)
 
 
-def fill_file(source: str, destination: Path, args: argparse.Namespace, config, prior, bar) -> tuple[str, dict]:
-    """Fill one mesh's holes, keeping the mesh; the summary line and the report's record (with every hole)."""
+def fill_file(source: str, destination: Path, args: argparse.Namespace, config, prior, bar) -> dict:
+    """Fill one mesh's holes, keeping the mesh; the report's record (with every hole)."""
     clock = time.perf_counter()
     mesh = read_mesh(source)
     read_seconds = time.perf_counter() - clock
@@ -252,23 +235,20 @@ def fill_file(source: str, destination: Path, args: argparse.Namespace, config, 
     holes = [{"edges": len(hole.vertices), "perimeter": hole.perimeter, "size": hole.size, "closed": hole.closed,
               "reason": hole.reason, "added_faces": hole.added_faces, "added_area": hole.added_area}
              for hole in result.holes]
-    return fill_summary_line(Path(source).name, str(destination), stats), dict(notes=list(result.notes), holes=holes,
-                                                                               **stats)
+    return dict(notes=list(result.notes), holes=holes, **stats)
 
 
 def run_files(args: argparse.Namespace, destinations: list[Path], config, prior) -> list[dict]:
     """Complete (or fill) every input in turn; a failure is recorded and the batch goes on."""
     results = []
-    run_one = fill_file if args.mode == "fill-holes" else complete_file
+    run_one = {Mode.COMPLETE: complete_file, Mode.FILL_HOLES: fill_file}[args.mode]
     for source, destination in zip(args.inputs, destinations):
         record = {"input": source, "output": str(destination), "ok": False}
         bar = ProgressBar(Path(source).name, not args.quiet)
         try:
-            summary, figures = run_one(source, destination, args, config, prior, bar)
+            figures = run_one(source, destination, args, config, prior, bar)
             record.update(ok=True, **figures)
-            for note in figures["notes"]:
-                print(f"  note: {note}")
-            print(summary)
+            say_result(Path(source).name, str(destination), figures)
         except Exception as exc:  # noqa: BLE001 - one input's failure, expected or not, must not end the batch
             bar.close()
             record["error"] = failure(exc)
@@ -287,7 +267,7 @@ def run_blend(args: argparse.Namespace, config, prior) -> list[dict]:
                                           device=args.device, seed=args.seed, progress=bar)
         bar.close()
         record.update(ok=True, **stats)
-        print(summary_line(Path(args.blend).name, f"{args.save} ({stats.get('object', '?')})", stats))
+        say_result(Path(args.blend).name, f"{args.save} ({stats.get('object', '?')})", stats)
     except Exception as exc:  # noqa: BLE001 - reported like a batch input's failure
         bar.close()
         record["error"] = failure(exc)
@@ -337,8 +317,7 @@ def main(argv: list[str]) -> int:
         results = run_blend(args, config, prior) if args.blend else run_files(args, destinations, config, prior)
         failed = sum(not r["ok"] for r in results)
         if len(results) > 1:
-            done = "filled" if args.mode == "fill-holes" else "completed"
-            print(f"{len(results) - failed} of {len(results)} {done}" + (f", {failed} failed" if failed else ""))
+            print(f"{len(results) - failed} of {len(results)} {LABELS[args.mode]}" + (f", {failed} failed" if failed else ""))
         if args.report:
             write_json(args.report, results)
     except OutputError as exc:

@@ -26,6 +26,8 @@ from mathutils import Matrix
 
 from ..core.errors import InputError, NeuRepError, OutputError
 from ..core.observation import Observation
+from ..jobs.kinds import Mode
+from ..jobs.naming import preview_name, result_file_names, result_name
 from . import dependencies, scene_io
 from .job import CANCELLED, FAILED, FINISHED, RUNNING, FillJob, FitJob
 from .package import user_message
@@ -74,7 +76,7 @@ class FitRequest(ObjectRequest):
 
     @property
     def preview_name(self) -> str | None:
-        return f"{self.source_name}_preview"
+        return preview_name(self.source_name)
 
     def new_job(self) -> FitJob:
         return FitJob(self.observation, self.config, self.prior, self.device, self.seed, self.threads)
@@ -155,7 +157,7 @@ def prepare_requests(objects, active, scene, depsgraph, settings, device: str, t
     if missing:
         raise InputError(dependencies.missing_message(missing))
     config, prior = settings.fit_settings()
-    if getattr(settings, "mode", "COMPLETE") == "FILL_HOLES":
+    if settings.chosen_mode is Mode.FILL_HOLES:
         return fill_requests(objects, scene, depsgraph, config, prior, device, settings.seed, threads=threads,
                              max_hole_size=settings.max_hole_size or None,
                              only_selected=settings.only_selected_holes, mark_invented=settings.mark_invented)
@@ -210,8 +212,8 @@ def fill_requests(objects, scene, depsgraph, config: FitConfig, prior: Prior | N
 
 def files_requests(paths: list[str], output_dir: str, config: FitConfig, prior: Prior | None, device: str,
                    seed: int, threads: int = 0) -> list[FileRequest]:
-    """One request per file, written to ``output_dir/<stem>_completed.ply`` (``<stem>_2_completed.ply``, ...
-    for stems seen before), as the command line names a folder's outputs. Checked before any work."""
+    """One request per file, written to ``output_dir`` under ``naming.result_file_names``, as the command
+    line names a folder's outputs. Checked before any work."""
     from ..core.io import READ_SUFFIXES, check_writable
 
     if not paths:
@@ -219,16 +221,11 @@ def files_requests(paths: list[str], output_dir: str, config: FitConfig, prior: 
     out = Path(output_dir)
     if not output_dir or not out.is_dir():
         raise OutputError(f"{output_dir or 'the output folder'}: not an existing folder; choose where results go")
-    requests, taken = [], set()
-    for path in paths:
+    requests = []
+    for path, name in zip(paths, result_file_names(paths)):
         if Path(path).suffix.lower() not in READ_SUFFIXES:
             raise InputError(f"{path}: cannot read {Path(path).suffix or 'files without a suffix'}; "
                              f"use one of {', '.join(READ_SUFFIXES)}")
-        stem, count, name = Path(path).stem, 1, f"{Path(path).stem}_completed.ply"
-        while name.lower() in taken:
-            count += 1
-            name = f"{stem}_{count}_completed.ply"
-        taken.add(name.lower())
         destination = check_writable(out / name)
         if any(destination.resolve() == Path(p).resolve() for p in paths):
             raise OutputError(f"{destination}: is one of the inputs; choose another output folder")
@@ -353,7 +350,7 @@ def place_result(request: FitRequest, completion, view_layer=None):
         request.warnings.append(f"the result is in the scene's main collection, as '{request.source_name}' "
                                 "is gone")
     name = source.name if source is not None else request.source_name
-    result = scene_io.create_result_object(f"{name}_completed", output_collection(request),
+    result = scene_io.create_result_object(result_name(name), output_collection(request),
                                            completion.vertices, completion.faces, completion.distance,
                                            matrix_world=request.matrix_world, materials=materials,
                                            invented_threshold=threshold)
@@ -370,7 +367,7 @@ def place_filled(request: FillRequest, filling):
     if source is None or source.type != "MESH":
         raise InputError(f"'{request.source_name}' was deleted during the fit; its holes were not filled")
     depsgraph = bpy.context.evaluated_depsgraph_get()
-    name = f"{source.name}_filled"
+    name = result_name(source.name, Mode.FILL_HOLES)
     mesh = scene_io.copy_source_mesh(source, depsgraph, name)
     kept = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
     mesh.vertices.foreach_get("co", kept)
@@ -391,7 +388,7 @@ def place_filled(request: FillRequest, filling):
 def fill_summary(result_object, filling) -> dict:
     """The hole filling's figures (core stats with holes closed, left open and added area), the reasons
     holes stayed open, notes and the object's name."""
-    return {**filling.stats.to_dict(), "mode": "fill_holes", "object": result_object.name,
+    return {**filling.stats.to_dict(), "mode": Mode.FILL_HOLES.value, "object": result_object.name,
             "open_holes": [hole.reason for hole in filling.holes if not hole.closed],
             "invented_faces": int(filling.stats.added_faces), "notes": list(filling.notes)}
 

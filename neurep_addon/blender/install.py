@@ -14,7 +14,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-RUNNING, FINISHED, FAILED, CANCELLED = "RUNNING", "FINISHED", "FAILED", "CANCELLED"
+from ..jobs.kinds import JobState
+
+RUNNING, FINISHED, CANCELLED, FAILED = JobState
 
 RAW_PROGRESS = re.compile(r"^Progress (\d+) of (\d+)\s*$")
 """pip >= 24.1 with ``--progress-bar raw``: bytes done and total of the current download."""

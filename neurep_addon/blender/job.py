@@ -25,6 +25,7 @@ import numpy as np
 from ..core import worker
 from ..core.errors import NeuRepError
 from ..core.observation import Observation
+from ..jobs.kinds import JobState, Mode
 from .package import user_message
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
@@ -33,10 +34,7 @@ if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit s
     from ..core.pipeline import Completion
     from ..core.prior import Prior
 
-RUNNING = "RUNNING"
-FINISHED = "FINISHED"
-CANCELLED = "CANCELLED"
-FAILED = "FAILED"
+RUNNING, FINISHED, CANCELLED, FAILED = JobState
 
 
 _idle: tuple | None = None
@@ -117,7 +115,7 @@ class FitJob:
     def _request(self) -> tuple[str, dict]:
         """The work for the process (``core.worker``): its name and arguments."""
         observation = self.observation() if callable(self.observation) else self.observation
-        return "complete", dict(observation=observation, config=self.config, prior=self.prior, device=self.device,
+        return Mode.COMPLETE.value, dict(observation=observation, config=self.config, prior=self.prior, device=self.device,
                                 seed=self.seed)
 
     def start(self) -> "FitJob":
@@ -239,6 +237,6 @@ class FillJob(FitJob):
         self.max_hole_size, self.selected = max_hole_size, selected
 
     def _request(self) -> tuple[str, dict]:
-        return "fill", dict(vertices=self.vertices, faces=self.triangles, config=self.config, prior=self.prior,
-                            device=self.device, seed=self.seed, max_hole_size=self.max_hole_size,
-                            selected=self.selected)
+        return Mode.FILL_HOLES.value, dict(vertices=self.vertices, faces=self.triangles, config=self.config,
+                                           prior=self.prior, device=self.device, seed=self.seed,
+                                           max_hole_size=self.max_hole_size, selected=self.selected)

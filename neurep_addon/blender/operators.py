@@ -15,6 +15,7 @@ from bpy.props import CollectionProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from ..core.errors import InputError, NeuRepError
+from ..jobs import wording
 from . import dependencies, fitting, install, prefs
 from .job import CANCELLED, FINISHED, RUNNING
 from .package import ADDON_PACKAGE, user_message
@@ -83,34 +84,12 @@ class ModalRun:
 
     def _report_summaries(self, summaries: list[dict]) -> None:
         for summary in summaries:
-            closed = "closed" if summary["watertight"] else "NOT closed"
             name = summary["object"] or summary.get("output")
-            invented = f", {summary['invented_faces']:,} invented faces" if "invented_faces" in summary else ""
-            self.report({"INFO"}, f"NeuRep: '{name}' with {summary['vertices']:,} vertices, "
-                                  f"{summary['faces']:,} faces{invented}, {closed}, "
-                                  f"{sum(summary['seconds'].values()):.1f} s")
-            if summary.get("mode") == "fill_holes":
-                self.report({"INFO"}, f"NeuRep: '{name}': {fill_line(summary)}")
-            if summary.get("symmetry"):
-                self.report({"INFO"}, f"NeuRep: {symmetry_line(summary['symmetry'])}")
-            for note in summary["notes"]:
-                self.report({"INFO"}, f"NeuRep: {note}")
+            self.report({"INFO"}, f"NeuRep: '{name}': {wording.result_line(summary)}")
+            for remark in wording.remarks(summary):
+                self.report({"INFO"}, f"NeuRep: {remark}")
             for warning in summary.get("warnings", ()):
                 self.report({"WARNING"}, f"NeuRep: {warning}")
-
-
-def fill_line(summary: dict) -> str:
-    """Holes closed, left open and the area added, for the report and the panel."""
-    return (f"{summary['holes_closed']} hole(s) closed, {summary['holes_left_open']} left open, "
-            f"{summary['added_faces']:,} faces added ({summary['added_area']:.4g} square units)")
-
-
-def symmetry_line(symmetry: dict) -> str:
-    """The mirror plane the fit used (``CompletionStats.symmetry``)."""
-    normal = ", ".join(f"{v:.2f}" for v in symmetry["normal"])
-    more = len(symmetry.get("more_planes", []))
-    return (f"mirror plane normal ({normal}), offset {symmetry['offset']:.4g}, "
-            f"confidence {symmetry['confidence']:.2f}" + (f", and {more} plane across it" if more else ""))
 
 
 def _interactive(operator, context) -> bool:

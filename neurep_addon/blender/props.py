@@ -7,6 +7,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..core.config import ENCODINGS, PRESETS
+from ..jobs.kinds import Mode
 from .package import device_items
 
 
@@ -29,10 +30,10 @@ class FitSettings:
     """
 
     mode: EnumProperty(
-        name="Mode", options=SKIP_SAVE, default="COMPLETE",
-        items=[("COMPLETE", "Complete", "A new closed mesh fitted to the scan (meshes and point clouds)"),
-               ("FILL_HOLES", "Fill Holes", "Keep the mesh exactly (UVs, colours, materials) and add patches "
-                                            "only where it is open (meshes with faces)")],
+        name="Mode", options=SKIP_SAVE, default=Mode.COMPLETE.name,
+        items=[(Mode.COMPLETE.name, "Complete", "A new closed mesh fitted to the scan (meshes and point clouds)"),
+               (Mode.FILL_HOLES.name, "Fill Holes", "Keep the mesh exactly (UVs, colours, materials) and add "
+                                                    "patches only where it is open (meshes with faces)")],
         description="Complete: a new closed mesh; Fill Holes: a copy of the mesh with its holes closed")
     preset: EnumProperty(
         name="Preset", description="Speed/quality trade-off; the fields below override it one by one",
@@ -87,6 +88,11 @@ class FitSettings:
         name="Invented Beyond", options=SKIP_SAVE, default=4.0, min=0.5, max=1000.0, soft_max=50.0,
         description="A face is invented when it lies farther from the scan than this many times the scan's "
                     "point spacing (never less than one grid cell)")
+
+    @property
+    def chosen_mode(self) -> Mode:
+        """``mode`` as a ``Mode`` (its identifier is the member's name)."""
+        return Mode[self.mode]
 
     def fit_settings(self):
         """(core FitConfig, Prior or None); raises ``ConfigError``/``PriorError`` with a user-facing message."""

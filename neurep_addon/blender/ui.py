@@ -7,9 +7,10 @@ import json
 import bpy
 
 from . import fitting, scene_io
-from .operators import fill_line, symmetry_line
 from .prefs import draw_dependency_status
 from ..core.config import DEFAULT_PRIOR_PATH
+from ..jobs import wording
+from ..jobs.kinds import Mode
 
 
 class NEUREP_PT_complete(bpy.types.Panel):
@@ -24,7 +25,7 @@ class NEUREP_PT_complete(bpy.types.Panel):
         draw_selection(layout, context.selected_objects)
 
         settings = context.scene.neurep_settings
-        filling = settings.mode == "FILL_HOLES"
+        filling = settings.chosen_mode is Mode.FILL_HOLES
         layout.row().prop(settings, "mode", expand=True)
         column = layout.column(align=True)
         column.use_property_split = True
@@ -58,7 +59,7 @@ class NEUREP_PT_complete(bpy.types.Panel):
 
 
 def run_button_text(settings, count: int) -> str:
-    if settings.mode == "FILL_HOLES":
+    if settings.chosen_mode is Mode.FILL_HOLES:
         return f"Fill Holes in {count} Objects" if count > 1 else "Fill Holes"
     return f"Complete {count} Objects" if count > 1 and not settings.merge_selected else "Complete Scan"
 
@@ -97,18 +98,17 @@ class NEUREP_PT_last_result(bpy.types.Panel):
 
 def draw_summary(column, summary: dict) -> None:
     column.label(text=summary["object"] or summary["output"], icon="MESH_DATA")
-    column.label(text=f"{summary['vertices']:,} vertices, {summary['faces']:,} faces")
-    column.label(text=f"{summary['components']} part(s), {'closed' if summary['watertight'] else 'NOT closed'}")
-    column.label(text=f"{summary['points']:,} points, normals {summary['normals']}")
-    loss = f", final loss {summary['final_loss']:.4f}" if summary["final_loss"] is not None else ""
-    column.label(text=f"{summary['steps']} steps on {summary['device']}{loss}")
-    column.label(text=" + ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items()))
+    column.label(text=wording.size(summary))
+    column.label(text=wording.closure(summary))
+    column.label(text=wording.observed(summary))
+    column.label(text=wording.fit(summary))
+    column.label(text=wording.phases(summary))
     if summary.get("symmetry"):
-        column.label(text=symmetry_line(summary["symmetry"]).capitalize(), icon="MOD_MIRROR")
-    if summary.get("mode") == "fill_holes":
-        column.label(text=fill_line(summary).capitalize(), icon="MOD_TRIANGULATE")  # why: in the notes
+        column.label(text=wording.symmetry(summary["symmetry"]).capitalize(), icon="MOD_MIRROR")
+    if "holes_closed" in summary:
+        column.label(text=wording.holes(summary).capitalize(), icon="MOD_TRIANGULATE")  # why: in the notes
     if "invented_faces" in summary:
-        column.label(text=f"{summary['invented_faces']:,} invented faces (material 'NeuRep: invented')")
+        column.label(text=f"{wording.invented(summary['invented_faces'])} (material 'NeuRep: invented')")
     for note in summary["notes"]:
         column.label(text=note, icon="INFO")
 

@@ -6,8 +6,9 @@ The front end starts ``python -c BOOTSTRAP`` (``start``). The process listens on
 ``multiprocessing.connection`` address, prints it on one line, and serves requests one after another until
 the connection closes (torch and the engine load with the first, about 2 s, and stay loaded):
 
-    front end -> process   (work, arguments, threads): work "complete" (``pipeline.complete``) or "fill"
-                           (``pipeline.fill_holes``); while it runs, "cancel"
+    front end -> process   (work, arguments, threads): work "complete" (``pipeline.complete``) or
+                           "fill-holes" (``pipeline.fill_holes``), the values of ``jobs.kinds.Mode``;
+                           while it runs, "cancel"
     process -> front end   ("progress", StepInfo) and ("preview", (vertices, faces, step)) while it runs, then
                            one outcome: ("FINISHED", result), ("CANCELLED", FitCancelled) or ("FAILED", error)
 

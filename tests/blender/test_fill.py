@@ -97,7 +97,7 @@ def test_fill_holes_keeps_the_mesh_exactly_and_closes_its_hole(scene):
     assert not flags[:face_count].any() and flags[face_count:].all()
     # the hole is closed, or the summary says why not
     summary = last_summary("Scan_filled")
-    assert summary["mode"] == "fill_holes" and summary["added_faces"] == len(filled.polygons) - face_count
+    assert summary["mode"] == "fill-holes" and summary["added_faces"] == len(filled.polygons) - face_count
     assert summary["holes_closed"] + summary["holes_left_open"] == 1 and summary["added_area"] > 0
     if summary["holes_left_open"]:
         assert all(summary["open_holes"]) and any("stays open" in note for note in summary["notes"])

@@ -82,7 +82,8 @@ def test_ply_keeps_every_vertex_face_and_property_and_marks_the_patches(tmp_path
     assert result.ply.comments == ["scanned"]
     record = json.loads((tmp_path / "r.json").read_text())[0]
     assert record["holes_closed"] >= 1 and record["holes_closed"] + record["holes_left_open"] == len(record["holes"]) == 2
-    assert f"{record['holes_closed']} hole(s) closed, {record['holes_left_open']} left open, added" in out
+    assert (f"{record['holes_closed']} hole(s) closed, {record['holes_left_open']} left open, "
+            f"{record['added_faces']:,} faces added") in out
 
 
 def test_obj_keeps_its_text_and_puts_the_patches_in_their_own_group(tmp_path, holed, capsys):

@@ -1,0 +1,70 @@
+"""How a result is said, in the terminal, in Blender's reports and in the panel: one wording for each figure.
+
+Every function takes the figures of one result as a dict: ``core`` stats (``CompletionStats.to_dict``, and
+for a fill ``holes_closed``, ``holes_left_open``, ``added_faces``, ``added_area``), optionally
+``invented_faces`` and ``notes``.
+"""
+
+from __future__ import annotations
+
+
+def seconds(stats: dict) -> float:
+    """The whole run's time: every phase's seconds."""
+    return sum(stats["seconds"].values())
+
+
+def observed(stats: dict) -> str:
+    return f"{stats['points']:,} points ({stats['normals']} normals)"
+
+
+def size(stats: dict) -> str:
+    return f"{stats['vertices']:,} vertices, {stats['faces']:,} faces"
+
+
+def closure(stats: dict) -> str:
+    return f"{stats['components']} part(s), {'closed' if stats['watertight'] else 'NOT closed'}"
+
+
+def holes(stats: dict) -> str:
+    """A fill's holes closed, left open and the area added."""
+    return (f"{stats['holes_closed']} hole(s) closed, {stats['holes_left_open']} left open, "
+            f"{stats['added_faces']:,} faces added ({stats['added_area']:.4g} square units)")
+
+
+def invented(count: int) -> str:
+    return f"{count:,} invented faces"
+
+
+def symmetry(plane: dict) -> str:
+    """The mirror plane the fit used (``CompletionStats.symmetry``)."""
+    normal = ", ".join(f"{v:.2f}" for v in plane["normal"])
+    more = len(plane.get("more_planes", []))
+    return (f"mirror plane normal ({normal}), offset {plane['offset']:.4g}, "
+            f"confidence {plane['confidence']:.2f}" + (f", and {more} plane across it" if more else ""))
+
+
+def fit(stats: dict) -> str:
+    """The fit's steps, device and final loss."""
+    loss = f", final loss {stats['final_loss']:.4f}" if stats.get("final_loss") is not None else ""
+    return f"{stats['steps']} steps on {stats['device']}{loss}"
+
+
+def phases(stats: dict) -> str:
+    return " + ".join(f"{phase} {value:.1f} s" for phase, value in stats["seconds"].items())
+
+
+def result_line(stats: dict) -> str:
+    """One line for a completion or a fill (a fill's holes first)."""
+    line = (f"{observed(stats)}, {stats['steps']} steps, {seconds(stats):.1f} s, {size(stats)}, "
+            f"{closure(stats)}")
+    if "holes_closed" in stats:
+        return f"{holes(stats)}; {line}"
+    if "invented_faces" in stats:
+        line += f", {invented(stats['invented_faces'])}"
+    return line
+
+
+def remarks(stats: dict) -> list[str]:
+    """What is said after the result line: the mirror plane used, then the notes."""
+    plane = [f"used a {symmetry(stats['symmetry'])}"] if stats.get("symmetry") else []
+    return plane + list(stats.get("notes", ()))

@@ -1,0 +1,72 @@
+"""``jobs.wording``: the one wording of a result, on the figures the engine and the front ends produce."""
+
+import numpy as np
+import pytest
+import trimesh
+
+from neurep_addon.core.observation import Observation
+from neurep_addon.core.pipeline import complete, fill_holes, settings
+from neurep_addon.jobs import wording
+
+FIGURES = {"points": 5000, "normals": "given", "steps": 80, "device": "cpu", "final_loss": 0.5,
+           "seconds": {"prepare": 0.25, "fit": 10.0, "extract": 1.0}, "vertices": 1000, "faces": 1996,
+           "components": 1, "watertight": True, "symmetry": None}
+
+
+def test_a_completion_in_one_line():
+    assert wording.result_line(FIGURES) == ("5,000 points (given normals), 80 steps, 11.2 s, 1,000 vertices, "
+                                            "1,996 faces, 1 part(s), closed")
+    open_mesh = {**FIGURES, "components": 3, "watertight": False, "invented_faces": 1234}
+    assert wording.result_line(open_mesh).endswith("3 part(s), NOT closed, 1,234 invented faces")
+
+
+def test_a_fill_says_its_holes_first():
+    fill = {**FIGURES, "holes_closed": 2, "holes_left_open": 1, "added_faces": 1500, "added_area": 0.123456,
+            "invented_faces": 1500}
+    assert wording.result_line(fill) == ("2 hole(s) closed, 1 left open, 1,500 faces added (0.1235 square units); "
+                                         "5,000 points (given normals), 80 steps, 11.2 s, 1,000 vertices, "
+                                         "1,996 faces, 1 part(s), closed")
+
+
+def test_the_panel_details():
+    assert wording.fit(FIGURES) == "80 steps on cpu, final loss 0.5000"
+    assert wording.fit({**FIGURES, "final_loss": None}) == "80 steps on cpu"
+    assert wording.phases(FIGURES) == "prepare 0.2 s + fit 10.0 s + extract 1.0 s"
+
+
+def test_the_mirror_plane_comes_before_the_notes():
+    plane = {"normal": [1.0, 0.0, -0.0], "offset": 0.012345, "confidence": 0.934, "more_planes": [{}]}
+    stats = {**FIGURES, "symmetry": plane, "notes": ["normals estimated"]}
+    assert wording.remarks(stats) == ["used a mirror plane normal (1.00, 0.00, -0.00), offset 0.01235, "
+                                      "confidence 0.93, and 1 plane across it", "normals estimated"]
+    assert wording.remarks({**FIGURES, "notes": []}) == []
+
+
+@pytest.fixture(scope="module")
+def fast():
+    config, prior = settings("fast", "none", steps=3, resolution=32, points_per_step=256)
+    return config, prior
+
+
+def test_the_wording_reads_a_real_completion(fast):
+    points = np.random.default_rng(0).normal(size=(2000, 3))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    result = complete(Observation(points), *fast, device="cpu", seed=0)
+    stats = {**result.stats.to_dict(), "notes": list(result.notes)}
+    line = wording.result_line(stats)
+    assert line.startswith(f"2,000 points ({stats['normals']} normals), 3 steps, ")
+    assert f"{stats['vertices']:,} vertices, {stats['faces']:,} faces, {stats['components']} part(s)" in line
+    remarks = wording.remarks(stats)
+    assert remarks[len(remarks) - len(result.notes):] == list(result.notes)
+    assert len(remarks) == len(result.notes) + bool(stats["symmetry"])
+
+
+def test_the_wording_reads_a_real_fill(fast):
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    keep = sphere.triangles_center[:, 2] < 0.8
+    result = fill_holes(np.asarray(sphere.vertices), np.asarray(sphere.faces)[keep], *fast, device="cpu", seed=0)
+    stats = result.stats.to_dict()
+    line = wording.result_line(stats)
+    assert line.startswith(f"{stats['holes_closed']} hole(s) closed, {stats['holes_left_open']} left open, "
+                           f"{stats['added_faces']:,} faces added (")
+    assert stats["holes_closed"] + stats["holes_left_open"] == 1
