@@ -317,7 +317,8 @@ def main(argv: list[str]) -> int:
         results = run_blend(args, config, prior) if args.blend else run_files(args, destinations, config, prior)
         failed = sum(not r["ok"] for r in results)
         if len(results) > 1:
-            print(f"{len(results) - failed} of {len(results)} {LABELS[args.mode]}" + (f", {failed} failed" if failed else ""))
+            print(f"{len(results) - failed} of {len(results)} {LABELS[args.mode]}"
+                  + (f", {failed} failed" if failed else ""))
         if args.report:
             write_json(args.report, results)
     except OutputError as exc:

@@ -115,8 +115,8 @@ class FitJob:
     def _request(self) -> tuple[str, dict]:
         """The work for the process (``core.worker``): its name and arguments."""
         observation = self.observation() if callable(self.observation) else self.observation
-        return Mode.COMPLETE.value, dict(observation=observation, config=self.config, prior=self.prior, device=self.device,
-                                seed=self.seed)
+        return Mode.COMPLETE.value, dict(observation=observation, config=self.config, prior=self.prior,
+                                         device=self.device, seed=self.seed)
 
     def start(self) -> "FitJob":
         """Start the process and send it the work; a failure to do so ends the job FAILED."""
