@@ -44,7 +44,7 @@ cp training/prior/next.safetensors* "$OUT/training/" 2>/dev/null
 RESUME=$([ -f "$OUT/training/next.safetensors.ckpt" ] && echo --resume || true)
 # The same objective and rates as training/prior/run.sh, on a small task bank made here.
 BURST_META_BATCH=${BURST_META_BATCH:-16}
-timeout "$BURST" $PY scripts/train_prior.py --data "$DATA/meshes" --out "$OUT/training/next.safetensors" $RESUME \
+timeout "$BURST" $PY scripts/train_init_prior.py --data "$DATA/meshes" --out "$OUT/training/next.safetensors" $RESUME \
     --device cuda --algorithm metasdf --first-order --inner-points 256 --outer-points 512 --iterations 10000000 \
     --meta-batch "$BURST_META_BATCH" \
     --procedural-fraction 0.5 --bank "$OUT/bank" --bank-size 64 --validate-every 250 --checkpoint-every 50 \

@@ -206,6 +206,9 @@ class FitConfig:
     second plane across the first (``symmetry.detect_planes``)."""
     chunk_size: int = 65536
     """Most points evaluated by the network at once, so no call allocates unbounded memory."""
+    refine_steps: int = 100
+    """Steps of the refinement after a shape-space prior's code fit (``shape_fit.refine``): a residual adds the
+    scan's own detail near the data (0: the code's shape as it is)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.steps <= 100_000:
@@ -237,6 +240,8 @@ class FitConfig:
             raise ConfigError("normal_neighbours", f"must be between 3 and 128, got {self.normal_neighbours}")
         if self.symmetry not in SYMMETRY_CHOICES:
             raise ConfigError("symmetry", f"{self.symmetry!r} is unknown; choose one of {', '.join(SYMMETRY_CHOICES)}")
+        if not 0 <= self.refine_steps <= 100_000:
+            raise ConfigError("refine_steps", f"must be between 0 and 100000, got {self.refine_steps}")
         if self.chunk_size < 1024:
             raise ConfigError("chunk_size", f"must be at least 1024, got {self.chunk_size}")
 
@@ -261,9 +266,9 @@ class FitConfig:
 
 
 PRESETS: dict[str, FitConfig] = {
-    "fast": FitConfig(steps=80, points_per_step=1024, resolution=128, preview_every=20),
+    "fast": FitConfig(steps=80, points_per_step=1024, resolution=128, preview_every=20, refine_steps=40),
     "default": FitConfig(),
-    "quality": FitConfig(steps=1000, points_per_step=4096, resolution=256, preview_every=50),
+    "quality": FitConfig(steps=1000, points_per_step=4096, resolution=256, preview_every=50, refine_steps=400),
 }
 """Named settings; any field can still be overridden one by one with ``FitConfig.replace``."""
 

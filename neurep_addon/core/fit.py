@@ -146,11 +146,16 @@ class FitSession:
 
     def __init__(self, points: np.ndarray, normals: np.ndarray, config: FitConfig,
                  prior: Prior | None = None, device: str = "auto", seed: int = 0,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, network: torch.nn.Module | None = None,
+                 parameter_groups: Callable[[torch.nn.Module], list[dict]] | None = None,
+                 penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+                 anchor: torch.nn.Module | None = None, candidates: int = 1) -> None:
         self.config = config
         self.device = resolve_device(device)
         torch.manual_seed(seed)
-        self.network = build_network(config.network).to(self.device)
+        if network is not None and prior is not None:
+            raise ValueError("give a prior or a network, not both")
+        self.network = (network if network is not None else build_network(config.network)).to(self.device)
         self.prior = prior
         if prior is not None:
             prior.check_matches(config.network)
@@ -158,12 +163,19 @@ class FitSession:
         self._step_sizes = ({name: lr.to(self.device) for name, lr in prior.inner_lrs.items()}
                             if prior is not None else {})
         self._learned_steps = prior.inner_steps if prior is not None and prior.inner_lrs else 0
-        self._anchor: torch.nn.Module | None = None
-        """The field right after the prior's learned steps, which the anchor holds away from the data."""
+        self._anchor: torch.nn.Module | None = anchor.to(self.device) if anchor is not None else None
+        """The field the anchor holds away from the data: the one right after a prior's learned steps, or the
+        ``anchor`` given (a shape space's completion, which a refinement must keep)."""
+        self._penalty = penalty
+        self.candidates = candidates
+        """Independent fields the network holds (points [K, M, 3] -> values [K, M, 1] when K > 1), each fitted to
+        the same observation; their losses add up, so each gets exactly its own gradient."""
         self.points = torch.as_tensor(points, dtype=torch.float32, device=self.device)
         self.normals = torch.as_tensor(normals, dtype=torch.float32, device=self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
+        groups = (parameter_groups(self.network) if parameter_groups is not None
+                  else [{"params": [p for p in self.network.parameters() if p.requires_grad]}])
+        self.optimizer = torch.optim.Adam(groups, lr=config.learning_rate)
         # Cosine decay to 1% of the rate: large early steps reshape the field, small late ones refine it.
         # From a prior, the rate starts lower and ramps up (see ``FitConfig.prior_learning_rate_scale``).
         total = max(1, config.steps)
@@ -223,7 +235,7 @@ class FitSession:
                     param.copy_(stepped[name])
         else:
             batch = sample_batch(self.points, self.normals, self.batch_points, self.generator)
-            loss, terms = sdf_loss(self.network, batch, self.config.loss_weights)
+            loss, terms = self._loss(batch)
             if self._anchor is not None:
                 terms["anchor"] = anchor_loss(self.network, self._anchor, batch, self.config)
                 loss = loss + terms["anchor"]
@@ -247,6 +259,31 @@ class FitSession:
         batch = sample_batch(self.points, self.normals, self.batch_points, generator)
         loss, _ = sdf_loss(self.network, batch, self.config.loss_weights, create_graph=False)
         return float(loss.detach())
+
+    def candidate_losses(self, seed: int = 0) -> list[float]:
+        """The objective of each of the ``candidates`` fields (penalty included) on one fixed batch."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        batch = sample_batch(self.points, self.normals, self.batch_points, generator)
+        losses = self._candidate_losses(batch, create_graph=False)
+        return [float(loss.detach()) for loss in losses]
+
+    def _candidate_losses(self, batch: Batch, create_graph: bool = True) -> list[torch.Tensor]:
+        results = sdf_losses(self.network, [batch] * self.candidates, self.config.loss_weights, create_graph)
+        penalty = self._penalty(self.network) if self._penalty is not None else None
+        return [loss + (penalty[k] if penalty is not None else 0.0) for k, (loss, _) in enumerate(results)]
+
+    def _loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The objective of one step on ``batch``: the signed-distance loss (summed over candidate fields) and
+        the penalty, with its terms."""
+        if self.candidates > 1:
+            losses = self._candidate_losses(batch)
+            total = sum(losses)
+            return total, {"candidates": total}
+        loss, terms = sdf_loss(self.network, batch, self.config.loss_weights)
+        if self._penalty is not None:
+            terms["penalty"] = self._penalty(self.network).sum()
+            loss = loss + terms["penalty"]
+        return loss, terms
 
     def run(self, progress: ProgressCallback | None = None, preview: PreviewCallback | None = None) -> list[StepInfo]:
         """Take the remaining ``config.steps`` steps; raises ``FitCancelled`` if cancelled."""

@@ -38,6 +38,8 @@ from .normals import estimate_normals
 from .observation import Normalization, Observation, validate
 from .prior import Prior
 from .prior_io import resolve_priors
+from .shape_fit import ShapeFit, fit_code, refine
+from .shape_space import ShapeSpace
 from .symmetry import mirrored_evidence, planes_for
 
 
@@ -83,6 +85,9 @@ class CompletionStats:
     watertight: bool
     symmetry: dict | None = None
     """The mirror plane used, if any (see ``Prepared.symmetry``)."""
+    prior: dict | None = None
+    """What a shape-space prior did, when one was among the priors: ``name``, ``used`` (whether the completion
+    comes from it), ``residual`` and ``threshold`` (the gate, box units), ``reason`` (in words), ``pose``."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -106,8 +111,10 @@ class Completion:
     history: list[StepInfo] = field(default_factory=list)
 
 
-Priors = Prior | tuple[Prior, ...] | None
-"""No prior (random initialisation), one, or several candidates to choose from per input."""
+Priors = Prior | ShapeSpace | tuple[Prior | ShapeSpace, ...] | None
+"""No prior (random initialisation), one, or several candidates to choose from per input. A shape space is
+tried first (``shape_fit``); when none explains the input, the fit starts from the best initialisation prior
+among the candidates, or from random weights."""
 
 
 def settings(preset_name: str = "default", prior_spec: str = "none", **overrides) -> tuple[FitConfig, Priors]:
@@ -120,15 +127,25 @@ def settings(preset_name: str = "default", prior_spec: str = "none", **overrides
     """
     config = preset(preset_name, **overrides)
     candidates = resolve_priors(prior_spec)
+    for candidate in _inits(candidates):
+        _check_network(candidate, config, overrides)
+    if _inits(candidates):
+        config = config.replace(network=_inits(candidates)[0].network)
     if len(candidates) > 1:
-        for candidate in candidates:
-            _check_network(candidate, config, overrides)
-        return config.replace(network=candidates[0].network), candidates
-    prior = candidates[0] if candidates else None
-    if prior is not None:
-        _check_network(prior, config, overrides)
-        config = config.replace(network=prior.network)
-    return config, prior
+        return config, candidates
+    return config, candidates[0] if candidates else None
+
+
+def _inits(priors: Priors) -> tuple[Prior, ...]:
+    """The initialisation priors among ``priors``."""
+    priors = priors if isinstance(priors, tuple) else (priors,)
+    return tuple(p for p in priors if isinstance(p, Prior))
+
+
+def _spaces(priors: Priors) -> tuple[ShapeSpace, ...]:
+    """The shape spaces among ``priors``."""
+    priors = priors if isinstance(priors, tuple) else (priors,)
+    return tuple(p for p in priors if isinstance(p, ShapeSpace))
 
 
 def _check_network(prior: Prior, config: FitConfig, overrides: dict) -> None:
@@ -170,7 +187,13 @@ def start_fit(prepared: Prepared, config: FitConfig, prior: Priors = None, devic
     session of the one whose learned steps explain this observation best (its learned steps taken).
 
     Choosing costs each candidate its learned steps (K x 5 steps for K priors) and one loss evaluation.
+    Shape spaces among ``prior`` are left out (``complete_prepared`` tries them first).
     """
+    if isinstance(prior, tuple):
+        prior = _inits(prior)
+        prior = prior if len(prior) > 1 else prior[0] if prior else None
+    if isinstance(prior, ShapeSpace):
+        prior = None
     if not isinstance(prior, tuple):
         return FitSession(prepared.points, prepared.normals, config, prior=prior, device=device, seed=seed,
                           cancel=cancel)
@@ -188,7 +211,7 @@ def start_fit(prepared: Prepared, config: FitConfig, prior: Priors = None, devic
 
 
 def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
-           history: list[StepInfo] | None = None) -> Completion:
+           history: list[StepInfo] | None = None, prior_report: dict | None = None) -> Completion:
     """The completed mesh of ``session``'s current field, in the user's units, with its figures.
 
     Raises ``FitError`` when the field has no zero crossing in the box.
@@ -219,7 +242,8 @@ def finish(prepared: Prepared, session: FitSession, fit_seconds: float = 0.0,
         seconds={"prepare": round(prepared.seconds, 3), "fit": round(fit_seconds, 3),
                  "extract": round(extract_seconds, 3)},
         grid_evaluations=session.last_evaluations, vertices=len(vertices), faces=len(faces),
-        components=int(mesh.body_count), watertight=bool(mesh.is_watertight), symmetry=prepared.symmetry)
+        components=int(mesh.body_count), watertight=bool(mesh.is_watertight), symmetry=prepared.symmetry,
+        prior=prior_report)
     return Completion(vertices, faces, distance, stats, tuple(notes), history)
 
 
@@ -246,13 +270,44 @@ def complete_prepared(prepared: Prepared, config: FitConfig, prior: Priors = Non
     needs what ``prepare`` made, such as the evaluation scoring the estimated normals."""
     _check_steps(config)
     clock = time.perf_counter()
-    session = start_fit(prepared, config, prior, device, seed, cancel)
 
     def world_preview(vertices: np.ndarray, faces: np.ndarray, step: int) -> None:
         preview(prepared.normalization.to_world(vertices), faces, step)
 
-    history = session.run(progress=progress, preview=world_preview if preview is not None else None)
-    return finish(prepared, session, time.perf_counter() - clock, history)
+    box_preview = world_preview if preview is not None else None
+    report = None
+    if _spaces(prior):
+        fitted, report = _shape_space_fit(prepared, config, _spaces(prior), device, seed, cancel, progress,
+                                          box_preview)
+        if fitted is not None:
+            return finish(prepared, fitted.session, time.perf_counter() - clock, fitted.history, report)
+        prepared.notes.append(report["reason"])
+    session = start_fit(prepared, config, prior, device, seed, cancel)
+    history = session.run(progress=progress, preview=box_preview)
+    return finish(prepared, session, time.perf_counter() - clock, history, report)
+
+
+def _shape_space_fit(prepared: Prepared, config: FitConfig, spaces: tuple[ShapeSpace, ...], device: str,
+                     seed: int, cancel: threading.Event | None, progress: ProgressCallback | None,
+                     preview: PreviewCallback | None) -> tuple[ShapeFit | None, dict]:
+    """The refined fit of the shape space that explains the observation best, or ``None`` when none passes its
+    gate; and the report of what happened (``CompletionStats.prior``)."""
+    observed = prepared.normalization.to_box(prepared.observation.points)
+    fits = [fit_code(prepared.points, prepared.normals, space, config, device, seed, cancel, progress, preview,
+                     residual_points=observed) for space in spaces]
+    best = min(fits, key=lambda fitted: fitted.residual / fitted.threshold)
+    report = {"name": best.space.name, "kind": best.space.kind, "used": best.explains,
+              "residual": round(best.residual, 5), "threshold": round(best.threshold, 5), "pose": best.pose}
+    others = "".join(f"; {f.space.name}: {f.residual:.4f} against {f.threshold:.4f}" for f in fits if f is not best)
+    if best.explains:
+        report["reason"] = (f"completed from the shape space {best.space.name}: it explains the scan (mean distance "
+                            f"{best.residual:.4f} within its threshold {best.threshold:.4f}{others})")
+        prepared.notes.append(report["reason"])
+        return refine(best, prepared.points, prepared.normals, config, device, seed, cancel, progress, preview), report
+    report["reason"] = (f"the shape space {best.space.name} does not explain the scan (mean distance "
+                        f"{best.residual:.4f} above its threshold {best.threshold:.4f}{others}); "
+                        "completed by the generic fit instead")
+    return None, report
 
 
 def _check_steps(config: FitConfig) -> None:

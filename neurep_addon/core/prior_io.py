@@ -1,8 +1,12 @@
-"""Prior files: safetensors (no code runs on load) with the network config, inner loop and provenance
-as JSON metadata, and a SHA-256 checksum over both.
+"""Prior files: safetensors (no code runs on load) with the network config and provenance as JSON metadata,
+and a SHA-256 checksum over tensors and metadata. Two kinds (metadata ``kind``):
 
-Layout: tensors ``weights.<name>`` (the state dict) and ``inner_lr.<name>`` (learned step sizes);
-metadata keys ``format``, ``network``, ``inner_steps``, ``provenance`` and ``sha256``.
+- ``init``, an initialisation (``Prior``): tensors ``weights.<name>`` (the state dict) and ``inner_lr.<name>``
+  (learned step sizes); metadata ``inner_steps``. Files without ``kind`` are of this kind.
+- ``shape-space``, a learned space of one kind of object (``shape_space.ShapeSpace``): tensors ``weights.<name>``
+  (the modulated base) and ``codes`` (the training shapes' codes); metadata ``threshold`` (the gate).
+
+Every file has the metadata ``format``, ``kind``, ``network``, ``provenance`` and ``sha256``.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from .config import DEFAULT_PRIOR_PATH, NetworkConfig
 from .errors import PriorError
 from .networks import build_network
 from .prior import Prior
+from .shape_space import KIND as SHAPE_SPACE, ModulatedSiren, ShapeSpace
 
 FORMAT = "neurep-prior/1"
+INIT = "init"
+AnyPrior = Prior | ShapeSpace
 
 
 def _checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
@@ -36,17 +43,18 @@ def _checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str
     return digest.hexdigest()
 
 
-def save_prior(prior: Prior, path: str | os.PathLike) -> Path:
-    """Write ``prior`` to ``path`` (atomically: a temporary file, then a rename)."""
+def save_prior(prior: AnyPrior, path: str | os.PathLike) -> Path:
+    """Write ``prior`` (either kind) to ``path`` (atomically: a temporary file, then a rename)."""
     path = Path(path)
     tensors = {f"weights.{k}": v.detach().cpu().contiguous() for k, v in prior.state_dict.items()}
-    tensors.update({f"inner_lr.{k}": v.detach().cpu().contiguous() for k, v in prior.inner_lrs.items()})
-    metadata = {
-        "format": FORMAT,
-        "network": json.dumps(prior.network.to_dict(), sort_keys=True),
-        "inner_steps": str(prior.inner_steps),
-        "provenance": json.dumps(prior.provenance, sort_keys=True),
-    }
+    metadata = {"format": FORMAT, "network": json.dumps(prior.network.to_dict(), sort_keys=True),
+                "provenance": json.dumps(prior.provenance, sort_keys=True)}
+    if isinstance(prior, ShapeSpace):
+        tensors["codes"] = prior.codes.detach().cpu().float().contiguous()
+        metadata.update(kind=SHAPE_SPACE, threshold=repr(float(prior.threshold)))
+    else:
+        tensors.update({f"inner_lr.{k}": v.detach().cpu().contiguous() for k, v in prior.inner_lrs.items()})
+        metadata.update(kind=INIT, inner_steps=str(prior.inner_steps))
     metadata["sha256"] = _checksum(tensors, metadata)
     temp = path.with_name(f".{path.name}.part")
     save_file(tensors, str(temp), metadata=metadata)
@@ -57,8 +65,8 @@ def save_prior(prior: Prior, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_prior(path: str | os.PathLike) -> Prior:
-    """Read a prior file; raises ``PriorError`` if it is missing, corrupt or not a NeuRep prior."""
+def load_prior(path: str | os.PathLike) -> AnyPrior:
+    """Read a prior file of either kind; raises ``PriorError`` if it is missing, corrupt or not a NeuRep prior."""
     path = Path(path)
     if not path.is_file():
         raise PriorError(f"{path}: prior file not found")
@@ -73,15 +81,26 @@ def load_prior(path: str | os.PathLike) -> Prior:
         raise PriorError(f"{path}: not a NeuRep prior (format {metadata.get('format')!r}, expected {FORMAT!r})")
     if metadata.get("sha256") != _checksum(tensors, metadata):
         raise PriorError(f"{path}: checksum mismatch; the file is corrupt or was edited")
+    kind = metadata.get("kind", INIT)
     try:
         network = NetworkConfig(**json.loads(metadata["network"]))
-        inner_steps = int(metadata["inner_steps"])
         provenance = json.loads(metadata["provenance"])
+        if kind == SHAPE_SPACE:
+            space = ShapeSpace(network=network, state_dict=_weights(tensors), codes=tensors["codes"],
+                               threshold=float(metadata["threshold"]), provenance=provenance, name=path.stem)
+        elif kind == INIT:
+            inner_steps = int(metadata["inner_steps"])
     except (KeyError, TypeError, ValueError) as exc:
         raise PriorError(f"{path}: prior metadata is incomplete ({exc})") from exc
+    if kind == SHAPE_SPACE:
+        _check_shape_space(space, path)
+        return space
+    if kind != INIT:
+        raise PriorError(f"{path}: a prior of kind {kind!r}, which this version of NeuRep does not know; "
+                         f"it reads {INIT!r} and {SHAPE_SPACE!r}")
     prior = Prior(
         network=network,
-        state_dict={k[len("weights."):]: v for k, v in tensors.items() if k.startswith("weights.")},
+        state_dict=_weights(tensors),
         inner_lrs={k[len("inner_lr."):]: v for k, v in tensors.items() if k.startswith("inner_lr.")},
         inner_steps=inner_steps,
         provenance=provenance,
@@ -89,6 +108,27 @@ def load_prior(path: str | os.PathLike) -> Prior:
     )
     _check_tensors(prior, path)
     return prior
+
+
+def _weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len("weights."):]: v for k, v in tensors.items() if k.startswith("weights.")}
+
+
+def _check_shape_space(space: ShapeSpace, path: Path) -> None:
+    """Raise ``PriorError`` unless the base and the codes fit the network the metadata names."""
+    codes = space.codes
+    if codes.dim() != 2 or len(codes) == 0:
+        raise PriorError(f"{path}: a shape space needs codes [shapes, size], found {tuple(codes.shape)}")
+    expected = {k: tuple(v.shape) for k, v in ModulatedSiren(space.network, codes.shape[1]).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in space.state_dict.items()}
+    if found != expected:
+        raise PriorError(f"{path}: the weights do not fit the shape space its metadata describes; "
+                         "the file was not written by NeuRep")
+    for name, tensor in [*space.state_dict.items(), ("codes", codes)]:
+        if not torch.isfinite(tensor).all():
+            raise PriorError(f"{path}: {name!r} holds NaN or Inf values; the prior is unusable (retrain it)")
+    if not space.threshold > 0:
+        raise PriorError(f"{path}: the gate threshold must be positive, found {space.threshold}")
 
 
 def _check_tensors(prior: Prior, path: Path) -> None:
@@ -112,12 +152,12 @@ def _check_tensors(prior: Prior, path: Path) -> None:
                          "tensors; the file was not written by NeuRep")
 
 
-def resolve_priors(spec: str) -> tuple[Prior, ...]:
+def resolve_priors(spec: str) -> tuple[AnyPrior, ...]:
     """Several candidates, comma-separated (``"default,shoes.safetensors"``); ``"none"`` gives none."""
     return tuple(p for p in (resolve_prior(part.strip()) for part in spec.split(",")) if p is not None)
 
 
-def resolve_prior(spec: str) -> Prior | None:
+def resolve_prior(spec: str) -> AnyPrior | None:
     """``"none"`` -> no prior (random init); ``"default"`` -> the shipped prior; else a file path."""
     if spec == "none":
         return None

@@ -13,7 +13,7 @@ export OMP_WAIT_POLICY=PASSIVE
 # made once into out/ (about 0.4 s per task) and reused every epoch; missing shards are remade first.
 # Rates: 1e-4 / 1e-5 (outer / step sizes) up to iteration 18,968, where validation had been flat since ~6k;
 # from there a third of that (a resumed run takes the rates given here, not the checkpoint's).
-exec nice -n 10 .venv/bin/python scripts/train_prior.py --data "$DATA" --out "$OUT" $RESUME \
+exec nice -n 10 .venv/bin/python scripts/train_init_prior.py --data "$DATA" --out "$OUT" $RESUME \
     --algorithm metasdf --first-order --inner-points 256 --outer-points 512 --iterations 100000 \
     --procedural-fraction 0.5 --bank out/prior_bank --bank-size 800 --validate-every 250 \
     --checkpoint-every 50 --log-every 50 --threads 1 \

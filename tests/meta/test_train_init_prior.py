@@ -18,7 +18,7 @@ TINY = ["--iterations", "2", "--width", "16", "--depth", "2", "--inner-steps", "
 
 
 def train_prior_main():
-    spec = importlib.util.spec_from_file_location("train_prior", ROOT / "scripts" / "train_prior.py")
+    spec = importlib.util.spec_from_file_location("train_init_prior", ROOT / "scripts" / "train_init_prior.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main

@@ -1,0 +1,336 @@
+"""Training a shape space from a collection of complete meshes, within a wall-clock budget.
+
+    read:      every mesh file of the collection (bad files are skipped with a message), each put in the
+               collection's frame (bounding box centred, longest half side ``DATA_HALF_EXTENT``, pose kept)
+    samples:   per shape, surface points with normals and points in the box with their signed distance; the
+               sign comes from the generalised winding number of the surface samples (Barill et al. 2018's
+               dipole sum), so meshes with holes or several parts still get a robust inside
+    train:     the base and one code per shape together (auto-decoding, DeepSDF), Adam, batches of shapes
+    validate:  held-out shapes, seen from one side in two depth views (points only, as users scan): the engine's
+               own code fit (``shape_fit``), scored on the part the views never saw; the best state is kept
+    gate:      the threshold is ``GATE_MARGIN`` times the largest residual of those validation fits
+
+State is checkpointed to ``OUT.ckpt`` at each validation and when the run is stopped (Ctrl-C, SIGTERM, a cancel
+event), so a run resumes (``resume=True``) where it stopped; OUT always holds the best prior found so far.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import trimesh
+from scipy.spatial import cKDTree
+
+from ..core.config import NetworkConfig, preset
+from ..core.errors import InputError, PriorError
+from ..core.io import write_json
+from ..core.observation import Normalization, Observation, sample_surface
+from ..core.pipeline import prepare
+from ..core.prior_io import save_prior
+from ..core.shape_fit import CODE_STEPS, PosedShapes, _stage
+from ..core.shape_space import CODE_SIZE, ModulatedSiren, ShapeSpace
+from ..tasks.shapes import load_mesh
+from ..tasks.synth import depth_scan
+
+NETWORK = NetworkConfig(width=128, depth=4)
+"""The base's architecture."""
+SURFACE_SAMPLES = 16_384
+"""Surface samples per shape (with normals): the surface term, and the dipoles of the winding number."""
+VOLUME_SAMPLES = 32_768
+"""Points per shape with a signed distance: near the surface (two scales) and uniform in the box."""
+WINDING_DIPOLES = 4096
+"""Surface samples whose dipoles give the winding number (the sign of the points away from the surface)."""
+NEAR_SCALES = (0.01, 0.05)
+"""Standard deviations (box units) of the offsets of the near-surface points."""
+SHAPES_PER_STEP = 8
+POINTS_PER_SHAPE = 2048
+"""Volume points per shape and step (and half as many surface points)."""
+BASE_RATE = 2e-4
+CODE_RATE = 1e-3
+CODE_REGULARISER = 1e-4
+"""Weight of the mean squared code: keeps the codes of the collection near the origin (DeepSDF's prior)."""
+NORMAL_WEIGHT = 0.1
+EIKONAL_WEIGHT = 0.05
+VALIDATION_FRACTION = 0.15
+"""Share of the collection held out to validate (at least one shape with four or more)."""
+VALIDATION_VIEWS = 2
+VALIDATE_EVERY = 60.0
+"""Seconds of training between two validations."""
+GATE_MARGIN = 2.0
+"""The gate's threshold as a multiple of the largest validation residual."""
+UNSEEN_DISTANCE = 0.02
+"""A ground-truth sample farther than this (box units) from every observed point counts as unseen."""
+
+
+@dataclass
+class Progress:
+    """Where a training run is: seconds done and budgeted, steps, the latest training loss, the latest and best
+    validation scores (mean distance to the unseen surface, box units; ``None`` before the first)."""
+
+    seconds: float
+    budget: float
+    step: int
+    loss: float
+    validation: float | None
+    best: float | None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class ShapeSamples:
+    """One training shape in the collection's frame: surface [P, 3] with normals [P, 3], volume [Q, 3] with
+    signed distances [Q] (negative inside)."""
+
+    name: str
+    surface: torch.Tensor
+    normals: torch.Tensor
+    volume: torch.Tensor
+    distance: torch.Tensor
+
+    def to(self, device: str | torch.device) -> "ShapeSamples":
+        return ShapeSamples(self.name, *(t.to(device) for t in (self.surface, self.normals, self.volume,
+                                                                 self.distance)))
+
+
+def read_collection(files: list[Path], log: Callable[[str], None] = print) -> list[tuple[str, trimesh.Trimesh]]:
+    """The usable meshes of ``files`` in the collection's frame; a bad file is skipped with a message."""
+    meshes = []
+    for path in files:
+        try:
+            mesh = load_mesh(path)
+            if not mesh.area > 0:
+                raise InputError(f"{path}: its faces have no area")
+        except InputError as exc:
+            log(f"skipped: {exc}")
+            continue
+        normalization = Normalization.fit(mesh.vertices)
+        meshes.append((path.stem, trimesh.Trimesh(normalization.to_box(mesh.vertices), mesh.faces, process=False)))
+    return meshes
+
+
+def winding_numbers(queries: torch.Tensor, points: torch.Tensor, normals: torch.Tensor, areas: torch.Tensor,
+                    chunk: int = 8192) -> torch.Tensor:
+    """Generalised winding numbers [Q] of queries [Q, 3] with respect to a surface given by samples [P, 3],
+    their outward normals [P, 3] and areas [P]: sum of a (p - q) . n / (4 pi |p - q|^3), about 1 inside and 0
+    outside, robust to holes (the dipole approximation of Barill et al. 2018)."""
+    weighted = areas / (4 * math.pi)
+    along_points = (points * normals).sum(-1)  # p . n  [P]
+    out = []
+    for q in queries.split(chunk):
+        along = along_points[None] - q @ normals.T  # (p - q) . n  [C, P]
+        distance = torch.cdist(q, points).clamp(min=1e-3)
+        out.append((along * weighted / distance ** 3).sum(-1))
+    return torch.cat(out)
+
+
+def shape_samples(name: str, mesh: trimesh.Trimesh, seed: int) -> ShapeSamples:
+    """The training samples of one shape (in the collection's frame)."""
+    rng = np.random.default_rng(seed)
+    surface, normals = sample_surface(mesh, SURFACE_SAMPLES, seed)
+    near = [surface[rng.integers(0, len(surface), VOLUME_SAMPLES // 3)] + rng.normal(0, s, (VOLUME_SAMPLES // 3, 3))
+            for s in NEAR_SCALES]
+    uniform = rng.uniform(-1, 1, (VOLUME_SAMPLES - 2 * (VOLUME_SAMPLES // 3), 3))
+    volume = np.concatenate(near + [uniform])
+    tree = cKDTree(surface)
+    distance, index = tree.query(volume, k=1, workers=-1)
+    # Close to the surface the distance to the tangent plane of the nearest sample is the better estimate.
+    plane = np.abs(((volume - surface[index]) * normals[index]).sum(-1))
+    distance = np.where(distance < 3 * NEAR_SCALES[0], plane, distance)
+    # The winding number where the nearest sample's side is not enough: away from the surface.
+    facing = ((volume - surface[index]) * normals[index]).sum(-1)
+    inside = facing < 0
+    away = distance >= NEAR_SCALES[0]
+    dipoles = rng.choice(len(surface), WINDING_DIPOLES, replace=False)
+    area = torch.full((WINDING_DIPOLES,), float(mesh.area) / WINDING_DIPOLES)
+    winding = winding_numbers(torch.as_tensor(volume[away], dtype=torch.float32),
+                              torch.as_tensor(surface[dipoles], dtype=torch.float32),
+                              torch.as_tensor(normals[dipoles], dtype=torch.float32), area)
+    inside[away] = winding.numpy() > 0.5
+    signed = np.where(inside, -distance, distance)
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    return ShapeSamples(name, as_tensor(surface), as_tensor(normals), as_tensor(volume), as_tensor(signed))
+
+
+@dataclass
+class Validation:
+    """A held-out shape as a user scans it: the prepared observation (box frame of the scan) and the ground
+    truth the scan never saw, in the same box frame."""
+
+    name: str
+    points: np.ndarray
+    normals: np.ndarray
+    observed: np.ndarray
+    unseen: np.ndarray
+
+
+def validation_case(name: str, mesh: trimesh.Trimesh, seed: int) -> Validation:
+    """Two depth views from one side (the back never seen), points only, through the engine's ``prepare``."""
+    rng = np.random.default_rng(seed)
+    side = rng.normal(size=3)
+    side[2] = 0.3 * abs(side[2])
+    side /= np.linalg.norm(side)
+    spread = np.cross(side, [0.0, 0.0, 1.0])
+    spread /= np.linalg.norm(spread)
+    views = np.stack([side + 0.5 * spread, side - 0.5 * spread])
+    scan = depth_scan(mesh, views, rng, resolution=128)
+    config = preset("default", symmetry="off")
+    prepared = prepare(Observation(scan.points), config, seed)
+    truth, _ = sample_surface(mesh, 8192, seed)
+    far = cKDTree(scan.points).query(truth, workers=-1)[0] > UNSEEN_DISTANCE
+    to_box = prepared.normalization.to_box
+    return Validation(name, prepared.points, prepared.normals, to_box(scan.points), to_box(truth[far]))
+
+
+def validate(space: ShapeSpace, cases: list[Validation], seed: int = 0) -> tuple[float, list[float]]:
+    """The mean distance (box units) from each case's unseen ground truth to its code fit in the collection's
+    pose (the engine's final code stage, no pose search), and the fits' residuals on the observed points."""
+    config = preset("default")
+    scores, residuals = [], []
+    base = space.build()
+    for case in cases:
+        shapes = PosedShapes(base, space.code_mean, space.code_std, torch.eye(3)[None])
+        session = _stage(case.points, case.normals, config, shapes, CODE_STEPS, config.points_per_step, "cpu",
+                         seed, None)
+        session.run()
+        scores.append(float(np.abs(session.sdf(case.unseen)).mean()))
+        residuals.append(float(np.abs(session.sdf(case.observed)).mean()))
+    return float(np.mean(scores)), residuals
+
+
+def _losses(base: ModulatedSiren, codes: torch.Tensor, batch: list[ShapeSamples], generator: torch.Generator
+            ) -> torch.Tensor:
+    """The auto-decoding loss of a batch of shapes (``codes`` [B, D], theirs)."""
+    picks = [torch.randint(len(s.volume), (POINTS_PER_SHAPE,), generator=generator, device=generator.device) for s in batch]
+    on = [torch.randint(len(s.surface), (POINTS_PER_SHAPE // 2,), generator=generator, device=generator.device) for s in batch]
+    volume = torch.stack([s.volume[i] for s, i in zip(batch, picks)])
+    distance = torch.stack([s.distance[i] for s, i in zip(batch, picks)])
+    surface = torch.stack([s.surface[i] for s, i in zip(batch, on)]).requires_grad_(True)
+    normals = torch.stack([s.normals[i] for s, i in zip(batch, on)])
+    x = torch.cat([volume, surface], dim=1).requires_grad_(True)
+    values = base(x, codes)[..., 0]
+    (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=True)
+    v_volume, v_surface = values.split([POINTS_PER_SHAPE, POINTS_PER_SHAPE // 2], dim=1)
+    g_surface = gradient[:, POINTS_PER_SHAPE:]
+    return ((v_volume - distance).abs().mean() + v_surface.abs().mean()
+            + NORMAL_WEIGHT * (1 - torch.nn.functional.cosine_similarity(g_surface, normals, dim=-1)).mean()
+            + EIKONAL_WEIGHT * (gradient.norm(dim=-1) - 1).abs().mean()
+            + CODE_REGULARISER * codes.square().sum(-1).mean())
+
+
+def train_shape_space(files: list[Path], out: str | Path, minutes: float, seed: int = 0,
+                      progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                      resume: bool = False, log: Callable[[str], None] = print,
+                      device: str = "cpu", network: NetworkConfig = NETWORK) -> Path:
+    """Train a shape space from the complete meshes ``files`` for ``minutes`` of wall-clock time (this run's) and
+    write the best one found to ``out`` (and its state to ``out.ckpt``). Returns ``out``.
+
+    Raises ``InputError`` when fewer than two meshes are usable, ``PriorError`` when the run stopped before its
+    first validation (nothing worth writing; the checkpoint still holds the state).
+    """
+    out = Path(out)
+    checkpoint = out.with_name(out.name + ".ckpt")
+    clock = time.perf_counter()
+    budget = minutes * 60.0
+    cancel = cancel if cancel is not None else threading.Event()
+    meshes = read_collection(files, log)
+    if len(meshes) < 2:
+        raise InputError(f"a shape space needs at least two usable meshes, found {len(meshes)}")
+    order = np.random.default_rng(seed).permutation(len(meshes))
+    held = max(1, round(VALIDATION_FRACTION * len(meshes))) if len(meshes) >= 4 else 0
+    validation_meshes = [meshes[i] for i in sorted(order[:held])]
+    training_meshes = [meshes[i] for i in sorted(order[held:])] or meshes
+    validation_meshes = validation_meshes or training_meshes[:2]
+    log(f"{len(training_meshes)} training shapes, {len(validation_meshes)} held out to validate: "
+        f"{', '.join(name for name, _ in validation_meshes)}")
+    samples = [shape_samples(name, mesh, seed + i).to(device) for i, (name, mesh) in enumerate(training_meshes)]
+    cases = [validation_case(name, mesh, seed + i) for i, (name, mesh) in enumerate(validation_meshes)]
+    log(f"samples ready after {time.perf_counter() - clock:.0f} s")
+
+    torch.manual_seed(seed)
+    base = ModulatedSiren(network, CODE_SIZE).to(device)
+    codes = torch.nn.Parameter((torch.randn(len(samples), CODE_SIZE) * 0.01).to(device))
+    optimizer = torch.optim.Adam([{"params": base.parameters(), "lr": BASE_RATE},
+                                  {"params": [codes], "lr": CODE_RATE}])
+    state = {"step": 0, "seconds": 0.0, "best": None, "best_space": None, "curve": []}
+    if resume and checkpoint.is_file():
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved["names"] != [s.name for s in samples]:
+            raise PriorError(f"{checkpoint}: made from other meshes; train without resuming, or give its collection")
+        base.load_state_dict(saved["base"])
+        with torch.no_grad():
+            codes.copy_(saved["codes"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+        log(f"resumed from {checkpoint.name} at step {state['step']} ({state['seconds'] / 60:.1f} min trained)")
+    generator = torch.Generator(device=device).manual_seed(seed + state["step"])
+
+    def space_now() -> ShapeSpace:
+        return ShapeSpace(network, {k: v.detach().cpu().clone() for k, v in base.state_dict().items()},
+                          codes.detach().cpu().clone(), threshold=1.0, name=out.stem)
+
+    def save_state() -> None:
+        payload = {"names": [s.name for s in samples], "base": base.state_dict(), "codes": codes.detach(),
+                   "optimizer": optimizer.state_dict(), "state": state}
+        temp = checkpoint.with_name(f".{checkpoint.name}.part")
+        torch.save(payload, temp)
+        temp.replace(checkpoint)
+
+    def check() -> None:
+        space = space_now()
+        score, residuals = validate(space, cases, seed)
+        state["curve"].append({"step": state["step"], "seconds": round(state["seconds"], 1),
+                               "validation": round(score, 5)})
+        if state["best"] is None or score < state["best"]:
+            space.threshold = GATE_MARGIN * max(residuals)
+            space.provenance = {"kind": "shape-space", "shapes": str(len(samples)),
+                                "validation_shapes": ", ".join(c.name for c in cases),
+                                "steps": str(state["step"]), "minutes": f"{state['seconds'] / 60:.1f}",
+                                "validation": f"{score:.5f}", "residuals": ", ".join(f"{r:.5f}" for r in residuals)}
+            state["best"], state["best_space"] = score, space
+            save_prior(space, out)
+        write_json(out.with_name(out.name + ".curve.json"), state["curve"])
+        save_state()
+        return score
+
+    last_validation = state["seconds"]
+    validation_cost = [0.0]
+    latest = state["curve"][-1]["validation"] if state["curve"] else None
+    loss = float("nan")
+    try:
+        while time.perf_counter() - clock + validation_cost[0] < budget and not cancel.is_set():
+            started = time.perf_counter()
+            chosen = torch.randperm(len(samples), generator=generator, device=device)[:SHAPES_PER_STEP]
+            batch = [samples[i] for i in chosen]
+            total = _losses(base, codes[chosen], batch, generator)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            loss = float(total.detach())
+            state["step"] += 1
+            state["seconds"] += time.perf_counter() - started
+            if state["seconds"] - last_validation >= VALIDATE_EVERY:
+                timer = time.perf_counter()
+                latest = check()
+                validation_cost[0] = time.perf_counter() - timer
+                last_validation = state["seconds"]
+            if progress is not None:
+                progress(Progress(time.perf_counter() - clock, budget, state["step"], loss, latest, state["best"]))
+    except KeyboardInterrupt:
+        log("stopping: saving the state and the best prior")
+        cancel.set()
+    if state["seconds"] > last_validation or state["best"] is None:
+        check()
+    if progress is not None:
+        progress(Progress(time.perf_counter() - clock, budget, state["step"], loss, state["curve"][-1]["validation"],
+                          state["best"]))
+    return out
+
