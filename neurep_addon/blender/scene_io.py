@@ -17,6 +17,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from ..core import placement
 from ..core.errors import InputError
 from ..core.observation import Observation, merge, sample_surface
 
@@ -109,6 +110,10 @@ def observation_from_objects(objects, depsgraph, seed: int = 0, mesh_samples: in
         vertices = np.concatenate([v for v, _ in triangles])
         offsets = np.cumsum([0] + [len(v) for v, _ in triangles[:-1]])
         faces = np.concatenate([f + offset for (_, f), offset in zip(triangles, offsets)])
+        faces, turned = placement.outward_faces(vertices, faces)
+        if turned:
+            notes.append(f"turned {turned:,} of {len(faces):,} triangles over so that every part faces "
+                         "outwards (a part wound the other way, such as a mirrored copy joined to its original)")
         mesh = trimesh.Trimesh(vertices, faces, process=False)
         if not np.isfinite(mesh.area_faces).all() or mesh.area <= 0:
             raise InputError("the selected faces have no area; they cannot be sampled")
@@ -178,14 +183,15 @@ def _evaluated_geometry(ob, depsgraph) -> tuple[tuple[np.ndarray, np.ndarray] | 
 
 
 def _mesh_arrays(mesh, matrix: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, np.ndarray]:
-    """A mesh's triangles in world space, or (None, its vertices) when it has no faces."""
+    """A mesh's triangles in world space (wound the other way when ``matrix`` mirrors, so they face the way
+    Blender shows them), or (None, its vertices) when it has no faces."""
     vertices = _to_world(_read_vectors(mesh.vertices, "co"), matrix)
     if len(mesh.polygons) == 0:
         return None, vertices
     mesh.calc_loop_triangles()
     triangles = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
     mesh.loop_triangles.foreach_get("vertices", triangles)
-    return (vertices, triangles.reshape(-1, 3).astype(np.int64)), np.empty((0, 3))
+    return (vertices, placement.oriented(triangles.reshape(-1, 3).astype(np.int64), matrix)), np.empty((0, 3))
 
 
 def _read_vectors(collection, name: str) -> np.ndarray:
@@ -196,7 +202,7 @@ def _read_vectors(collection, name: str) -> np.ndarray:
 
 def _to_world(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite input is named by ``check_finite``
-        return points @ matrix[:3, :3].T + matrix[:3, 3]
+        return placement.transform(points, matrix)
 
 
 def set_mesh_geometry(mesh, vertices: np.ndarray, faces: np.ndarray) -> None:
@@ -227,16 +233,16 @@ def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.
     """A new mesh object ``name`` in ``collection`` with the ``neurep_distance`` float attribute and its
     colour view; returns the object.
 
-    ``vertices`` are world space. With ``matrix_world`` (4x4, the source's), the object gets that transform
-    and its mesh data holds the vertices in that local space, so it lines up with its source and shares its
-    origin. ``materials`` (Material or None) become its first slots. With ``invented_threshold`` (world
+    ``vertices`` are world space and ``faces`` face outwards there. With ``matrix_world`` (4x4, the
+    source's), the object gets that transform and its mesh data holds the vertices in that local space, so
+    it lines up with its source and shares its origin; its faces are wound to face outwards when the
+    transform mirrors. Vertices too far from that origin for float32 are stored around their centre, the
+    object's origin moved there (``core.placement.storage``). ``materials`` (Material or None) become its first slots. With ``invented_threshold`` (world
     units), faces whose vertices lie farther than that from the scan on average go to one more slot,
     "NeuRep: invented", and are flagged in the boolean face attribute ``neurep_invented``.
     """
-    matrix = np.eye(4) if matrix_world is None else np.array(matrix_world, dtype=np.float64)
-    if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:  # a source scaled to zero: keep world coordinates
-        matrix = np.eye(4)
-    local = to_local(vertices, matrix)
+    matrix, local, faces = placement.storage(vertices, faces, None if matrix_world is None else
+                                             np.array(matrix_world, dtype=np.float64))
     mesh = bpy.data.meshes.new(name)
     set_mesh_geometry(mesh, local, faces)
     attribute = mesh.attributes.new(DISTANCE_ATTRIBUTE, "FLOAT", "POINT")
@@ -256,12 +262,6 @@ def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.
         ob[INVENTED_THRESHOLD_PROPERTY] = float(invented_threshold)
     collection.objects.link(ob)
     return ob
-
-
-def to_local(vertices: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """World-space ``vertices`` [V, 3] in the local space of an object whose (invertible) matrix is ``matrix``."""
-    inverse = np.linalg.inv(matrix)
-    return vertices @ inverse[:3, :3].T + inverse[:3, 3]
 
 
 def point_spacing(points: np.ndarray, queries: int = 5000, seed: int = 0) -> float:
@@ -344,7 +344,8 @@ def distance_colors(distance: np.ndarray, vertices: np.ndarray) -> np.ndarray:
 
 
 def show_preview(name: str, collection, vertices: np.ndarray, faces: np.ndarray) -> None:
-    """Create or update the preview object ``name`` (a wireframe-over-solid coarse surface)."""
+    """Create or update the preview object ``name`` (a wireframe-over-solid coarse surface) from world-space
+    ``vertices``; stored as results are, so a preview far from the world origin keeps its detail."""
     ob = bpy.data.objects.get(name)
     if ob is None or PREVIEW_TAG not in ob:
         ob = bpy.data.objects.new(name, bpy.data.meshes.new(name))
@@ -352,7 +353,9 @@ def show_preview(name: str, collection, vertices: np.ndarray, faces: np.ndarray)
         ob.show_wire = True
         ob.hide_select = True
         collection.objects.link(ob)
-    set_mesh_geometry(ob.data, vertices, faces)
+    matrix, local, faces = placement.storage(vertices, faces)
+    set_mesh_geometry(ob.data, local, faces)
+    ob.matrix_basis = Matrix(matrix.tolist())
 
 
 def remove_previews(keep: str | None = None) -> None:

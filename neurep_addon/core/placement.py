@@ -1,0 +1,150 @@
+"""Where geometry goes between world space and an object's own frame: mirrors, precise storage, outward parts.
+
+- A transform with a negative determinant (a negative scale, Blender's Mirror operator) mirrors: a
+  triangle keeps its corner order but its normal turns over, so the corner order is reversed on the way
+  through to keep every face facing out.
+- Blender stores positions and matrices in float32: a mesh 1e5 units from its origin keeps about 0.008
+  units of detail. A result whose vertices would lie that far from its object's origin is stored around its
+  own centre, with the offset moved into its object's matrix.
+- Scans joined from a half and its mirrored copy hold parts wound opposite ways. ``outward_faces`` makes
+  each connected part consistently wound and facing away from the whole mesh's centre.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT32_ULP = 2.0 ** -23
+"""float32's spacing of numbers next to 1 (a value v is stored to within |v| * this / 2)."""
+STORAGE_PRECISION = 1e-5
+"""Vertices stay in the source's frame while float32 keeps them to this fraction of the mesh's size."""
+ORIENTATION_MARGIN = 0.1
+"""A part is turned over only when its signed volume seen from the centre is below minus this share of its
+unsigned volume: parts that face both ways about equally (a flat patch through the centre) are kept."""
+
+
+def mirrors(matrix: np.ndarray) -> bool:
+    """True when the 4x4 (or 3x3) ``matrix`` mirrors space: its linear part has a negative determinant."""
+    return bool(np.linalg.det(np.asarray(matrix, dtype=np.float64)[:3, :3]) < 0)
+
+
+def oriented(faces: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Triangles int [F, 3] wound for the other side of ``matrix``: reversed when it mirrors, else as given."""
+    faces = np.asarray(faces)
+    return faces[:, ::-1].copy() if mirrors(matrix) else faces
+
+
+def transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``points`` [N, 3] mapped by the 4x4 affine ``matrix``."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    return np.asarray(points, dtype=np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def to_local(vertices: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """World-space ``vertices`` [V, 3] in the local space of an object whose (invertible) matrix is ``matrix``."""
+    return transform(vertices, np.linalg.inv(np.asarray(matrix, dtype=np.float64)))
+
+
+def as_stored(matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` as Blender keeps it (float32), back in float64: what vertices must be placed against."""
+    return np.asarray(matrix, dtype=np.float32).astype(np.float64)
+
+
+def storage_offset(local: np.ndarray) -> np.ndarray:
+    """Where, in its own frame, a mesh with vertices ``local`` [V, 3] should have its origin: (0, 0, 0) while
+    float32 keeps every vertex to ``STORAGE_PRECISION`` of the mesh's size, else its bounding-box centre."""
+    if not len(local):
+        return np.zeros(3)
+    lo, hi = local.min(axis=0), local.max(axis=0)
+    size = float((hi - lo).max())
+    if np.abs(local).max() * FLOAT32_ULP <= STORAGE_PRECISION * size:
+        return np.zeros(3)
+    return (lo + hi) / 2.0
+
+
+def storage(vertices: np.ndarray, faces: np.ndarray, matrix: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How to store world-space ``vertices`` [V, 3] and outward ``faces`` [F, 3] in an object placed like
+    ``matrix`` (4x4, the source's; None or singular: the world frame).
+
+    Returns (the object's matrix float64 [4, 4], as float32 keeps it; the vertices in that frame [V, 3];
+    the faces wound so they face out in world space). The matrix is ``matrix`` itself unless the vertices
+    would lie too far from its origin for float32 (``storage_offset``): then it is moved to their centre.
+    """
+    matrix = np.eye(4) if matrix is None else np.asarray(matrix, dtype=np.float64)
+    if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:  # a source scaled to zero: keep world coordinates
+        matrix = np.eye(4)
+    offset = storage_offset(to_local(vertices, as_stored(matrix)))
+    if offset.any():
+        shift = np.eye(4)
+        shift[:3, 3] = offset
+        matrix = matrix @ shift
+    stored = as_stored(matrix)
+    return stored, to_local(vertices, stored), oriented(faces, stored)
+
+
+def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, int]:
+    """``faces`` int [F, 3] with every connected part of the mesh wound one way and facing out; and how many
+    faces were turned over.
+
+    Within a part (faces joined by edges that two faces share), each face takes the winding of the face it
+    is reached from. Then a part whose signed volume, seen from the area-weighted centre of the whole mesh,
+    is clearly negative (``ORIENTATION_MARGIN``) is turned over: a mirrored half joined to its original
+    comes back facing out like the original.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    if not len(faces):
+        return faces, 0
+    flip, parts = consistent_winding(faces, len(vertices))
+    triangles = vertices[np.where(flip[:, None], faces[:, ::-1], faces)]
+    areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]),
+                                 axis=1)
+    centre = (areas @ triangles.mean(axis=1)) / max(areas.sum(), 1e-300)
+    relative = triangles - centre
+    volumes = np.einsum("ij,ij->i", relative[:, 0], np.cross(relative[:, 1], relative[:, 2])) / 6.0
+    signed = np.bincount(parts, weights=volumes)
+    unsigned = np.bincount(parts, weights=np.abs(volumes))
+    reverse = flip ^ (signed < -ORIENTATION_MARGIN * unsigned)[parts]
+    return np.where(reverse[:, None], faces[:, ::-1], faces), int(np.count_nonzero(reverse))
+
+
+def consistent_winding(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(bool [F]: faces to reverse so that two faces sharing an edge run along it in opposite directions,
+    as far as a spanning tree of each part can tell, the part's first face kept; part label int [F]).
+
+    Parts are the faces joined by edges that exactly two faces use."""
+    from scipy.sparse import coo_matrix  # not at import time: Blender loads this before the dependencies
+    from scipy.sparse.csgraph import breadth_first_order, connected_components
+
+    faces = np.asarray(faces, dtype=np.int64)
+    count = len(faces)
+    starts, ends = faces.reshape(-1), faces[:, [1, 2, 0]].reshape(-1)
+    key = np.minimum(starts, ends) * vertex_count + np.maximum(starts, ends)
+    order = np.argsort(key, kind="stable")
+    _, first, uses = np.unique(key[order], return_index=True, return_counts=True)
+    first = first[uses == 2]
+    one, other = order[first], order[first + 1]
+    a, b = one // 3, other // 3
+    keep = a != b
+    same_direction = (starts[one] == starts[other])[keep]  # the two faces disagree on the winding
+    _, unique = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0, return_index=True)  # one edge a pair
+    a, b, same_direction = a[keep][unique], b[keep][unique], same_direction[unique]
+    # one search from an extra node linked to a face of every part: each face's parent in a spanning forest
+    labels = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(count, count)),
+                                  directed=False)[1]
+    _, roots = np.unique(labels, return_index=True)
+    rows = np.concatenate([a, b, np.full(len(roots), count)])
+    cols = np.concatenate([b, a, roots])
+    values = np.concatenate([same_direction, same_direction, np.zeros(len(roots), dtype=bool)]) + 1.0
+    graph = coo_matrix((values, (rows, cols)), shape=(count + 1, count + 1)).tocsr()
+    reached, parent = breadth_first_order(graph, count, directed=True)
+    parent[count] = count
+    parent[roots] = roots
+    children = reached[1:][~np.isin(reached[1:], roots)]
+    flip = np.zeros(count + 1, dtype=bool)
+    flip[children] = np.asarray(graph[children, parent[children]]).ravel() == 2.0
+    # parity of the disagreeing steps up to the part's first face, by pointer doubling
+    while (parent[parent] != parent).any():
+        flip, parent = flip ^ flip[parent], parent[parent]
+    return flip[:count], labels
