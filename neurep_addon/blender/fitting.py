@@ -350,10 +350,13 @@ def place_result(request: FitRequest, completion, view_layer=None):
         request.warnings.append(f"the result is in the scene's main collection, as '{request.source_name}' "
                                 "is gone")
     name = source.name if source is not None else request.source_name
+    surface = None  # UVs and colours come from the one source, unchanged since the fit started
+    if source is not None and len(request.sources) == 1 and not request.warnings:
+        surface = scene_io.source_surface(source, bpy.context.evaluated_depsgraph_get())
     result = scene_io.create_result_object(result_name(name), output_collection(request),
                                            completion.vertices, completion.faces, completion.distance,
                                            matrix_world=request.matrix_world, materials=materials,
-                                           invented_threshold=threshold)
+                                           invented_threshold=threshold, surface=surface)
     if view_layer is not None:
         select_only(view_layer, [result])
     return result

@@ -205,6 +205,110 @@ def _to_world(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         return placement.transform(points, matrix)
 
 
+TRANSFERRED_TYPES = {"FLOAT": ("value", 1), "FLOAT2": ("vector", 2), "FLOAT_VECTOR": ("vector", 3),
+                     "FLOAT_COLOR": ("color", 4), "BYTE_COLOR": ("color", 4)}
+"""Attribute types a result takes over from its source (property read and written, components)."""
+
+
+@dataclass
+class SourceSurface:
+    """A mesh object's evaluated surface in world space and what a result takes over from it.
+
+    triangles: float64 [T, 3, 3]; materials: each triangle's material index int [T];
+    layers: (name, data type, domain, values at the triangles' corners float [T, 3, C]) of its UV maps,
+    colour attributes and other float point and corner attributes; active and render UV map and colour names.
+    """
+
+    triangles: np.ndarray
+    materials: np.ndarray
+    layers: list[tuple[str, str, str, np.ndarray]]
+    active_uv: str | None = None
+    render_uv: str | None = None
+    active_color: str | None = None
+    render_color: str | None = None
+
+
+def source_surface(ob, depsgraph) -> SourceSurface | None:
+    """What a result of ``ob`` takes over (after its modifiers): None unless it is a mesh with faces."""
+    if ob.type != "MESH":
+        return None
+    evaluated = ob.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        if len(mesh.polygons) == 0:
+            return None
+        mesh.calc_loop_triangles()
+        count = len(mesh.loop_triangles)
+        corners = {name: np.empty(count * 3, dtype=np.int32) for name in ("vertices", "loops")}
+        for name, values in corners.items():
+            mesh.loop_triangles.foreach_get(name, values)
+        polygon = np.empty(count, dtype=np.int32)
+        mesh.loop_triangles.foreach_get("polygon_index", polygon)
+        materials = np.empty(len(mesh.polygons), dtype=np.int32)
+        mesh.polygons.foreach_get("material_index", materials)
+        vertices = _to_world(_read_vectors(mesh.vertices, "co"), np.array(evaluated.matrix_world, dtype=np.float64))
+        layers = []
+        for attribute in mesh.attributes:
+            kind = TRANSFERRED_TYPES.get(attribute.data_type)
+            if kind is None or attribute.domain not in ("POINT", "CORNER") or attribute.name == "position" \
+                    or attribute.name.startswith((".", "neurep_")):
+                continue
+            values = np.empty(len(attribute.data) * kind[1], dtype=np.float32)
+            attribute.data.foreach_get(kind[0], values)
+            index = corners["vertices" if attribute.domain == "POINT" else "loops"]
+            layers.append((attribute.name, attribute.data_type, attribute.domain,
+                           values.reshape(-1, kind[1])[index].reshape(count, 3, kind[1])))
+        uv, colors = mesh.uv_layers, mesh.color_attributes
+        render_uv = next((layer.name for layer in uv if layer.active_render), None)
+        render_color = colors[colors.render_color_index].name if 0 <= colors.render_color_index < len(colors) \
+            else None
+        return SourceSurface(vertices[corners["vertices"]].reshape(count, 3, 3), materials[polygon], layers,
+                             uv.active.name if uv.active is not None else None, render_uv,
+                             colors.active_color_name or None, render_color)
+    finally:
+        evaluated.to_mesh_clear()
+
+
+def take_over(mesh, vertices: np.ndarray, faces: np.ndarray, surface: SourceSurface) -> None:
+    """Give ``mesh`` (world-space ``vertices`` [V, 3], its triangles ``faces`` [F, 3] in loop order) the
+    source's material indices, UV maps, colours and other point and corner attributes, from the nearest
+    source surface: each face from the source triangle nearest its centre (UVs extend that triangle's
+    layout linearly, so no face straddles a seam), each point from its nearest surface point. Invented
+    faces get them too, from the nearest observed surface."""
+    from ..core import transfer
+
+    source, weights = transfer.face_sources(vertices, faces, surface.triangles)
+    mesh.polygons.foreach_set("material_index", surface.materials[source].astype(np.int32))
+    point_source = point_weights = None
+    for name, data_type, domain, values in surface.layers:
+        if name in mesh.attributes:
+            continue
+        if domain == "POINT":
+            if point_source is None:
+                point_source, point_weights, _ = transfer.closest_points(vertices, surface.triangles)
+            result = transfer.interpolate(values[point_source], point_weights)
+        else:
+            corner_weights = weights if data_type == "FLOAT2" else _convex(weights)
+            result = transfer.corner_values(values[source], corner_weights).reshape(-1, values.shape[-1])
+        attribute = mesh.attributes.new(name, data_type, domain)
+        attribute.data.foreach_set(TRANSFERRED_TYPES[data_type][0], result.astype(np.float32).ravel())
+    uv, colors = mesh.uv_layers, mesh.color_attributes
+    if surface.active_uv and surface.active_uv in uv:
+        uv.active = uv[surface.active_uv]
+    if surface.render_uv and surface.render_uv in uv:
+        uv[surface.render_uv].active_render = True
+    if surface.active_color and surface.active_color in colors:
+        colors.active_color = colors[surface.active_color]
+    if surface.render_color and surface.render_color in colors:
+        colors.render_color_index = colors.find(surface.render_color)
+
+
+def _convex(weights: np.ndarray) -> np.ndarray:
+    """Weights clamped to the triangle (colours and the like are not extrapolated)."""
+    clamped = np.clip(weights, 0.0, None)
+    return clamped / np.maximum(clamped.sum(axis=-1, keepdims=True), 1e-12)
+
+
 def set_mesh_geometry(mesh, vertices: np.ndarray, faces: np.ndarray) -> None:
     """Replace ``mesh``'s geometry with vertices float [V, 3] and triangles int [F, 3]."""
     mesh.clear_geometry()
@@ -229,7 +333,8 @@ def primary_source(objects, active):
 
 
 def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.ndarray,
-                         distance: np.ndarray, matrix_world=None, materials=(), invented_threshold=None):
+                         distance: np.ndarray, matrix_world=None, materials=(), invented_threshold=None,
+                         surface: SourceSurface | None = None):
     """A new mesh object ``name`` in ``collection`` with the ``neurep_distance`` float attribute and its
     colour view; returns the object.
 
@@ -239,7 +344,9 @@ def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.
     transform mirrors. Vertices too far from that origin for float32 are stored around their centre, the
     object's origin moved there (``core.placement.storage``). ``materials`` (Material or None) become its first slots. With ``invented_threshold`` (world
     units), faces whose vertices lie farther than that from the scan on average go to one more slot,
-    "NeuRep: invented", and are flagged in the boolean face attribute ``neurep_invented``.
+    "NeuRep: invented", and are flagged in the boolean face attribute ``neurep_invented``. With
+    ``surface`` (the source's, ``source_surface``), it takes over the source's material indices, UV maps
+    and colours (``take_over``); the source's active and render colours then stay active.
     """
     matrix, local, faces = placement.storage(vertices, faces, None if matrix_world is None else
                                              np.array(matrix_world, dtype=np.float64))
@@ -253,6 +360,8 @@ def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.
     mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     for material in materials:
         mesh.materials.append(material)
+    if surface is not None:
+        take_over(mesh, vertices, faces, surface)
     if invented_threshold is not None:
         mark_invented(mesh, invented_faces(faces, distance, invented_threshold))
     mesh.shade_smooth()

@@ -100,3 +100,67 @@ def test_marking_can_be_switched_off(scene):
     assert bpy.ops.neurep.complete(**TINY_FIT, mark_invented=False) == {"FINISHED"}
     mesh = bpy.data.objects["Scan_completed"].data
     assert len(mesh.materials) == 0 and "neurep_invented" not in mesh.attributes
+
+
+def planar(local: np.ndarray) -> np.ndarray:
+    """The test's UV layout and colours: linear in the object's own coordinates."""
+    return local[:, :2] * 0.25 + 0.5
+
+
+def textured_scan():
+    """The holed test sphere with a planar UV map, a corner and a point colour, and two materials (x < 0:
+    the second one)."""
+    scan = holed_sphere(location=(1.0, -2.0, 0.5), scale=1.2)
+    mesh = scan.data
+    corners = np.empty(len(mesh.loops), dtype=np.int32)
+    mesh.loops.foreach_get("vertex_index", corners)
+    local = vertex_positions(scan).astype(np.float64)
+    mesh.uv_layers.new(name="Scan UV").data.foreach_set("uv", planar(local[corners]).astype(np.float32).ravel())
+    point_colours = np.concatenate([planar(local), np.full((len(local), 2), [0.5, 1.0])], axis=1)
+    mesh.color_attributes.new("Albedo", "FLOAT_COLOR", "POINT").data.foreach_set(
+        "color", point_colours.astype(np.float32).ravel())
+    mesh.color_attributes.new("Tint", "BYTE_COLOR", "CORNER")
+    mesh.color_attributes.active_color = mesh.color_attributes["Albedo"]
+    mesh.color_attributes.render_color_index = mesh.color_attributes.find("Albedo")
+    mesh.materials.append(material("Left", (0.2, 0.2, 0.8, 1.0)))
+    mesh.materials.append(material("Right", (0.8, 0.2, 0.2, 1.0)))
+    centres = np.empty(len(mesh.polygons) * 3, dtype=np.float32)
+    mesh.polygons.foreach_get("center", centres)
+    mesh.polygons.foreach_set("material_index", (centres.reshape(-1, 3)[:, 0] < 0).astype(np.int32))
+    bpy.context.view_layer.update()
+    return scan
+
+
+def test_a_textured_scan_gives_its_uvs_colours_and_materials_to_the_result(scene):
+    scan = textured_scan()
+    select_only(scan)
+    assert bpy.ops.neurep.complete(**TINY_FIT) == {"FINISHED"}
+    mesh = bpy.data.objects["Scan_completed"].data
+    assert mesh.uv_layers.active.name == "Scan UV" and mesh.uv_layers["Scan UV"].active_render
+    assert mesh.color_attributes.active_color.name == "Albedo"
+    assert mesh.color_attributes[mesh.color_attributes.render_color_index].name == "Albedo"
+    assert {"Tint", "neurep_distance_color"} <= set(mesh.color_attributes.keys())
+
+    local = vertex_positions(bpy.data.objects["Scan_completed"]).astype(np.float64)
+    corners = np.empty(len(mesh.loops), dtype=np.int32)
+    mesh.loops.foreach_get("vertex_index", corners)
+    uv = np.empty(len(mesh.loops) * 2, dtype=np.float32)
+    mesh.uv_layers["Scan UV"].data.foreach_get("uv", uv)
+    invented = np.empty(len(mesh.polygons), dtype=bool)
+    mesh.attributes["neurep_invented"].data.foreach_get("value", invented)
+    observed_corners = np.repeat(~invented, 3)  # triangles: three loops a face
+    uv_error = np.abs(uv.reshape(-1, 2) - planar(local[corners]))
+    assert np.isfinite(uv).all() and np.median(uv_error[observed_corners]) < 0.005
+    colours = np.empty(len(mesh.vertices) * 4, dtype=np.float32)
+    mesh.color_attributes["Albedo"].data.foreach_get("color", colours)
+    colour_error = np.abs(colours.reshape(-1, 4)[:, :2] - planar(local))
+    assert np.median(colour_error) < 0.005 and np.allclose(colours.reshape(-1, 4)[:, 2:], [0.5, 1.0])
+
+    slots = np.empty(len(mesh.polygons), dtype=np.int32)
+    mesh.polygons.foreach_get("material_index", slots)
+    centres = np.empty(len(mesh.polygons) * 3, dtype=np.float32)
+    mesh.polygons.foreach_get("center", centres)
+    x = centres.reshape(-1, 3)[:, 0]
+    clear = ~invented & (np.abs(x) > 0.1)
+    assert [m.name for m in mesh.materials] == ["Left", "Right", "NeuRep: invented"]
+    assert np.mean(slots[clear] == (x[clear] < 0)) > 0.99 and (slots[invented] == 2).all()
