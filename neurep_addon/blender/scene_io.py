@@ -229,44 +229,71 @@ class SourceSurface:
 
 
 def source_surface(ob, depsgraph) -> SourceSurface | None:
-    """What a result of ``ob`` takes over (after its modifiers): None unless it is a mesh with faces."""
-    if ob.type != "MESH":
+    """What a result of ``ob`` takes over (after its modifiers), from its faces, or from its points when it
+    has none (a point cloud, a mesh of vertices only: each point stands as a triangle of no size)."""
+    if ob.type not in SUPPORTED_TYPES:
         return None
     evaluated = ob.evaluated_get(depsgraph)
+    matrix = np.array(evaluated.matrix_world, dtype=np.float64)
+    if ob.type == "POINTCLOUD":
+        cloud = evaluated.data
+        points = _read_vectors(cloud.points, "co")
+        if not len(points):
+            return None
+        corners = np.repeat(np.arange(len(points)), 3)
+        layers = _layers(cloud.attributes, {"POINT": corners}, len(points))
+        color = next((name for name, kind, _, _ in layers if kind in ("FLOAT_COLOR", "BYTE_COLOR")), None)
+        return SourceSurface(_to_world(points, matrix)[corners].reshape(-1, 3, 3), np.zeros(len(points), np.int32),
+                             layers, active_color=color, render_color=color)
     mesh = evaluated.to_mesh()
     try:
-        if len(mesh.polygons) == 0:
+        vertices = _to_world(_read_vectors(mesh.vertices, "co"), matrix)
+        if not len(vertices):
             return None
+        if len(mesh.polygons) == 0:
+            corners = np.repeat(np.arange(len(vertices)), 3)
+            return SourceSurface(vertices[corners].reshape(-1, 3, 3), np.zeros(len(vertices), np.int32),
+                                 _layers(mesh.attributes, {"POINT": corners}, len(vertices)),
+                                 *_active_layers(mesh))
         mesh.calc_loop_triangles()
         count = len(mesh.loop_triangles)
-        corners = {name: np.empty(count * 3, dtype=np.int32) for name in ("vertices", "loops")}
-        for name, values in corners.items():
-            mesh.loop_triangles.foreach_get(name, values)
+        corners = {domain: np.empty(count * 3, dtype=np.int32) for domain in ("POINT", "CORNER")}
+        mesh.loop_triangles.foreach_get("vertices", corners["POINT"])
+        mesh.loop_triangles.foreach_get("loops", corners["CORNER"])
         polygon = np.empty(count, dtype=np.int32)
         mesh.loop_triangles.foreach_get("polygon_index", polygon)
         materials = np.empty(len(mesh.polygons), dtype=np.int32)
         mesh.polygons.foreach_get("material_index", materials)
-        vertices = _to_world(_read_vectors(mesh.vertices, "co"), np.array(evaluated.matrix_world, dtype=np.float64))
-        layers = []
-        for attribute in mesh.attributes:
-            kind = TRANSFERRED_TYPES.get(attribute.data_type)
-            if kind is None or attribute.domain not in ("POINT", "CORNER") or attribute.name == "position" \
-                    or attribute.name.startswith((".", "neurep_")):
-                continue
-            values = np.empty(len(attribute.data) * kind[1], dtype=np.float32)
-            attribute.data.foreach_get(kind[0], values)
-            index = corners["vertices" if attribute.domain == "POINT" else "loops"]
-            layers.append((attribute.name, attribute.data_type, attribute.domain,
-                           values.reshape(-1, kind[1])[index].reshape(count, 3, kind[1])))
-        uv, colors = mesh.uv_layers, mesh.color_attributes
-        render_uv = next((layer.name for layer in uv if layer.active_render), None)
-        render_color = colors[colors.render_color_index].name if 0 <= colors.render_color_index < len(colors) \
-            else None
-        return SourceSurface(vertices[corners["vertices"]].reshape(count, 3, 3), materials[polygon], layers,
-                             uv.active.name if uv.active is not None else None, render_uv,
-                             colors.active_color_name or None, render_color)
+        return SourceSurface(vertices[corners["POINT"]].reshape(count, 3, 3), materials[polygon],
+                             _layers(mesh.attributes, corners, count), *_active_layers(mesh))
     finally:
         evaluated.to_mesh_clear()
+
+
+def _layers(attributes, corners: dict, count: int) -> list[tuple[str, str, str, np.ndarray]]:
+    """The transferred attributes among ``attributes``, at the triangles' corners: ``corners[domain]`` holds
+    the element of each of the ``count`` triangles' corners (int [count * 3]) for the domains read."""
+    layers = []
+    for attribute in attributes:
+        kind = TRANSFERRED_TYPES.get(attribute.data_type)
+        if kind is None or attribute.domain not in corners or attribute.name == "position" \
+                or attribute.name.startswith((".", "neurep_")):
+            continue
+        values = np.empty(len(attribute.data) * kind[1], dtype=np.float32)
+        attribute.data.foreach_get(kind[0], values)
+        layers.append((attribute.name, attribute.data_type, attribute.domain,
+                       values.reshape(-1, kind[1])[corners[attribute.domain]].reshape(count, 3, kind[1])))
+    return layers
+
+
+def _active_layers(mesh) -> tuple[str | None, str | None, str | None, str | None]:
+    """A mesh's active and render UV map, then its active and render colour attribute (None: none)."""
+    uv, colors = mesh.uv_layers, mesh.color_attributes
+    render_color = colors[colors.render_color_index].name if 0 <= colors.render_color_index < len(colors) \
+        else None
+    return (uv.active.name if uv.active is not None else None,
+            next((layer.name for layer in uv if layer.active_render), None),
+            colors.active_color_name or None, render_color)
 
 
 def take_over(mesh, vertices: np.ndarray, faces: np.ndarray, surface: SourceSurface) -> None:

@@ -9,7 +9,7 @@ import bpy
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .conftest import TINY_FIT, holed_sphere, select_only, vertex_positions
+from .conftest import TINY_FIT, holed_sphere, select_only, sphere_points, vertex_mesh, vertex_positions
 
 
 def world_positions(ob) -> np.ndarray:
@@ -164,3 +164,34 @@ def test_a_textured_scan_gives_its_uvs_colours_and_materials_to_the_result(scene
     clear = ~invented & (np.abs(x) > 0.1)
     assert [m.name for m in mesh.materials] == ["Left", "Right", "NeuRep: invented"]
     assert np.mean(slots[clear] == (x[clear] < 0)) > 0.99 and (slots[invented] == 2).all()
+
+
+def test_a_coloured_point_scan_gives_its_colours_to_the_result(scene):
+    points = sphere_points(3000) * 1.2
+    points = points[points[:, 2] < 0.8]  # an open scan
+    scan = vertex_mesh("Points", points)
+    scan.location = (0.0, 3.0, 0.0)
+    colours = np.concatenate([planar(points), np.ones((len(points), 2))], axis=1)
+    layer = scan.data.color_attributes.new("Col", "BYTE_COLOR", "POINT")
+    layer.data.foreach_set("color", colours.astype(np.float32).ravel())
+    bpy.context.view_layer.update()
+    select_only(scan)
+    assert bpy.ops.neurep.complete(**TINY_FIT) == {"FINISHED"}
+    mesh = bpy.data.objects["Points_completed"].data
+    assert mesh.color_attributes.active_color.name == "Col"
+    received = np.empty(len(mesh.vertices) * 4, dtype=np.float32)
+    mesh.color_attributes["Col"].data.foreach_get("color", received)
+    local = vertex_positions(bpy.data.objects["Points_completed"]).astype(np.float64)
+    invented = np.asarray(_invented_vertices(mesh))
+    error = np.abs(received.reshape(-1, 4)[:, :2] - planar(local))[~invented]
+    assert np.median(error) < 0.01  # 8-bit colours and the points' spacing
+
+
+def _invented_vertices(mesh) -> np.ndarray:
+    flags = np.empty(len(mesh.polygons), dtype=bool)
+    mesh.attributes["neurep_invented"].data.foreach_get("value", flags)
+    corners = np.empty(len(mesh.loops), dtype=np.int32)
+    mesh.loops.foreach_get("vertex_index", corners)
+    invented = np.zeros(len(mesh.vertices), dtype=bool)
+    invented[corners[np.repeat(flags, 3)]] = True
+    return invented
