@@ -98,11 +98,10 @@ def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
         return faces, 0
     flip, parts = consistent_winding(faces, len(vertices))
     triangles = vertices[np.where(flip[:, None], faces[:, ::-1], faces)]
-    areas = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]),
-                                 axis=1)
-    centre = (areas @ triangles.mean(axis=1)) / max(areas.sum(), 1e-300)
-    relative = triangles - centre
-    volumes = np.einsum("ij,ij->i", relative[:, 0], np.cross(relative[:, 1], relative[:, 2])) / 6.0
+    normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])  # 2 x area
+    areas = np.linalg.norm(normals, axis=1)
+    centre = (areas @ triangles.sum(axis=1)) / max(3.0 * areas.sum(), 1e-300)
+    volumes = np.einsum("ij,ij->i", triangles[:, 0] - centre, normals) / 6.0  # of the tetrahedra from the centre
     signed = np.bincount(parts, weights=volumes)
     unsigned = np.bincount(parts, weights=np.abs(volumes))
     reverse = flip ^ (signed < -ORIENTATION_MARGIN * unsigned)[parts]
@@ -122,17 +121,20 @@ def consistent_winding(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray
     starts, ends = faces.reshape(-1), faces[:, [1, 2, 0]].reshape(-1)
     key = np.minimum(starts, ends) * vertex_count + np.maximum(starts, ends)
     order = np.argsort(key, kind="stable")
-    _, first, uses = np.unique(key[order], return_index=True, return_counts=True)
-    first = first[uses == 2]
+    run_starts = np.r_[0, np.flatnonzero(np.diff(key[order])) + 1]
+    first = run_starts[np.diff(np.r_[run_starts, len(key)]) == 2]  # edges that exactly two faces use
     one, other = order[first], order[first + 1]
-    a, b = one // 3, other // 3
-    keep = a != b
-    same_direction = (starts[one] == starts[other])[keep]  # the two faces disagree on the winding
-    _, unique = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0, return_index=True)  # one edge a pair
-    a, b, same_direction = a[keep][unique], b[keep][unique], same_direction[unique]
-    # one search from an extra node linked to a face of every part: each face's parent in a spanning forest
+    keep = one // 3 != other // 3
+    one, other = one[keep], other[keep]
+    a, b = np.minimum(one // 3, other // 3), np.maximum(one // 3, other // 3)
+    _, unique = np.unique(a * count + b, return_index=True)  # one edge a pair of faces
+    a, b, one, other = a[unique], b[unique], one[unique], other[unique]
+    same_direction = starts[one] == starts[other]  # the two faces disagree on the winding
     labels = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(count, count)),
                                   directed=False)[1]
+    if not same_direction.any():
+        return np.zeros(count, dtype=bool), labels
+    # one search from an extra node linked to a face of every part: each face's parent in a spanning forest
     _, roots = np.unique(labels, return_index=True)
     rows = np.concatenate([a, b, np.full(len(roots), count)])
     cols = np.concatenate([b, a, roots])
