@@ -7,7 +7,8 @@
   units of detail. A result whose vertices would lie that far from its object's origin is stored around its
   own centre, with the offset moved into its object's matrix.
 - Scans joined from a half and its mirrored copy hold parts wound opposite ways. ``outward_faces`` makes
-  each connected part consistently wound and facing away from the whole mesh's centre.
+  each connected part consistently wound and facing outwards (bulging outwards; a flat part away from
+  the whole mesh's centre).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ FLOAT32_ULP = 2.0 ** -23
 STORAGE_PRECISION = 1e-5
 """Vertices stay in the source's frame while float32 keeps them to this fraction of the mesh's size."""
 ORIENTATION_MARGIN = 0.1
-"""A part is turned over only when its signed volume seen from the centre is below minus this share of its
-unsigned volume: parts that face both ways about equally (a flat patch through the centre) are kept."""
+"""A part faces clearly one way from a point when its signed volume seen from there is beyond this share
+of its unsigned volume: parts that face both ways about equally (a flat patch through the point) do not."""
 
 
 def mirrors(matrix: np.ndarray) -> bool:
@@ -88,9 +89,10 @@ def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
     faces were turned over.
 
     Within a part (faces joined by edges that two faces share), each face takes the winding of the face it
-    is reached from. Then a part whose signed volume, seen from the area-weighted centre of the whole mesh,
-    is clearly negative (``ORIENTATION_MARGIN``) is turned over: a mirrored half joined to its original
-    comes back facing out like the original.
+    is reached from. Then a part is turned over when it clearly faces inwards (``ORIENTATION_MARGIN``) seen
+    from its own area-weighted centre (a curved part bulges outwards), or, for a part that faces neither
+    way clearly from there (a flat one), seen from the centre of the whole mesh. A mirrored half joined to
+    its original comes back facing out like the original.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
@@ -100,11 +102,24 @@ def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
     triangles = vertices[np.where(flip[:, None], faces[:, ::-1], faces)]
     normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])  # 2 x area
     areas = np.linalg.norm(normals, axis=1)
-    centre = (areas @ triangles.sum(axis=1)) / max(3.0 * areas.sum(), 1e-300)
-    volumes = np.einsum("ij,ij->i", triangles[:, 0] - centre, normals) / 6.0  # of the tetrahedra from the centre
-    signed = np.bincount(parts, weights=volumes)
-    unsigned = np.bincount(parts, weights=np.abs(volumes))
-    reverse = flip ^ (signed < -ORIENTATION_MARGIN * unsigned)[parts]
+    weighted = triangles.sum(axis=1) * (areas / 3.0)[:, None]
+    part_areas = np.maximum(np.bincount(parts, weights=areas), 1e-300)
+    part_centres = np.stack([np.bincount(parts, weights=weighted[:, axis]) for axis in range(3)], axis=1)
+    whole_centre = part_centres.sum(axis=0) / part_areas.sum()
+    part_centres /= part_areas[:, None]
+    from_origin = np.einsum("ij,ij->i", triangles[:, 0], normals)
+
+    def facing(volumes: np.ndarray) -> np.ndarray:
+        """Per part: +1 clearly outwards, -1 clearly inwards, else 0, from the volumes (times 6) of the
+        tetrahedra from a point to each face, against the margin times their unsigned sum."""
+        signed = np.bincount(parts, weights=volumes)
+        unsigned = np.bincount(parts, weights=np.abs(volumes))
+        return (signed > ORIENTATION_MARGIN * unsigned).astype(int) - (signed < -ORIENTATION_MARGIN * unsigned)
+
+    whole = facing(from_origin - normals @ whole_centre)
+    own = whole if len(part_areas) == 1 else facing(from_origin - np.einsum("ij,ij->i", part_centres[parts], normals))
+    turn = np.where(own != 0, own, whole) < 0
+    reverse = flip ^ turn[parts]
     return np.where(reverse[:, None], faces[:, ::-1], faces), int(np.count_nonzero(reverse))
 
 
@@ -127,13 +142,13 @@ def consistent_winding(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray
     keep = one // 3 != other // 3
     one, other = one[keep], other[keep]
     a, b = np.minimum(one // 3, other // 3), np.maximum(one // 3, other // 3)
-    _, unique = np.unique(a * count + b, return_index=True)  # one edge a pair of faces
-    a, b, one, other = a[unique], b[unique], one[unique], other[unique]
     same_direction = starts[one] == starts[other]  # the two faces disagree on the winding
     labels = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(count, count)),
                                   directed=False)[1]
     if not same_direction.any():
         return np.zeros(count, dtype=bool), labels
+    _, unique = np.unique(a * count + b, return_index=True)  # one edge a pair of faces (duplicate faces)
+    a, b, same_direction = a[unique], b[unique], same_direction[unique]
     # one search from an extra node linked to a face of every part: each face's parent in a spanning forest
     _, roots = np.unique(labels, return_index=True)
     rows = np.concatenate([a, b, np.full(len(roots), count)])

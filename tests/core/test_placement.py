@@ -108,3 +108,28 @@ def test_a_part_seen_edge_on_from_the_centre_is_kept_either_way():
     for faces in (flat.faces, flat.faces[:, ::-1]):
         kept, turned = outward_faces(flat_vertices, faces)
         assert turned == 0 and np.array_equal(kept, faces)
+
+
+def test_bowls_far_apart_with_their_openings_turned_away_are_kept():
+    sphere = trimesh.creation.icosphere(3)
+    bowl = sphere.submesh([np.flatnonzero(sphere.triangles_center[:, 0] < 0.0)], append=True)  # open at +x
+    right = bowl.vertices + (10.0, 0.0, 0.0)  # its opening away from the left one
+    left = bowl.vertices * (-1.0, 1.0, 1.0) - (10.0, 0.0, 0.0)  # mirrored: opening at -x, wound back outwards
+    vertices = np.concatenate([right, left])
+    faces = np.concatenate([bowl.faces, bowl.faces[:, ::-1] + len(bowl.vertices)])
+    assert outward_share(left, bowl.faces[:, ::-1], (-10.0, 0.0, 0.0)) > 0.99
+    kept, turned = outward_faces(vertices, faces)
+    assert turned == 0 and np.array_equal(kept, faces)  # from the middle, both seem to face inwards
+    inverted = np.concatenate([faces[:len(bowl.faces)], faces[len(bowl.faces):, ::-1]])
+    fixed, turned = outward_faces(vertices, inverted)
+    assert turned == len(bowl.faces) and np.array_equal(fixed, faces)
+
+
+def test_a_flat_part_is_turned_to_face_away_from_the_whole():
+    sphere = trimesh.creation.icosphere(3)
+    box = trimesh.creation.box((2.0, 2.0, 2.0))
+    side = box.submesh([np.flatnonzero(box.face_normals[:, 0] > 0.9)], append=True)  # x = 1, facing +x
+    vertices = np.concatenate([sphere.vertices, side.vertices + (2.0, 0.0, 0.0)])
+    faces = np.concatenate([sphere.faces, side.faces[:, ::-1] + len(sphere.vertices)])  # stored facing -x
+    fixed, turned = outward_faces(vertices, faces)
+    assert turned == len(side.faces) and outward_share(vertices, fixed, 0.0) == 1.0
