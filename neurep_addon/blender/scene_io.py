@@ -212,7 +212,7 @@ TRANSFERRED_TYPES = {"FLOAT": ("value", 1), "FLOAT2": ("vector", 2), "FLOAT_VECT
 
 @dataclass
 class SourceSurface:
-    """A mesh object's evaluated surface in world space and what a result takes over from it.
+    """A source object's evaluated surface in world space and what a result takes over from it.
 
     triangles: float64 [T, 3, 3]; materials: each triangle's material index int [T];
     layers: (name, data type, domain, values at the triangles' corners float [T, 3, C]) of its UV maps,
@@ -369,9 +369,10 @@ def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.
     source's), the object gets that transform and its mesh data holds the vertices in that local space, so
     it lines up with its source and shares its origin; its faces are wound to face outwards when the
     transform mirrors. Vertices too far from that origin for float32 are stored around their centre, the
-    object's origin moved there (``core.placement.storage``). ``materials`` (Material or None) become its first slots. With ``invented_threshold`` (world
-    units), faces whose vertices lie farther than that from the scan on average go to one more slot,
-    "NeuRep: invented", and are flagged in the boolean face attribute ``neurep_invented``. With
+    object's origin moved there (``core.placement.storage``). ``materials`` (Material or None) become its
+    first slots. With ``invented_threshold`` (world units), faces whose vertices lie farther than that from
+    the scan on average go to one more slot, "NeuRep: invented", and are flagged in the boolean face
+    attribute ``neurep_invented``. With
     ``surface`` (the source's, ``source_surface``), it takes over the source's material indices, UV maps
     and colours (``take_over``); the source's active and render colours then stay active.
     """
