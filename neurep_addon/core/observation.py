@@ -9,6 +9,9 @@ import numpy as np
 from .config import DATA_HALF_EXTENT, MAX_POINTS, MIN_EXTENT_RATIO, MIN_POINTS
 from .errors import InputError
 
+MESH_SAMPLES = 100_000
+"""Surface samples drawn from a mesh input (area-weighted)."""
+
 
 @dataclass
 class Observation:
@@ -32,15 +35,35 @@ class Observation:
 
 
 def sample_surface(mesh, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Area-weighted surface samples float64 [count, 3] of ``mesh`` (a ``trimesh.Trimesh``) and their face
-    normals [count, 3].
+    """Area-weighted surface samples float64 [count, 3] of ``mesh`` (a ``trimesh.Trimesh`` of finite vertices)
+    and their face normals [count, 3], drawn on a unit-sized copy so that face areas neither overflow nor
+    underflow; ``InputError`` if no face has an area.
 
-    The one surface sampler: mesh inputs, Blender meshes, virtual scans and the metrics all use it.
+    The one surface sampler: mesh inputs (``sample_mesh``), Blender meshes, virtual scans and the metrics
+    all use it.
     """
     import trimesh  # not at import time: Blender reads observations before the dependencies are installed
 
-    points, faces = trimesh.sample.sample_surface(mesh, count, seed=seed)
-    return np.asarray(points, dtype=np.float64), np.asarray(mesh.face_normals, dtype=np.float64)[faces]
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    center = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
+    scale = float(np.abs(vertices - center).max()) or 1.0
+    unit = trimesh.Trimesh((vertices - center) / scale, mesh.faces, process=False)
+    if not unit.area_faces.sum() > 0:
+        raise InputError(f"all {len(unit.faces):,} faces have zero area; the mesh cannot be sampled")
+    points, faces = trimesh.sample.sample_surface(unit, count, seed=seed)
+    return (np.asarray(points, dtype=np.float64) * scale + center,
+            np.asarray(unit.face_normals, dtype=np.float64)[faces])
+
+
+def sample_mesh(vertices: np.ndarray, faces: np.ndarray, count: int = MESH_SAMPLES, seed: int = 0) -> Observation:
+    """``count`` surface samples of a mesh (vertices float64 [V, 3], faces int [F, 3]) with their face
+    normals, noted. Mesh files and Blender's selected meshes are sampled so: ``sample_surface`` with a seed
+    drawn from ``seed``."""
+    import trimesh
+
+    points, normals = sample_surface(trimesh.Trimesh(vertices, faces, process=False), count,
+                                     int(np.random.default_rng(seed).integers(2**31)))
+    return Observation(points, normals, (f"sampled {count:,} points from a mesh of {len(faces):,} faces",))
 
 
 def merge(observations: list[Observation]) -> Observation:

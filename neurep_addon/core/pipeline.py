@@ -33,9 +33,8 @@ from .extract import drop_small_components
 from .fit import FitSession, PreviewCallback, ProgressCallback, StepInfo
 from .holes import Field, Hole, boundary_loops, check_mesh
 from .holes import fill_holes as fill_holes_on_field
-from .io import MESH_SAMPLES, sample_mesh
 from .normals import estimate_normals
-from .observation import Normalization, Observation, validate
+from .observation import MESH_SAMPLES, Normalization, Observation, sample_mesh, validate
 from .prior import Prior
 from .prior_io import resolve_priors
 from .shape_fit import ShapeFit, fit_code, refine

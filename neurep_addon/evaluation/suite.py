@@ -30,9 +30,9 @@ from scipy.spatial import cKDTree
 from ..core.config import LossWeights, FitConfig
 from ..core.errors import InputError
 from ..core.holes import fill_holes_minimal_area
-from ..core.io import read_mesh, read_observation, sample_mesh
+from ..core.io import read_mesh, read_observation
 from .metrics import MISSING_DISTANCE, MISSING_TAU, evaluate, unit_transform, wrong_facing
-from ..core.observation import Observation
+from ..core.observation import Observation, sample_mesh
 from ..core.pipeline import complete, complete_prepared, fill_holes, prepare, settings
 from ..core.prior import Prior
 from ..core.prior_io import DEFAULT_PRIOR_PATH

@@ -331,9 +331,9 @@ def test_reader_on_corpus(tmp_path, kind):
     before = sorted(tmp_path.iterdir())
     if kind.refused:
         with pytest.raises(InputError, match=kind.refused):
-            read_observation(path, mesh_samples=2000)
+            read_observation(path, mesh_samples=20_000)
     else:
-        obs = read_observation(path, mesh_samples=2000)
+        obs = read_observation(path, mesh_samples=20_000)
         assert obs.points.ndim == 2 and obs.points.shape[1] == 3 and np.isfinite(obs.points).all()
         if kind.invalid:
             with pytest.raises(InputError, match=kind.invalid):
