@@ -30,8 +30,8 @@ from neurep_addon.core.config import preset  # noqa: E402
 from neurep_addon.core.extract import dense_grid, sparse_grid  # noqa: E402
 from neurep_addon.core.fit import FitSession  # noqa: E402
 from neurep_addon.evaluation.metrics import evaluate  # noqa: E402
-from neurep_addon.core.normals import estimate_normals  # noqa: E402
-from neurep_addon.core.observation import Normalization, Observation  # noqa: E402
+from neurep_addon.core.normals import in_box  # noqa: E402
+from neurep_addon.core.observation import Observation  # noqa: E402
 from neurep_addon.core.pipeline import complete, settings  # noqa: E402
 from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH  # noqa: E402
 from neurep_addon.tasks.synth import depth_scan  # noqa: E402
@@ -64,9 +64,7 @@ def synchronize(device: str) -> None:
 
 def step_times(observation: Observation, repeats: int, device: str = "cpu") -> list[dict]:
     """Median seconds per optimisation step (default batch size) for each encoding and width."""
-    norm = Normalization.fit(observation.points)
-    points = norm.to_box(observation.points)
-    normals = estimate_normals(points)
+    _, points, normals = in_box(observation)
     rows = []
     for encoding in ("siren", "fourier", "relu"):
         for width in (64, 128, 256):
@@ -88,9 +86,8 @@ def step_times(observation: Observation, repeats: int, device: str = "cpu") -> l
 
 def extraction(observation: Observation, device: str = "cpu") -> list[dict]:
     """Sparse vs dense extraction of a network fitted to the scan (default preset, random init)."""
-    norm = Normalization.fit(observation.points)
-    points = norm.to_box(observation.points)
-    session = FitSession(points, estimate_normals(points), preset("default"), device=device, seed=0)
+    _, points, normals = in_box(observation)
+    session = FitSession(points, normals, preset("default"), device=device, seed=0)
     session.run()
     rows = []
     for resolution in (128, 256):

@@ -31,6 +31,7 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components, mini
 from scipy.spatial import cKDTree
 
 from .config import NORMAL_NEIGHBOURS
+from .observation import Normalization, Observation
 
 MAX_NEIGHBOURS = 128
 """Neighbourhood of the noisiest scans (bounds memory and time on large scans)."""
@@ -38,6 +39,8 @@ NOISE_RATIO_CLEAN = 0.1
 NOISE_RATIO_NOISY = 0.5
 """Noise ratios (see ``noise_adaptive_k``) at and below which k is kept, and at and above which
 ``MAX_NEIGHBOURS`` is used."""
+SPACING_QUERIES = 4096
+"""Points whose nearest neighbour measures a scan's spacing (``point_spacing``)."""
 CHUNK = 8192
 """Points whose neighbourhoods are fitted at once."""
 VISIBILITY_VOTERS = 12_000
@@ -78,6 +81,19 @@ def estimate_normals(points: np.ndarray, k: int = NORMAL_NEIGHBOURS,
     return _orient(points, normals, neighbours, spread, viewpoints if vote else None, vote)
 
 
+def in_box(observation: Observation, k: int = NORMAL_NEIGHBOURS) -> tuple[Normalization, np.ndarray, np.ndarray]:
+    """The one preparation of observed points for a fit: the map into the box, the points there [N, 3], and
+    the observation's normals or, when it has none, normals estimated there (``estimate_normals`` with ``k``).
+
+    Completion, hole filling, meta-training tasks, the baselines and the benchmarks all prepare points so.
+    """
+    normalization = Normalization.fit(observation.points)
+    points = normalization.to_box(observation.points)
+    if observation.has_normals:
+        return normalization, points, np.asarray(observation.normals, dtype=np.float64)
+    return normalization, points, estimate_normals(points, k)
+
+
 def noise_adaptive_k(points: np.ndarray, tree: cKDTree, k: int) -> int:
     """The neighbourhood size for ``points``: ``k`` on clean scans, up to ``MAX_NEIGHBOURS`` on noisy ones.
 
@@ -86,22 +102,27 @@ def noise_adaptive_k(points: np.ndarray, tree: cKDTree, k: int) -> int:
     on the ABC time-of-flight scans (where a k-point patch is about as thick as it is wide). The size grows
     geometrically from k at ``NOISE_RATIO_CLEAN`` to ``MAX_NEIGHBOURS`` at ``NOISE_RATIO_NOISY``.
     """
-    sample = _spacing_sample(points)
-    _, spread = _plane_normals(points, tree, k, sample)
-    ratio = float(np.median(spread) / max(_median_spacing(tree, sample), 1e-12))
+    _, spread = _plane_normals(points, tree, k, _spacing_sample(points))
+    ratio = float(np.median(spread) / max(point_spacing(points, tree), 1e-12))
     share = np.clip((ratio - NOISE_RATIO_CLEAN) / (NOISE_RATIO_NOISY - NOISE_RATIO_CLEAN), 0.0, 1.0)
     largest = min(max(k, MAX_NEIGHBOURS), len(points) - 1)
     return int(round(k * (largest / k) ** share))
 
 
-def _spacing_sample(points: np.ndarray) -> np.ndarray:
-    """A fixed random subset (at most 4,096) of ``points`` [N, 3] to measure the scan's spacing and noise on."""
-    return points[np.random.default_rng(0).choice(len(points), min(len(points), 4096), replace=False)]
+def point_spacing(points: np.ndarray, tree: cKDTree | None = None, queries: int = SPACING_QUERIES) -> float:
+    """The typical spacing of ``points`` [N, 3]: the median distance from each of ``queries`` of them (a fixed
+    random subset) to its nearest other point; 0 for fewer than two points. ``tree``: ``cKDTree(points)``
+    when already built."""
+    if len(points) < 2:
+        return 0.0
+    tree = cKDTree(points) if tree is None else tree
+    return float(np.median(tree.query(_spacing_sample(points, queries), k=2, workers=-1)[0][:, 1]))
 
 
-def _median_spacing(tree: cKDTree, sample: np.ndarray) -> float:
-    """Median distance from each ``sample`` point to its nearest other point of the ``tree``."""
-    return float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
+def _spacing_sample(points: np.ndarray, queries: int = SPACING_QUERIES) -> np.ndarray:
+    """A fixed random subset (at most ``queries``) of ``points`` [N, 3] to measure the scan's spacing and noise
+    on."""
+    return points[np.random.default_rng(0).choice(len(points), min(len(points), queries), replace=False)]
 
 
 def _plane_normals(points: np.ndarray, tree: cKDTree, k: int,
@@ -201,7 +222,7 @@ def visibility_votes(points: np.ndarray, normals: np.ndarray, spread: np.ndarray
 def visibility_grid(points: np.ndarray) -> int:
     """Cells per side of the occupancy grid of ``points`` [N, 3]: cells ``VISIBILITY_CELL_SPACINGS`` point
     spacings wide, between ``VISIBILITY_GRID_MIN`` and ``VISIBILITY_GRID``."""
-    spacing = _median_spacing(cKDTree(points), _spacing_sample(points)) if len(points) > 1 else 0.0
+    spacing = point_spacing(points)
     if spacing <= 0:
         return VISIBILITY_GRID
     return int(np.clip(round(2.0 / (VISIBILITY_CELL_SPACINGS * spacing)), VISIBILITY_GRID_MIN, VISIBILITY_GRID))

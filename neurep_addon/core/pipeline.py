@@ -33,7 +33,7 @@ from .extract import drop_small_components
 from .fit import FitSession, PreviewCallback, ProgressCallback, StepInfo
 from .holes import Field, Hole, boundary_loops, check_mesh
 from .holes import fill_holes as fill_holes_on_field
-from .normals import estimate_normals
+from .normals import in_box
 from .observation import MESH_SAMPLES, Normalization, Observation, sample_mesh, validate
 from .prior import Prior
 from .prior_io import resolve_priors
@@ -158,12 +158,8 @@ def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepa
     clock = time.perf_counter()
     observation = validate(observation, np.random.default_rng(seed))
     notes = list(observation.notes)
-    normalization = Normalization.fit(observation.points)
-    points = normalization.to_box(observation.points)
-    if observation.has_normals:
-        normals = observation.normals
-    else:
-        normals = estimate_normals(points, config.normal_neighbours)
+    normalization, points, normals = in_box(observation, config.normal_neighbours)
+    if not observation.has_normals:
         notes.append("the input has no normals; they were estimated and oriented")
     symmetry = None
     planes = planes_for(config.symmetry, points, normals, seed)
@@ -256,7 +252,7 @@ def complete(observation: Observation, config: FitConfig, prior: Priors = None,
     another thread stops the job with ``FitCancelled``. Raises ``InputError`` for unusable input,
     ``ConfigError`` for a fit of no steps and ``FitError`` when the fit gives no surface.
     """
-    _check_steps(config)
+    check_steps(config.steps)
     return complete_prepared(prepare(observation, config, seed), config, prior, device, seed, progress, preview,
                              cancel)
 
@@ -267,7 +263,7 @@ def complete_prepared(prepared: Prepared, config: FitConfig, prior: Priors = Non
                       cancel: threading.Event | None = None) -> Completion:
     """``complete`` from an already prepared observation (the fit and ``finish``): for a caller that also
     needs what ``prepare`` made, such as the evaluation scoring the estimated normals."""
-    _check_steps(config)
+    check_steps(config.steps)
     clock = time.perf_counter()
 
     def world_preview(vertices: np.ndarray, faces: np.ndarray, step: int) -> None:
@@ -309,9 +305,10 @@ def _shape_space_fit(prepared: Prepared, config: FitConfig, spaces: tuple[ShapeS
     return None, report
 
 
-def _check_steps(config: FitConfig) -> None:
-    if config.steps < 1:
-        raise ConfigError("steps", f"must be at least 1 to complete a scan, got {config.steps}")
+def check_steps(steps: int) -> None:
+    """``ConfigError`` unless a completion or a fill takes at least one step."""
+    if steps < 1:
+        raise ConfigError("steps", f"must be at least 1, got {steps}")
 
 
 @dataclass(kw_only=True)
@@ -373,8 +370,7 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
     Raises ``InputError`` for a mesh that is not a usable triangle mesh, ``ConfigError`` for a fit of no
     steps, ``FitCancelled`` when ``cancel`` is set.
     """
-    if config.steps < 1:
-        raise ConfigError("steps", f"must be at least 1 to fill holes, got {config.steps}")
+    check_steps(config.steps)
     if config.symmetry == "auto":
         # Detected planes stay out of Fill Holes (an explicit axis still applies): with the detected plane the
         # holed UV sphere of the Blender tests (preset fast, 80 steps) at times kept its hole ("projection onto

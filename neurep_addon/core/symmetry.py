@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .normals import point_spacing
+
 MIN_CONFIDENCE = 0.9
 """``auto`` uses a plane only when at least this share of the decided mirrored points support it..."""
 MIN_SUPPORT = 0.15
@@ -102,8 +104,7 @@ class Observed:
     @classmethod
     def of(cls, points: np.ndarray, normals: np.ndarray) -> "Observed":
         tree = cKDTree(points)
-        sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 2000), replace=False)]
-        spacing = float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
+        spacing = point_spacing(points, tree, queries=2000)
         thinned = np.arange(0, len(points), max(1, len(points) // THINNED_POINTS))
         return cls(points, normals, tree, max(0.01, 2 * spacing), thinned, cKDTree(points[thinned]))
 

@@ -2,7 +2,7 @@
 
 Kazhdan & Hoppe 2013, "Screened Poisson Surface Reconstruction", through MeshLab's maintained
 implementation (``pymeshlab``). Points without normals get the same estimated, oriented normals the
-NeuRep fit uses (``normals.estimate_normals``), so both methods start from identical inputs. The
+NeuRep fit uses (``normals.in_box``), so both methods start from identical inputs. The
 result is not trimmed by density: like NeuRep's output it is the closed indicator-function surface.
 """
 
@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.config import NORMAL_NEIGHBOURS
-from ..core.normals import estimate_normals
-from ..core.observation import Normalization, Observation
+from ..core.normals import in_box
+from ..core.observation import Observation
 
 POISSON_DEPTH = 8
 """Octree depth (a 256^3 grid at most), comparable to NeuRep's marching-cubes resolution."""
@@ -35,8 +34,7 @@ def poisson(observation: Observation, depth: int = POISSON_DEPTH) -> tuple[np.nd
     points = np.asarray(observation.points, dtype=np.float64)
     # Estimated where NeuRep estimates them, in the [-1, 1] box (its neighbourhood and visibility scales are
     # box units); directions do not change with the box's shift and uniform scale.
-    normals = (observation.normals if observation.has_normals
-               else estimate_normals(Normalization.fit(points).to_box(points), NORMAL_NEIGHBOURS))
+    normals = in_box(observation)[2]
     meshes = pymeshlab.MeshSet()
     meshes.add_mesh(pymeshlab.Mesh(vertex_matrix=points, v_normals_matrix=np.asarray(normals, dtype=np.float64)))
     try:

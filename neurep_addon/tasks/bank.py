@@ -10,12 +10,14 @@ only; they load with ``allow_pickle=False``.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.io import write_atomically
 from .tasks import ShapeDistribution, Task, task_seed
 
 ARRAYS = ("points", "normals", "target_points", "target_normals", "field_points", "field_sdf")
@@ -38,9 +40,9 @@ def build_bank(shapes: ShapeDistribution, folder: str | Path, count: int, seed: 
         tasks = [shapes.task(task_seed(seed, i)) for i in indices]
         arrays = {f"{j}.{name}": getattr(task, name) for j, task in enumerate(tasks) for name in ARRAYS}
         labels = np.array([f"{task.name}|{task.kind}" for task in tasks])
-        temp = path.with_name(path.name + ".part.npz")
-        np.savez(temp, labels=labels, **arrays)
-        temp.replace(path)
+        shard_bytes = io.BytesIO()
+        np.savez(shard_bytes, labels=labels, **arrays)
+        write_atomically(path, shard_bytes.getvalue())
         log(f"bank: shard {shard} ({len(tasks)} tasks) written")
     return TaskBank(folder)
 

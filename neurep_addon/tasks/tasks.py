@@ -26,8 +26,8 @@ from scipy.spatial.transform import Rotation
 
 from ..core.config import BOX_HALF_SIZE, NORMAL_NEIGHBOURS
 from ..core.errors import ConfigError, InputError
-from ..core.normals import estimate_normals
-from ..core.observation import Normalization, Observation
+from ..core.normals import in_box
+from ..core.observation import Observation
 from .shapes import FAMILIES, check_families, load_mesh, procedural_mesh, random_family
 from .synth import depth_scan, holed_samples, random_directions, surface_samples
 
@@ -161,10 +161,9 @@ def make_task(mesh: trimesh.Trimesh, config: TaskConfig, rng: np.random.Generato
     if len(points) > config.observed_points:
         keep = rng.choice(len(points), size=config.observed_points, replace=False)
         points, normals = points[keep], normals[keep]
-    normalization = Normalization.fit(points)
-    points = normalization.to_box(points)
+    normalization, points, normals = in_box(Observation(points, normals if given_normals else None),
+                                            config.normal_neighbours)
     if not given_normals:
-        normals = estimate_normals(points, config.normal_neighbours)
         kind += "+estimated"
 
     dense, dense_normals = surface_samples(mesh, GROUND_TRUTH_SAMPLES, rng)
