@@ -61,7 +61,7 @@ def holed_sphere() -> bpy.types.Object:
 
 def worker_pid() -> int | None:
     """The fit's worker process kept between jobs by the installed extension (``job._idle``)."""
-    job = next(module for name, module in sys.modules.items() if name.endswith(".neurep_addon.blender.job"))
+    job = next(module for name, module in sys.modules.items() if name.endswith(".neurep_addon.jobs.job"))
     return job._idle[0].pid if job._idle is not None else None
 
 

@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # Inside Blender (blender -b -P), also look where NeuRep's Install PyTorch button put torch; name what is missing.
-from neurep_addon.blender.dependencies import require_for_script  # noqa: E402  (needs neither bpy nor torch)
+from neurep_addon.setup.dependencies import require_for_script  # noqa: E402  (needs neither bpy nor torch)
 
 require_for_script()
 
@@ -35,7 +35,7 @@ from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, Outpu
 from neurep_addon.core.fit import resolve_device  # noqa: E402
 from neurep_addon.core.io import (MESH_SUFFIXES, READ_SUFFIXES, WRITE_SUFFIXES, check_writable,  # noqa: E402
                                   read_mesh, read_observation, write_filled_mesh, write_json, write_mesh)
-from neurep_addon.core.pipeline import complete, fill_holes, settings  # noqa: E402
+from neurep_addon.core.pipeline import check_steps, complete, fill_holes, settings  # noqa: E402
 from neurep_addon.jobs import wording  # noqa: E402
 from neurep_addon.jobs.kinds import Mode  # noqa: E402
 from neurep_addon.jobs.naming import LABELS, result_file_names  # noqa: E402
@@ -112,8 +112,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def check_options(args: argparse.Namespace):
     """The fit settings and prior, once every option is valid (``ConfigError``, ``PriorError``)."""
-    if args.steps is not None and args.steps < 1:
-        raise ConfigError("steps", f"must be at least 1, got {args.steps}")
+    if args.steps is not None:
+        check_steps(args.steps)
     if args.max_hole_size is not None and not args.max_hole_size > 0:  # NaN too
         raise ConfigError("max_hole_size", f"must be a positive size in the input's units, got {args.max_hole_size}")
     check_seed(args.seed)

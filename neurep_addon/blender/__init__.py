@@ -1,17 +1,13 @@
 """NeuRep's Blender layer: scene objects in, completed mesh objects out, around the pure ``core``.
 
     scene_io      selected objects <-> numpy (foreach_get/set), result and preview objects
-    job           a fit in a process of its own (core.worker); a connection back to the main thread
     fitting       main-thread steps shared by the operators (blocking and modal) and the batch mode
     operators     Complete, Complete Files, Cancel, Install PyTorch, Cancel Install
     props         settings;  ui  sidebar panel;  prefs  preferences
-    dependencies  is PyTorch importable, which build fits this machine, pip's command (no bpy needed)
-    install       pip in a background process: progress, cancel, one at a time (no bpy)
-    package       the extension's package name, and core errors in the panel's words
     batch         complete objects inside a .blend file (scripts/complete.py --blend)
 
-Importing this package imports nothing of Blender (``scripts/complete.py`` uses ``dependencies`` in plain
-Python); ``register`` loads the rest.
+A fit runs in a process of its own through ``jobs.job``; PyTorch is found and installed by ``setup``.
+Importing this package imports nothing of Blender; ``register`` loads the rest.
 """
 
 
@@ -37,7 +33,9 @@ def register() -> None:
 def unregister() -> None:
     import bpy
 
-    from . import fitting, install, job, props, ui
+    from ..jobs import job
+    from ..setup import install
+    from . import fitting, props, ui
 
     fitting.stop_running_fit()
     job.end_idle_worker()

@@ -26,11 +26,12 @@ from mathutils import Matrix
 
 from ..core.errors import InputError, NeuRepError, OutputError
 from ..core.observation import Observation
+from ..jobs.job import CANCELLED, FAILED, FINISHED, RUNNING, FillJob, FitJob
 from ..jobs.kinds import Mode
 from ..jobs.naming import preview_name, result_file_names, result_name
-from . import dependencies, scene_io
-from .job import CANCELLED, FAILED, FINISHED, RUNNING, FillJob, FitJob
-from .package import user_message
+from ..jobs.wording import user_message
+from ..setup import dependencies
+from . import scene_io
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
     from ..core.config import FitConfig

@@ -16,9 +16,11 @@ from bpy_extras.io_utils import ImportHelper
 
 from ..core.errors import InputError, NeuRepError
 from ..jobs import wording
-from . import dependencies, fitting, install, prefs
-from .job import CANCELLED, FINISHED, RUNNING
-from .package import ADDON_PACKAGE, user_message
+from ..jobs.job import CANCELLED, FINISHED, RUNNING
+from ..jobs.wording import user_message
+from ..setup import dependencies, install
+from ..setup.package import ADDON_PACKAGE
+from . import fitting, prefs
 from .props import FitSettings
 
 TIMER_SECONDS = 0.1

@@ -8,8 +8,9 @@ import os
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
-from . import dependencies, install
-from .package import ADDON_PACKAGE, device_items
+from ..jobs.wording import device_items
+from ..setup import dependencies, install
+from ..setup.package import ADDON_PACKAGE
 
 
 def _build_items(self, context):

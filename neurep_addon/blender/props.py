@@ -8,7 +8,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, Po
 
 from ..core.config import ENCODINGS, PRESETS
 from ..jobs.kinds import Mode
-from .package import device_items
+from ..jobs.wording import device_items
 
 
 SKIP_SAVE = {"SKIP_SAVE"}

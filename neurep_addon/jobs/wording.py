@@ -2,7 +2,8 @@
 
 Every function takes the figures of one result as a dict: ``core`` stats (``CompletionStats.to_dict``, and
 for a fill ``holes_closed``, ``holes_left_open``, ``added_faces``, ``added_area``), optionally
-``invented_faces`` and ``notes``.
+``invented_faces`` and ``notes``. Blender's menus and reports also word the devices and the core's errors
+here (``device_items``, ``user_message``).
 """
 
 from __future__ import annotations
@@ -68,3 +69,33 @@ def remarks(stats: dict) -> list[str]:
     """What is said after the result line: the mirror plane used, then the notes."""
     plane = [f"used a {symmetry(stats['symmetry'])}"] if stats.get("symmetry") else []
     return plane + list(stats.get("notes", ()))
+
+
+DEVICE_MENU = {"auto": ("Auto", "CUDA, then Apple MPS, then the CPU"), "cpu": ("CPU", "The processor"),
+               "cuda": ("CUDA", "An NVIDIA GPU"), "mps": ("MPS", "Apple silicon GPU")}
+"""Label and description of each of the core's devices (``core.config.DEVICES``) in the device menus."""
+
+
+def device_items() -> list[tuple[str, str, str]]:
+    """The items of a device menu: the core's devices, in its order."""
+    from ..core.config import DEVICES  # plain Python, no torch
+
+    return [(name, *DEVICE_MENU[name]) for name in DEVICES]
+
+
+SETTING_LABELS = {
+    "preset": "Preset", "prior": "Prior", "encoding": "Encoding", "steps": "Steps", "resolution": "Resolution",
+    "device": "Device", "seed": "Seed", "width": "Width", "depth": "Depth",
+}
+"""The core's setting names (``ConfigError.setting``) as the panel labels them."""
+
+
+def user_message(exc: BaseException) -> str:
+    """What a Blender user reads for a core error: a setting is named by its field label, as in the panel."""
+    from ..core.errors import ConfigError, NeuRepError
+
+    if isinstance(exc, ConfigError):
+        return exc.describe(SETTING_LABELS.get(exc.setting, exc.setting))
+    if isinstance(exc, NeuRepError):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}: {exc}"

@@ -50,6 +50,11 @@ def addon(extension_zip):
     shutil.rmtree(USER_RESOURCES, ignore_errors=True)
 
 
+def addon_module(name: str):
+    """A module of the installed extension's package, e.g. ``jobs.job`` (once the ``addon`` fixture ran)."""
+    return importlib.import_module(f"{PACKAGE}.neurep_addon.{name}")
+
+
 @pytest.fixture
 def scene(addon):
     """An empty scene; the add-on stays enabled (``read_factory_settings`` would unload it)."""

@@ -6,8 +6,15 @@ from __future__ import annotations
 import time
 
 import bpy
+import pytest
 
-from .conftest import holed_sphere, scene_state, select_only
+from .conftest import addon_module, holed_sphere, scene_state, select_only
+
+
+@pytest.fixture
+def job_module(addon):
+    """The extension's ``jobs.job``: the client of the fit's worker process."""
+    return addon_module("jobs.job")
 
 
 def make_request(addon, scan, steps=12, preview_every=3):
@@ -68,7 +75,7 @@ def test_cancel_leaves_the_scene_exactly_as_before(addon, scene):
     assert scene_state() == before
 
 
-def test_the_fit_runs_in_a_process_of_its_own_and_no_thread_joins_blender(addon, scene):
+def test_the_fit_runs_in_a_process_of_its_own_and_no_thread_joins_blender(addon, job_module, scene):
     """Blender's operators release the GIL, so a fit thread's Python ran inside them (undo crashed): while a
     fit runs, Blender's process has no thread it did not have before, and the fit's process does the work."""
     import os
@@ -83,12 +90,12 @@ def test_the_fit_runs_in_a_process_of_its_own_and_no_thread_joins_blender(addon,
     assert run_ticks(live, lambda state: seen.append({t.ident for t in threading.enumerate()} - threads)) == "FINISHED"
     assert seen and not any(seen)
     assert process.pid != os.getpid() and process.poll() is None  # kept for the next fit
-    addon.job.end_idle_worker()
+    job_module.end_idle_worker()
     assert process.wait(timeout=10) == 0
     assert "Scan_completed" in bpy.data.objects
 
 
-def test_the_worker_process_serves_the_next_fit_with_torch_already_loaded(addon, scene, monkeypatch):
+def test_the_worker_process_serves_the_next_fit_with_torch_already_loaded(addon, job_module, scene, monkeypatch):
     """A process that answered is kept for the next job (a new one takes 2 s to load torch); one started with
     another ``sys.path`` (PyTorch installed since) is not used; disabling the add-on ends it."""
     import sys
@@ -105,12 +112,12 @@ def test_the_worker_process_serves_the_next_fit_with_torch_already_loaded(addon,
     live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
     assert live.job._process is not kept and kept.wait(timeout=10) is not None
     assert run_ticks(live) == "FINISHED"
-    last = addon.job._idle[0]
-    addon.job.end_idle_worker()
-    assert last.wait(timeout=10) is not None and addon.job._idle is None
+    last = job_module._idle[0]
+    job_module.end_idle_worker()
+    assert last.wait(timeout=10) is not None and job_module._idle is None
 
 
-def test_a_fit_process_that_dies_fails_the_run_and_leaves_the_scene(addon, scene):
+def test_a_fit_process_that_dies_fails_the_run_and_leaves_the_scene(addon, job_module, scene):
     """Killed (out of memory, a crash in a library): the run fails with a clear message, nothing is added,
     and the preview is gone."""
     scan = holed_sphere()
@@ -125,7 +132,7 @@ def test_a_fit_process_that_dies_fails_the_run_and_leaves_the_scene(addon, scene
     assert run_ticks(live) == "FAILED"
     assert "the fit's process ended unexpectedly" in live.error
     assert scene_state() == before and "Scan_preview" not in bpy.data.objects
-    assert addon.job._idle is None or addon.job._idle[0] is not killed  # a dead process is not kept
+    assert job_module._idle is None or job_module._idle[0] is not killed  # a dead process is not kept
 
 
 def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
@@ -174,7 +181,7 @@ def wait_for_preview(live, name="Scan_preview"):
         time.sleep(0.05)
 
 
-def test_an_error_after_previews_removes_the_preview(addon, scene):
+def test_an_error_after_previews_removes_the_preview(addon, job_module, scene):
     """The fit fails after it has shown previews (here: the step after the fit raises)."""
     scan = holed_sphere()
     select_only(scan)
@@ -185,7 +192,7 @@ def test_an_error_after_previews_removes_the_preview(addon, scene):
     def failing_job():
         def fail(_completion):
             raise core_errors.OutputError("the disk is full")
-        return addon.job.FitJob(request.observation, request.config, request.prior, "cpu", 0, after=fail)
+        return job_module.FitJob(request.observation, request.config, request.prior, "cpu", 0, after=fail)
 
     request.new_job = failing_job
     live = addon.fitting.CompletionRun([request]).start()

@@ -20,6 +20,7 @@ def test_zip_holds_only_the_add_on(extension_zip):
     assert not any("__pycache__" in name for name in names)
     assert "neurep_addon/blender/operators.py" in names and "neurep_addon/core/pipeline.py" in names
     assert "neurep_addon/meta/learner.py" in names and "neurep_addon/tasks/tasks.py" in names
+    assert "neurep_addon/setup/dependencies.py" in names and "neurep_addon/jobs/job.py" in names
     assert not any(name.startswith("neurep_addon/evaluation/") for name in names), "the evaluation is not shipped"
 
 
@@ -37,9 +38,9 @@ def test_install_and_enable_in_fresh_blender_registers_without_torch(extension_z
         assert prefs.device == "auto"
         heavy = sorted(m for m in ("torch", "trimesh", "scipy", "skimage", "safetensors") if m in sys.modules)
         assert not heavy, f"imported at registration: {{heavy}}"
-        blender = sys.modules[{PACKAGE!r} + ".neurep_addon.blender"]
-        assert blender.dependencies.user_site_packages().endswith(os.path.join("neurep", "site-packages"))
-        assert blender.dependencies.missing_modules() == []
+        dependencies = sys.modules[{PACKAGE!r} + ".neurep_addon.setup.dependencies"]
+        assert dependencies.user_site_packages().endswith(os.path.join("neurep", "site-packages"))
+        assert dependencies.missing_modules() == []
         print("OK")
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,

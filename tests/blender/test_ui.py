@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import bpy
 import pytest
 
-from .conftest import holed_sphere, select_only
+from .conftest import PACKAGE, holed_sphere, select_only
 
 
 class RecordingLayout:
@@ -77,7 +77,7 @@ def test_last_result_panel_formats_the_summary():
 
 
 def test_preferences_draw(addon):
-    preferences = bpy.context.preferences.addons[addon.package.ADDON_PACKAGE].preferences
+    preferences = bpy.context.preferences.addons[PACKAGE].preferences
     log = draw(type(preferences), bpy.context, bl_rna=preferences.bl_rna)
     assert ("prop", "device") in log
     assert any(text.startswith("PyTorch:") for kind, text in log if kind == "label")

@@ -25,8 +25,8 @@ import numpy as np
 from ..core import worker
 from ..core.errors import NeuRepError
 from ..core.observation import Observation
-from ..jobs.kinds import JobState, Mode
-from .package import user_message
+from .kinds import JobState, Mode
+from .wording import user_message
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
     from ..core.config import FitConfig
