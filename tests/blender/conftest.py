@@ -18,6 +18,8 @@ import bmesh  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from tests import helpers  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "bl_ext.user_default.neurep"
 TINY_FIT = dict(preset="fast", prior="DEFAULT", steps=30, resolution=32, device="cpu")
@@ -90,9 +92,8 @@ def holed_sphere(name="Scan", location=(2.0, 0.0, 1.0), scale=1.5):
 
 
 def sphere_points(count=2000, radius=1.0, seed=0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    points = rng.normal(size=(count, 3))
-    return radius * points / np.linalg.norm(points, axis=1, keepdims=True)
+    """Uniform points [count, 3] on a sphere (``helpers.sphere_points`` without the normals)."""
+    return helpers.sphere_points(count, radius, seed)[0]
 
 
 def vertex_mesh(name, points):

@@ -6,7 +6,7 @@ import bpy
 import numpy as np
 import pytest
 
-from .conftest import holed_sphere, point_cloud, select_only, sphere_points, vertex_mesh
+from .conftest import addon_module, holed_sphere, point_cloud, select_only, sphere_points, vertex_mesh
 
 
 def observe(addon, objects):
@@ -25,6 +25,25 @@ def test_mesh_faces_give_world_space_samples_with_outward_normals(addon, scene):
     assert np.mean(np.einsum("ij,ij->i", observation.normals, observation.points - centre) > 0) > 0.99
     assert observation.points[:, 2].max() < 1.0 + 0.75 * 1.5  # the hole stays a hole
 
+
+
+def test_a_mesh_is_sampled_as_the_command_line_samples_its_file(addon, scene, tmp_path):
+    """The same triangles give the same samples in Blender and from a file (one sampler, one seed rule)."""
+    scan = holed_sphere(location=(2.0, 0.0, 1.0), scale=1.5)
+    mesh = scan.data
+    local = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.vertices.foreach_get("co", local)
+    matrix = np.array(scan.matrix_world, dtype=np.float64)
+    vertices = local.reshape(-1, 3).astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+    mesh.calc_loop_triangles()
+    triangles = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
+    mesh.loop_triangles.foreach_get("vertices", triangles)
+    io = addon_module("core.io")
+    path = io.write_mesh(tmp_path / "scan.obj", vertices, triangles.reshape(-1, 3))
+    from_file = io.read_observation(path, seed=0, mesh_samples=5000)
+    in_blender = observe(addon, [scan])
+    np.testing.assert_allclose(in_blender.points, from_file.points, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(in_blender.normals, from_file.normals, rtol=0, atol=1e-12)
 
 def test_modifiers_are_evaluated(addon, scene):
     scan = holed_sphere(location=(0.0, 0.0, 0.0), scale=1.0)

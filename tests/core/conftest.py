@@ -6,17 +6,11 @@ import numpy as np
 import pytest
 import trimesh
 
+from tests.helpers import sphere_points
+
 
 DEVICE = os.environ.get("NEUREP_TEST_DEVICE", "cpu")
 """Where the core tests fit: the CPU, or ``cuda`` for the GPU check (scripts/gpu_check.sh)."""
-
-
-def sphere_points(count: int, radius: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform points [count, 3] on a sphere and their outward normals."""
-    rng = np.random.default_rng(seed)
-    normals = rng.normal(size=(count, 3))
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    return radius * normals, normals
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from neurep_addon.core.errors import InputError
 from neurep_addon.core.io import read_observation
 from neurep_addon.core.observation import validate
 
-from .conftest import sphere_points
+from tests.helpers import sphere_points
 
 POINTS, NORMALS = sphere_points(300)
 TETRA = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])

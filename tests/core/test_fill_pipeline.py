@@ -8,6 +8,7 @@ import trimesh
 
 from neurep_addon.core.errors import ConfigError, FitCancelled, InputError
 from neurep_addon.core.pipeline import fill_holes, settings
+from tests import helpers
 
 FITTED_BOUND = 0.05
 """The issue's bound: how far the patches of a preset-default fit (200 steps, the default prior) may stray from
@@ -19,10 +20,7 @@ that term the patch over the top hole sat up to 0.235 below the sphere, as ``com
 @pytest.fixture(scope="module")
 def holed_icosphere():
     """A unit icosphere (level 4) without its top cap (z > 0.72) and a side window; all vertices kept."""
-    sphere = trimesh.creation.icosphere(subdivisions=4)
-    centre = sphere.triangles_center
-    remove = (centre[:, 2] > 0.72) | ((centre[:, 0] > 0.8) & (np.abs(centre[:, 2]) < 0.25))
-    return np.asarray(sphere.vertices, dtype=np.float64), np.asarray(sphere.faces)[~remove]
+    return helpers.holed_icosphere(subdivisions=4)
 
 
 OFFSET, SCALE = np.array([1e5, -2e5, 50.0]), 1e-3

@@ -4,6 +4,7 @@ import trimesh
 
 from neurep_addon.core.errors import InputError
 from neurep_addon.core.holes import HoleFill, boundary_loops, fill_holes, fill_holes_minimal_area
+from tests.helpers import holed_icosphere
 
 
 def sphere_field(points):
@@ -26,9 +27,7 @@ def cut(mesh, remove):
 @pytest.fixture(scope="module")
 def holed_sphere():
     """A unit icosphere without its top cap (a 32-vertex loop) and a side window (a 30-vertex loop)."""
-    sphere = trimesh.creation.icosphere(subdivisions=3)
-    centre = sphere.triangles_center
-    return cut(sphere, (centre[:, 2] > 0.72) | ((centre[:, 0] > 0.8) & (np.abs(centre[:, 2]) < 0.25)))
+    return holed_icosphere()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import trimesh
 from neurep_addon.core.errors import InputError, OutputError
 from neurep_addon.core.io import read_observation, write_mesh
 
-from .conftest import sphere_points
+from tests.helpers import sphere_points
 
 
 @pytest.mark.parametrize("suffix", [".ply", ".obj", ".off", ".stl"])

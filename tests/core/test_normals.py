@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-from neurep_addon.core.normals import estimate_normals, noise_adaptive_k
-from neurep_addon.core.observation import Normalization
+from neurep_addon.core.config import DATA_HALF_EXTENT
+from neurep_addon.core.normals import estimate_normals, in_box, noise_adaptive_k, point_spacing
+from neurep_addon.core.observation import Normalization, Observation
 from neurep_addon.tasks.synth import depth_scan
 
 
@@ -61,3 +63,20 @@ def test_the_visibility_grid_has_cells_three_point_spacings_wide_within_its_boun
     assert visibility_grid(lattice(0.02)) == round(2.0 / (3 * 0.02))  # 33 cells of 0.06
     assert visibility_grid(lattice(0.002)) == VISIBILITY_GRID  # a dense scan: the finest grid
     assert visibility_grid(lattice(0.1)) == VISIBILITY_GRID_MIN  # a sparse one: the coarsest
+
+
+def test_point_spacing_is_the_distance_to_the_nearest_point():
+    grid = np.stack(np.meshgrid(*[np.arange(20) * 0.1] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    assert point_spacing(grid) == pytest.approx(0.1)
+    assert point_spacing(grid, cKDTree(grid), queries=50) == pytest.approx(0.1)
+    assert point_spacing(grid[:1]) == 0.0
+
+
+def test_in_box_keeps_given_normals_and_estimates_missing_ones(holed_sphere):
+    points, normals = holed_sphere
+    world = points * 40.0 + 7.0
+    normalization, box, kept = in_box(Observation(world, normals))
+    np.testing.assert_allclose(normalization.to_world(box), world)
+    assert np.abs(box).max() == pytest.approx(DATA_HALF_EXTENT) and np.array_equal(kept, normals)
+    _, _, estimated = in_box(Observation(world))
+    assert np.mean(np.einsum("ij,ij->i", estimated, normals) > 0.9) > 0.95

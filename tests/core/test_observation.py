@@ -3,9 +3,9 @@ import pytest
 
 from neurep_addon.core.config import DATA_HALF_EXTENT
 from neurep_addon.core.errors import InputError
-from neurep_addon.core.observation import Normalization, Observation, merge, validate
+from neurep_addon.core.observation import Normalization, Observation, merge, sample_mesh, validate
 
-from .conftest import sphere_points
+from tests.helpers import holed_icosphere, sphere_points
 
 
 @pytest.mark.parametrize("scale", [1e-6, 1.0, 1e6])
@@ -60,3 +60,18 @@ def test_merge_keeps_normals_only_when_every_part_has_them():
     merged = merge([a, b])
     assert merged.normals is None and len(merged) == 500
     assert any("estimated" in note for note in merged.notes)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])  # face areas would underflow or overflow
+def test_a_mesh_is_sampled_alike_at_any_scale(scale):
+    vertices, faces = holed_icosphere()
+    unit = sample_mesh(vertices, faces, 2000, seed=3)
+    scaled = sample_mesh(vertices * scale, faces, 2000, seed=3)
+    np.testing.assert_allclose(scaled.points / scale, unit.points, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scaled.normals, unit.normals, rtol=0, atol=1e-12)
+    assert not np.array_equal(sample_mesh(vertices, faces, 2000, seed=4).points, unit.points)
+
+
+def test_a_mesh_without_area_cannot_be_sampled():
+    with pytest.raises(InputError, match="all 1 faces have zero area"):
+        sample_mesh(np.array([[0.0, 0, 0], [1, 0, 0], [2, 0, 0]]), np.array([[0, 1, 2]]), 100)

@@ -6,6 +6,7 @@ from neurep_addon.core.observation import Normalization
 from neurep_addon.core.symmetry import detect_plane, detect_planes, mirrored_evidence, planes_for
 from neurep_addon.evaluation.suite import QUALITY_VIEWS, asymmetric_blob, mirrored_animal
 from neurep_addon.tasks.synth import depth_scan
+from tests.helpers import icosphere_samples
 
 def scanned(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, Normalization]:
     scan = depth_scan(mesh, QUALITY_VIEWS, np.random.default_rng(0), resolution=128)
@@ -52,11 +53,10 @@ def test_walls_crossing_a_plane_do_not_pin_it():
 
 
 def test_a_sphere_missing_its_top_gets_the_plane_across_that_carries_the_bottom_into_the_hole():
-    sphere = trimesh.creation.icosphere(subdivisions=4)
-    points, face = trimesh.sample.sample_surface(sphere, 15000, seed=0)
+    points, normals = icosphere_samples(15000, subdivisions=4)
     keep = points[:, 2] < 0.72
     normalization = Normalization.fit(points[keep])
-    box, normals = normalization.to_box(points[keep]), sphere.face_normals[face[keep]]
+    box, normals = normalization.to_box(points[keep]), normals[keep]
     planes = detect_planes(box, normals)
     assert len(planes) == 2 and abs(planes[0].normal[2]) < 0.2  # the best supported: a vertical plane
     across = planes[1]

@@ -5,18 +5,17 @@ import pickle
 from multiprocessing.connection import Client
 
 import numpy as np
-import trimesh
 
 from neurep_addon.core import worker
 from neurep_addon.core.config import preset
 from neurep_addon.core.errors import ConfigError, DeviceError
 from neurep_addon.core.observation import Observation
+from tests.helpers import icosphere_samples
 
 
 def sphere_observation() -> Observation:
-    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.6)
-    points, faces = trimesh.sample.sample_surface(sphere, 2000, seed=0)
-    return Observation(points.astype(np.float32), sphere.face_normals[faces].astype(np.float32))
+    points, normals = icosphere_samples(2000, radius=0.6)
+    return Observation(points.astype(np.float32), normals.astype(np.float32))
 
 
 def serve(work: str, arguments: dict) -> list[tuple[str, object]]:

@@ -13,12 +13,12 @@ from neurep_addon.meta.learner import (MetaLearner, TaskTensors, completion_loss
 from neurep_addon.meta.training import train, validate
 from neurep_addon.core.prior_io import load_prior
 from neurep_addon.tasks.tasks import make_task, task_seed
+from tests.helpers import icosphere_samples
 
 
 def sphere_observation(count: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.6)
-    points, faces = trimesh.sample.sample_surface(sphere, count, seed=0)
-    return points.astype(np.float32), sphere.face_normals[faces].astype(np.float32)
+    points, normals = icosphere_samples(count, radius=0.6)
+    return points.astype(np.float32), normals.astype(np.float32)
 
 
 def test_inner_loop_is_the_engines_learned_steps(tiny_meta):

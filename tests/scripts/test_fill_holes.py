@@ -10,6 +10,7 @@ import pytest
 import trimesh
 
 from neurep_addon.core.io import read_mesh
+from tests.helpers import holed_icosphere
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("complete_cli", ROOT / "scripts" / "complete.py")
@@ -33,10 +34,8 @@ def holed():
 
     The coordinates carry a non-round offset, so that exact round trips are tested on full doubles.
     """
-    sphere = trimesh.creation.icosphere(subdivisions=3)
-    centre = sphere.triangles_center
-    remove = (centre[:, 2] > 0.72) | ((centre[:, 0] > 0.8) & (np.abs(centre[:, 2]) < 0.25))
-    return np.asarray(sphere.vertices) + np.pi / 10, np.asarray(sphere.faces)[~remove]
+    vertices, faces = holed_icosphere()
+    return vertices + np.pi / 10, faces
 
 
 def coloured_ply(path: Path, vertices, faces) -> Path:

@@ -7,6 +7,7 @@ import trimesh
 from neurep_addon.core.errors import ConfigError, InputError
 from neurep_addon.tasks.shapes import load_mesh, mesh_files, procedural_mesh, split_files
 from neurep_addon.tasks.tasks import ShapeDistribution, approximate_sdf, make_task, task_seed
+from tests.helpers import icosphere_samples
 
 
 def test_task_sampling_is_seeded(procedural_shapes):
@@ -39,10 +40,9 @@ def test_procedural_shapes_are_closed_and_outward():
 
 
 def test_approximate_sdf_of_a_sphere():
-    sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
-    points, faces = trimesh.sample.sample_surface(sphere, 20000, seed=0)
+    points, normals = icosphere_samples(20000, radius=0.5, subdivisions=4)
     query = np.array([[0.0, 0.0, 0.0], [0.0, 0.8, 0.0], [0.3, 0.0, 0.0]])
-    sdf = approximate_sdf(query, points, sphere.face_normals[faces])
+    sdf = approximate_sdf(query, points, normals)
     np.testing.assert_allclose(sdf, [-0.5, 0.3, -0.2], atol=0.02)
 
 
