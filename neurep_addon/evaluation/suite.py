@@ -288,11 +288,24 @@ def run_method(name: str, case: Case, seed: int = 0, samples: int = 100_000, **o
     if name == "poisson":
         from .baselines import poisson
 
-        clock = time.perf_counter()
-        vertices, faces = poisson(case.observation)
-        seconds = time.perf_counter() - clock
-        return Run(vertices, faces, _score(vertices, faces, case, samples), seconds)
+        return run_mesher(poisson, case, samples)
     config, prior = method_config(name, **overrides)
+    return run_fit(config, prior, case, seed, samples)
+
+
+def run_mesher(mesher: Callable[[Observation], tuple[np.ndarray, np.ndarray]], case: Case,
+               samples: int = 100_000) -> Run:
+    """A one-shot method (observation -> vertices [V, 3], faces [F, 3]) on ``case``, timed and scored."""
+    clock = time.perf_counter()
+    vertices, faces = mesher(case.observation)
+    seconds = time.perf_counter() - clock
+    return Run(vertices, faces, _score(vertices, faces, case, samples), seconds)
+
+
+def run_fit(config: FitConfig, prior: Prior | tuple[Prior, ...] | None, case: Case, seed: int = 0,
+            samples: int = 100_000) -> Run:
+    """``pipeline.complete`` of ``case`` with ``config`` and ``prior`` (as ``settings`` gives them), scored
+    at ``CURVE_POINTS`` checkpoints and at the end."""
     config = config.replace(preview_every=max(1, config.steps // CURVE_POINTS),
                             preview_resolution=CURVE_RESOLUTION)
     return _run_neural(config, prior, case, seed, samples)
@@ -303,7 +316,8 @@ def _score(vertices: np.ndarray, faces: np.ndarray, case: Case, samples: int) ->
                     observed_points=case.observation.points, samples=samples)
 
 
-def _run_neural(config: FitConfig, prior: Prior | None, case: Case, seed: int, samples: int) -> Run:
+def _run_neural(config: FitConfig, prior: Prior | tuple[Prior, ...] | None, case: Case, seed: int,
+                samples: int) -> Run:
     """``pipeline.complete`` with the previews scored; seconds exclude preview meshing and scoring."""
     curve: list[dict] = []
     clock = {"last_step": 0.0, "excluded": 0.0, "start": time.perf_counter()}
