@@ -3,6 +3,7 @@
     python scripts/benchmark.py --data ../shared/data --out docs/      # the development data
     python scripts/benchmark.py --quick --out /tmp/bench                # generated shapes, for CI
     python scripts/benchmark.py --fill-holes --data ../shared/data      # fill holes only, on the hole pairs
+    python scripts/benchmark.py --categories --category-priors priors/ --out docs/   # the category benchmark
 
 Cases and runners are ``neurep_addon.core.evaluation``; scores are ``neurep_addon.evaluation.metrics``.
 Results go to ``OUT/benchmark_results.json`` after every run (a failing case is recorded with its error
@@ -10,6 +11,10 @@ and the others go on; ``--resume`` skips what is already there), then the "evalu
 ``OUT/BENCHMARKS.md``, curves in ``OUT/img/eval_curves.png`` and renders in ``OUT/img/eval_render_*.png``.
 ``--fill-holes`` instead runs the fill-holes methods on the real hole pairs and writes
 ``OUT/fill_results.json`` and the "fill-holes" section of ``OUT/BENCHMARKS.md``.
+``--categories [NAME ...]`` instead runs the category benchmark (``neurep_addon.evaluation.categories``):
+it prints a table per category and the targets of issue 27, and writes ``OUT/category_results.json``,
+the "categories" section of ``OUT/BENCHMARKS.md`` and renders ``OUT/img/category_render_<category>.png``
+(or, when OUT ends in ``.json``, that results file only).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from neurep_addon.evaluation import suite as evaluation  # noqa: E402
 from neurep_addon.core.errors import InputError  # noqa: E402
+from neurep_addon.evaluation import categories as category_bench  # noqa: E402
+from neurep_addon.tasks.categories import CATEGORIES  # noqa: E402
 
 QUICK_OVERRIDES = {"steps": 40, "points_per_step": 1024, "resolution": 64}
 """``--quick`` shortens every neural fit so the whole run takes a minute or two on a CPU..."""
@@ -60,6 +67,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1)")
     parser.add_argument("--fill-holes", action="store_true",
                         help=f"fill holes only, on the hole pairs: {', '.join(evaluation.FILL_METHODS)}")
+    categories = parser.add_argument_group("category benchmark")
+    categories.add_argument("--categories", nargs="*", default=None, metavar="NAME",
+                            help=f"run the category benchmark on these categories (none named: all of "
+                                 f"{', '.join(CATEGORIES)}); --methods from {', '.join(category_bench.METHODS)}")
+    categories.add_argument("--category-priors", default=None, metavar="DIR",
+                            help="folder of <category>.safetensors priors for the collection method "
+                                 "(a category without one skips it)")
+    categories.add_argument("--train-count", type=int, default=40,
+                            help="training instances per category, for retrieval (default 40)")
+    categories.add_argument("--test-count", type=int, default=4, help="test instances per category (default 4)")
+    categories.add_argument("--preset", default="default", help="preset of the neural methods (default default)")
     return parser.parse_args(argv)
 
 
@@ -157,8 +175,127 @@ def fill_holes_section(data: str, out: Path) -> None:
     write_section(out / "BENCHMARKS.md", "fill-holes", "\n".join(lines))
 
 
+RENDER_PANELS = (("input", "input points"), ("none", "prior none"), ("collection", "collection prior"),
+                 ("gt", "ground truth"))
+"""Panels of the category renders: the first test instance of each category, in the collection's pose."""
+RENDER_VIEW = np.array([-0.9, 1.4, 0.8])
+"""The category renders look from behind and above: at the side the scans never saw."""
+
+
+def categories_main(args: argparse.Namespace) -> int:
+    """The category benchmark: run, print the tables and targets, write the results (and the report)."""
+    import torch
+
+    names = args.categories or list(CATEGORIES)
+    methods = args.methods or list(category_bench.METHODS)
+    unknown = [n for n in names if n not in CATEGORIES]
+    problem = (f"unknown category {', '.join(unknown)}; choose from {', '.join(CATEGORIES)}" if unknown
+               else f"--test-count must be at least 1, got {args.test_count}" if args.test_count < 1
+               else f"--train-count must be at least 1, got {args.train_count}" if args.train_count < 1 else None)
+    try:
+        if problem:
+            raise ValueError(problem)
+        category_bench.methods_for(methods, names[0], args.category_priors)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    report = out.suffix != ".json"
+    results_path = out / "category_results.json" if report else out
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results = (json.loads(results_path.read_text()) if (args.resume or args.report) and results_path.exists()
+               else {})
+    results["settings"] = {"preset": args.preset, "quick": args.quick, "train_count": args.train_count,
+                           "test_count": args.test_count, "threads": args.threads,
+                           "category_priors": args.category_priors}
+    overrides = QUICK_OVERRIDES if args.quick else {}
+    samples = QUICK_SAMPLES if args.quick else 100_000
+    render = report and not args.no_render
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(args.work or temporary)
+        work.mkdir(parents=True, exist_ok=True)
+
+        def keep(case, method: str, run) -> None:
+            if render and case.variant == "plain" and case.seed == category_bench.TEST_FIRST_SEED:
+                np.savez(work / f"{_slug(case.name)}__{method}.npz", vertices=run.vertices, faces=run.faces)
+
+        def save(results: dict) -> None:
+            results_path.write_text(json.dumps(results, indent=1))
+
+        try:
+            if args.report:
+                results["summary"] = category_bench.summary(results)
+                results["targets"] = category_bench.targets(results)
+                save(results)
+            else:
+                category_bench.run_benchmark(
+                    names, methods, results, save, args.category_priors, args.train_count, args.test_count,
+                    args.preset, samples, lambda line: print(line, flush=True), keep, **overrides)
+        except (InputError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        tables = category_bench.tables(results)
+        print("\n".join(tables))
+        renders = render_categories(names, work, out / "img") if render else []
+    if report:
+        write_categories_section(out, tables, renders, args)
+    print(f"wrote {results_path}")
+    return 0
+
+
+def render_categories(names: list[str], work: Path, img: Path) -> list[Path]:
+    """``RENDER_PANELS`` of the first test instance of each category (``render_cases.py`` in a subprocess)."""
+    img.mkdir(parents=True, exist_ok=True)
+    written = []
+    for case in (category_bench.category_cases(name, 1)[0] for name in names):
+        panels = {"points": case.observation.points, "title": f"{case.name} ({case.kind})",
+                  "gt_vertices": case.gt_vertices, "gt_faces": case.gt_faces,
+                  "panels": np.array([key for key, _ in RENDER_PANELS]),
+                  "labels": np.array([label for _, label in RENDER_PANELS]), "view": RENDER_VIEW}
+        for key in ("none", "collection"):
+            mesh = work / f"{_slug(case.name)}__{key}.npz"
+            if mesh.exists():
+                stored = np.load(mesh)
+                panels[f"{key}_vertices"], panels[f"{key}_faces"] = stored["vertices"], stored["faces"]
+        case_file = work / f"render_{_slug(case.name)}.npz"
+        np.savez(case_file, **panels)
+        path = img / f"category_render_{case.category}.png"
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_cases.py"), str(case_file), str(path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"render of {case.name} failed:\n{done.stderr[-2000:]}", flush=True)
+        else:
+            written.append(path)
+    return written
+
+
+def write_categories_section(out: Path, tables: list[str], renders: list[Path], args: argparse.Namespace) -> None:
+    """The "categories" section of ``OUT/BENCHMARKS.md``."""
+    from docsection import write_section
+
+    quick = " --quick" if args.quick else ""
+    lines = ["## Category benchmark (`scripts/benchmark.py --categories`)", "",
+             f"`python scripts/benchmark.py --categories --category-priors DIR --preset {args.preset}"
+             f" --train-count {args.train_count} --test-count {args.test_count}{quick}`. "
+             f"Test instances (seeds from {category_bench.TEST_FIRST_SEED}) of each procedural category, "
+             f"never a training seed (0 .. {args.train_count - 1}), scanned as users scan: "
+             f"{category_bench.VIEWS} depth views from the front and above, points only, so the back and the "
+             "underside are never seen. `posed`: the same scans rotated (uniformly at random, at least "
+             f"{category_bench.MIN_ROTATION:.0f}°), scaled ({category_bench.SCALES[0]}-{category_bench.SCALES[1]}x) "
+             "and moved against the collection's pose, scored back in the collection's frame. Means over the "
+             "test instances; distances are fractions of the ground truth's longest side; missing recall: F@1% "
+             "recall on the ground truth farther than 2% from every observed point. One CPU thread per fit.", "",
+             *tables,
+             *(f"![{path.stem}](img/{path.name})" for path in renders), "",
+             *(f"- `{method}`: {label}" for method, label in category_bench.METHODS.items())]
+    write_section(out / "BENCHMARKS.md", "categories", "\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.categories is not None:
+        return categories_main(args)
     if args.fill_holes:
         import torch
 

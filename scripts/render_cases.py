@@ -2,9 +2,11 @@
 
     python scripts/render_cases.py CASE.npz OUT.png
 
-CASE.npz holds ``points`` [N, 3] (the input), ``title`` and, per panel in ``PANELS``, ``<key>_vertices``
-[V, 3] and ``<key>_faces`` [F, 3] (a missing panel is drawn as "failed"). All panels share one camera
-framed on the ground truth, so they can be compared side by side. Written by ``scripts/benchmark.py``.
+CASE.npz holds ``points`` [N, 3] (the input), ``title`` and, per panel in ``PANELS`` (or in its own
+``panels`` keys with their ``labels``), ``<key>_vertices`` [V, 3] and ``<key>_faces`` [F, 3] (a missing
+panel is drawn as "failed"), and optionally ``view``, the direction [3] to the camera (default ``VIEW``).
+All panels share one camera framed on the ground truth, so they can be compared side by side. Written by
+``scripts/benchmark.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 PANELS = (("input", "input points"), ("neurep", "NeuRep"), ("poisson", "screened Poisson"),
           ("gt", "ground truth"))
 PANEL_PIXELS = 256
+VIEW = (1.0, -1.4, 0.9)
 MAX_POINTS = 4000
 """Input points drawn (a seeded subset), each as a small octahedron."""
 
@@ -32,7 +35,7 @@ def _octahedra(points: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]
 
 
 def _render_panel(bpy, vertices: np.ndarray, faces: np.ndarray, center: np.ndarray, radius: float,
-                  path: Path) -> None:
+                  path: Path, view: np.ndarray) -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     mesh = bpy.data.meshes.new("shape")
@@ -42,7 +45,7 @@ def _render_panel(bpy, vertices: np.ndarray, faces: np.ndarray, center: np.ndarr
     camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
     camera.data.type = "ORTHO"
     camera.data.ortho_scale = 2.3 * radius
-    direction = np.array([1.0, -1.4, 0.9])
+    direction = np.asarray(view, dtype=np.float64)
     camera.location = (direction / np.linalg.norm(direction) * 4 * radius).tolist()
     camera.rotation_mode = "QUATERNION"
     camera.rotation_quaternion = _look_at(-np.asarray(camera.location))
@@ -89,9 +92,11 @@ def render_case(case_path: Path, out_path: Path) -> None:
     radius = float(np.linalg.norm(gt - center, axis=1).max())
     points = case["points"]
     points = points[np.random.default_rng(0).permutation(len(points))[:MAX_POINTS]]
-    figure, axes = plt.subplots(1, len(PANELS), figsize=(2.2 * len(PANELS), 2.45), dpi=100)
+    panels = (tuple(zip(case["panels"].tolist(), case["labels"].tolist())) if "panels" in case.files
+              else PANELS)
+    figure, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.45), dpi=100)
     with tempfile.TemporaryDirectory() as work:
-        for axis, (key, label) in zip(axes, PANELS):
+        for axis, (key, label) in zip(axes, panels):
             axis.set_axis_off()
             axis.set_title(label, fontsize=9)
             if key == "input":
@@ -102,7 +107,7 @@ def render_case(case_path: Path, out_path: Path) -> None:
                 axis.text(0.5, 0.5, "failed", ha="center", va="center", transform=axis.transAxes)
                 continue
             panel = Path(work) / f"{key}.png"
-            _render_panel(bpy, vertices, faces, center, radius, panel)
+            _render_panel(bpy, vertices, faces, center, radius, panel, case["view"] if "view" in case.files else VIEW)
             axis.imshow(plt.imread(panel))
     figure.suptitle(str(case["title"]), fontsize=9)
     figure.tight_layout()

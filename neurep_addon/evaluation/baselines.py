@@ -85,10 +85,11 @@ class Retrieved:
 
 
 def fit_scale_translation(observed: np.ndarray, shape_points: np.ndarray, shape_normals: np.ndarray,
+                          spacing: float = 0.0,
                           iterations: int = RETRIEVAL_ITERATIONS) -> tuple[float, np.ndarray, float]:
     """Scale s and translation t [3] placing the shape samples ``shape_points`` [S, 3] (face normals
-    ``shape_normals`` [S, 3]) on ``observed`` [N, 3] (x -> s * x + t), and the mean distance from the
-    observed points to the placed samples.
+    ``shape_normals`` [S, 3], about ``spacing`` apart) on ``observed`` [N, 3] (x -> s * x + t), and the mean
+    distance from the observed points to the placed shape's surface.
 
     Starts from the bounding boxes (the largest ratio of sides, since a partial scan is short along what it
     did not see, and the box centres), then alternates nearest neighbours with the least-squares s, t of
@@ -118,8 +119,12 @@ def fit_scale_translation(observed: np.ndarray, shape_points: np.ndarray, shape_
         if not fitted > 0:
             break
         scale, translation = fitted, offset
-    distance = scale * float(tree.query((observed - translation) / scale, workers=-1)[0].mean())
-    return scale, translation, distance
+    placed = (observed - translation) / scale
+    distance, nearest = tree.query(placed, workers=-1)
+    # Near the surface the distance to a sample's tangent plane is the distance to the surface; the distance
+    # to the sample overstates it by up to the samples' spacing, and the plane's may understate it far away.
+    plane = np.abs(np.einsum("ij,ij->i", shape_normals[nearest], placed - shape_points[nearest]))
+    return scale, translation, scale * float(np.maximum(plane, distance - spacing).mean())
 
 
 def retrieve(observation: Observation, meshes: list[tuple[np.ndarray, np.ndarray]],
@@ -134,7 +139,8 @@ def retrieve(observation: Observation, meshes: list[tuple[np.ndarray, np.ndarray
     fits = []
     for vertices, faces in meshes:
         shape = trimesh.Trimesh(np.asarray(vertices, dtype=np.float64), np.asarray(faces), process=False)
-        fits.append(fit_scale_translation(points, *sample_surface(shape, RETRIEVAL_SAMPLES, seed)))
+        fits.append(fit_scale_translation(points, *sample_surface(shape, RETRIEVAL_SAMPLES, seed),
+                                          spacing=float(np.sqrt(shape.area / RETRIEVAL_SAMPLES))))
     distances = np.array([distance for _, _, distance in fits])
     index = int(np.argmin(distances))
     scale, translation, distance = fits[index]

@@ -60,13 +60,18 @@ CURVE_SAMPLES = 20_000
 
 @dataclass
 class Case:
-    """A partial observation and its ground truth (vertices float64 [W, 3], faces int64 [G, 3])."""
+    """A partial observation and its ground truth (vertices float64 [W, 3], faces int64 [G, 3]).
+
+    scored_in: a 4x4 similarity applied to the prediction, the ground truth and the observed points before
+    scoring (``None``: scored as they are), so that a case moved out of a common frame is scored in it.
+    """
 
     name: str
     kind: str
     observation: Observation
     gt_vertices: np.ndarray
     gt_faces: np.ndarray
+    scored_in: np.ndarray | None = None
 
 
 @dataclass
@@ -312,8 +317,11 @@ def run_fit(config: FitConfig, prior: Prior | tuple[Prior, ...] | None, case: Ca
 
 
 def _score(vertices: np.ndarray, faces: np.ndarray, case: Case, samples: int) -> dict:
-    return evaluate(vertices, faces, case.gt_vertices, case.gt_faces,
-                    observed_points=case.observation.points, samples=samples)
+    gt, observed = case.gt_vertices, case.observation.points
+    if case.scored_in is not None:
+        vertices, gt, observed = (np.asarray(x, dtype=np.float64) @ case.scored_in[:3, :3].T + case.scored_in[:3, 3]
+                                  for x in (vertices, gt, observed))
+    return evaluate(vertices, faces, gt, case.gt_faces, observed_points=observed, samples=samples)
 
 
 def _run_neural(config: FitConfig, prior: Prior | tuple[Prior, ...] | None, case: Case, seed: int,
