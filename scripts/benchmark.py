@@ -208,10 +208,11 @@ def categories_main(args: argparse.Namespace) -> int:
                else {})
     results["settings"] = {"preset": args.preset, "quick": args.quick, "train_count": args.train_count,
                            "test_count": args.test_count, "threads": args.threads,
-                           "category_priors": args.category_priors}
+                           "collection_priors": {name: found.name for name in names
+                                                 if (found := category_bench.prior_file(args.category_priors, name))}}
     overrides = QUICK_OVERRIDES if args.quick else {}
     samples = QUICK_SAMPLES if args.quick else 100_000
-    render = report and not args.no_render
+    render = report and not args.no_render and (not args.report or args.work is not None)
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(args.work or temporary)
         work.mkdir(parents=True, exist_ok=True)
@@ -284,8 +285,9 @@ def write_categories_section(out: Path, tables: list[str], renders: list[Path], 
              "underside are never seen. `posed`: the same scans rotated (uniformly at random, at least "
              f"{category_bench.MIN_ROTATION:.0f}°), scaled ({category_bench.SCALES[0]}-{category_bench.SCALES[1]}x) "
              "and moved against the collection's pose, scored back in the collection's frame. Means over the "
-             "test instances; distances are fractions of the ground truth's longest side; missing recall: F@1% "
-             "recall on the ground truth farther than 2% from every observed point. One CPU thread per fit.", "",
+             "test instances; distances are fractions of the ground truth's longest side; missing recall: the "
+             "share of the ground truth farther than 2% from every observed point that the result comes within "
+             f"1% of. {args.threads} CPU thread(s) per fit.", "",
              *tables,
              *(f"![{path.stem}](img/{path.name})" for path in renders), "",
              *(f"- `{method}`: {label}" for method, label in category_bench.METHODS.items())]

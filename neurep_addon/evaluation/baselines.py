@@ -61,7 +61,7 @@ def poisson(observation: Observation, depth: int = POISSON_DEPTH) -> tuple[np.nd
 
 RETRIEVAL_SAMPLES = 20_000
 """Surface samples of each collection shape that the observed points are matched to."""
-RETRIEVAL_POINTS = 4000
+RETRIEVAL_POINTS = 2000
 """Observed points used by the fit (a seeded subset of a larger scan)."""
 RETRIEVAL_ITERATIONS = 15
 """Nearest-neighbour refinements of each shape's scale and translation."""
@@ -91,18 +91,37 @@ def fit_scale_translation(observed: np.ndarray, shape_points: np.ndarray, shape_
     ``shape_normals`` [S, 3], about ``spacing`` apart) on ``observed`` [N, 3] (x -> s * x + t), and the mean
     distance from the observed points to the placed shape's surface.
 
-    Starts from the bounding boxes (the largest ratio of sides, since a partial scan is short along what it
-    did not see, and the box centres), then alternates nearest neighbours with the least-squares s, t of
-    the closest ``RETRIEVAL_KEEP`` of the pairs: point to point for the first half of the iterations (it
-    pulls from afar), point to plane for the rest (it is not limited by the spacing of the samples).
+    Starts from the bounding boxes: the largest ratio of sides (a partial scan is short along what it did
+    not see), the box centres, and along the side shortest against the shape, three starts (centred, or
+    aligned at either end, since one end was not seen). From each, nearest neighbours alternate with the
+    least-squares s, t of the closest ``RETRIEVAL_KEEP`` of the pairs: point to point for the first half of
+    the iterations (it pulls from afar), point to plane for the rest (not limited by the samples' spacing).
+    The start that ends closest wins.
     """
     tree = cKDTree(shape_points)
     lo, hi = observed.min(axis=0), observed.max(axis=0)
     shape_lo, shape_hi = shape_points.min(axis=0), shape_points.max(axis=0)
-    scale = float(np.max((hi - lo) / np.maximum(shape_hi - shape_lo, 1e-12)))
-    translation = (lo + hi) / 2 - scale * (shape_lo + shape_hi) / 2
+    ratios = (hi - lo) / np.maximum(shape_hi - shape_lo, 1e-12)
+    scale = float(ratios.max())
+    centred = (lo + hi) / 2 - scale * (shape_lo + shape_hi) / 2
+    short = int(np.argmin(ratios))
+    best = None
+    for end in (None, lo - scale * shape_lo, hi - scale * shape_hi):
+        translation = np.array(centred, dtype=np.float64)
+        if end is not None:
+            translation[short] = end[short]
+        fitted = _refine(tree, observed, shape_points, shape_normals, scale, translation, iterations)
+        distance = _mean_distance(tree, observed, shape_points, shape_normals, spacing, *fitted)
+        if best is None or distance < best[2]:
+            best = (*fitted, distance)
+    return best
+
+
+def _refine(tree: cKDTree, observed: np.ndarray, shape_points: np.ndarray, shape_normals: np.ndarray,
+            scale: float, translation: np.ndarray, iterations: int) -> tuple[float, np.ndarray]:
+    """``iterations`` of trimmed nearest-neighbour least squares of s, t from ``scale``, ``translation``."""
     for iteration in range(iterations):
-        distance, nearest = tree.query((observed - translation) / scale, workers=-1)
+        distance, nearest = tree.query((observed - translation) / scale)
         keep = distance <= np.quantile(distance, RETRIEVAL_KEEP)
         p, q, n = observed[keep], shape_points[nearest[keep]], shape_normals[nearest[keep]]
         if iteration < iterations // 2:
@@ -112,19 +131,28 @@ def fit_scale_translation(observed: np.ndarray, shape_points: np.ndarray, shape_
                 break
             fitted = float(((p - p_mean) * (q - q_mean)).sum()) / spread
             offset = p_mean - fitted * q_mean
-        else:  # n . (s q + t - p) = 0 for every pair, in least squares
+        else:  # n . (s q + t - p) = 0 for every pair, in least squares, damped towards the current s, t
             system = np.column_stack([np.einsum("ij,ij->i", n, q), n])
-            solution = np.linalg.lstsq(system, np.einsum("ij,ij->i", n, p), rcond=None)[0]
+            normal, current = system.T @ system, np.concatenate([[scale], translation])
+            damping = 1e-6 * np.trace(normal) * np.eye(4)  # what the pairs leave free (no face across) stays
+            solution = np.linalg.solve(normal + damping,
+                                       system.T @ np.einsum("ij,ij->i", n, p) + damping @ current)
             fitted, offset = float(solution[0]), solution[1:]
         if not fitted > 0:
             break
         scale, translation = fitted, offset
+    return scale, translation
+
+
+def _mean_distance(tree: cKDTree, observed: np.ndarray, shape_points: np.ndarray, shape_normals: np.ndarray,
+                   spacing: float, scale: float, translation: np.ndarray) -> float:
+    """Mean distance from ``observed`` to the shape placed by ``scale``, ``translation``."""
     placed = (observed - translation) / scale
-    distance, nearest = tree.query(placed, workers=-1)
+    distance, nearest = tree.query(placed)
     # Near the surface the distance to a sample's tangent plane is the distance to the surface; the distance
     # to the sample overstates it by up to the samples' spacing, and the plane's may understate it far away.
     plane = np.abs(np.einsum("ij,ij->i", shape_normals[nearest], placed - shape_points[nearest]))
-    return scale, translation, scale * float(np.maximum(plane, distance - spacing).mean())
+    return scale * float(np.maximum(plane, distance - spacing).mean())
 
 
 def retrieve(observation: Observation, meshes: list[tuple[np.ndarray, np.ndarray]],
