@@ -115,28 +115,33 @@ def _summary(entry: dict) -> str:
 
 
 def render(cases: list, names: tuple[str, ...], work: Path, img: Path) -> list[Path]:
-    """Before/after renders (``render_cases.py`` in a subprocess, so bpy stays out of this process)."""
+    """Before/after renders of the cases in ``names``: NeuRep and screened Poisson."""
     written = []
     for case in cases:
-        if case.name not in names:
-            continue
-        panels = {"points": case.observation.points, "title": f"{case.name} ({case.kind})",
-                  "gt_vertices": case.gt_vertices, "gt_faces": case.gt_faces}
-        for key, method in (("neurep", "neurep"), ("poisson", "poisson")):
-            mesh = work / f"{_slug(case.name)}__{method}.npz"
-            if mesh.exists():
-                stored = np.load(mesh)
-                panels[f"{key}_vertices"], panels[f"{key}_faces"] = stored["vertices"], stored["faces"]
-        case_file = work / f"render_{_slug(case.name)}.npz"
-        np.savez(case_file, **panels)
         out = img / f"eval_render_{_slug(case.name)}.png"
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_cases.py"), str(case_file), str(out)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"render of {case.name} failed:\n{done.stderr[-2000:]}", flush=True)
-        else:
+        if case.name in names and render_case(case, ("neurep", "poisson"), work, out):
             written.append(out)
     return written
+
+
+def render_case(case, methods: tuple[str, ...], work: Path, out: Path, **panels) -> bool:
+    """Render ``case`` with the meshes of ``methods`` (``WORK/<case>__<method>.npz``) into ``out`` by
+    ``render_cases.py`` in a subprocess, so bpy stays out of this process; ``panels`` go into its input
+    (``panels``, ``labels``, ``view``). False, with the error printed, when it fails."""
+    panels |= {"points": case.observation.points, "title": f"{case.name} ({case.kind})",
+               "gt_vertices": case.gt_vertices, "gt_faces": case.gt_faces}
+    for method in methods:
+        mesh = work / f"{_slug(case.name)}__{method}.npz"
+        if mesh.exists():
+            stored = np.load(mesh)
+            panels[f"{method}_vertices"], panels[f"{method}_faces"] = stored["vertices"], stored["faces"]
+    case_file = work / f"render_{_slug(case.name)}.npz"
+    np.savez(case_file, **panels)
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_cases.py"), str(case_file), str(out)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"render of {case.name} failed:\n{done.stderr[-2000:]}", flush=True)
+    return done.returncode == 0
 
 
 FILL_COLUMNS = (("holes_closed", "holes closed", "{}"), ("holes_left_open", "left open", "{}"),
@@ -246,28 +251,14 @@ def categories_main(args: argparse.Namespace) -> int:
 
 
 def render_categories(names: list[str], work: Path, img: Path) -> list[Path]:
-    """``RENDER_PANELS`` of the first test instance of each category (``render_cases.py`` in a subprocess)."""
+    """``RENDER_PANELS`` of the first test instance of each category."""
     img.mkdir(parents=True, exist_ok=True)
     written = []
     for case in (category_bench.category_cases(name, 1)[0] for name in names):
-        panels = {"points": case.observation.points, "title": f"{case.name} ({case.kind})",
-                  "gt_vertices": case.gt_vertices, "gt_faces": case.gt_faces,
-                  "panels": np.array([key for key, _ in RENDER_PANELS]),
-                  "labels": np.array([label for _, label in RENDER_PANELS]), "view": RENDER_VIEW}
-        for key in ("none", "collection"):
-            mesh = work / f"{_slug(case.name)}__{key}.npz"
-            if mesh.exists():
-                stored = np.load(mesh)
-                panels[f"{key}_vertices"], panels[f"{key}_faces"] = stored["vertices"], stored["faces"]
-        case_file = work / f"render_{_slug(case.name)}.npz"
-        np.savez(case_file, **panels)
-        path = img / f"category_render_{case.category}.png"
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_cases.py"), str(case_file), str(path)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"render of {case.name} failed:\n{done.stderr[-2000:]}", flush=True)
-        else:
-            written.append(path)
+        out = img / f"category_render_{case.category}.png"
+        if render_case(case, ("none", "collection"), work, out, panels=np.array([k for k, _ in RENDER_PANELS]),
+                       labels=np.array([label for _, label in RENDER_PANELS]), view=RENDER_VIEW):
+            written.append(out)
     return written
 
 

@@ -1,10 +1,7 @@
 """The category benchmark: one-sided partial scans of held-out instances, their posed copies, retrieval of
 the nearest training shape, the targets and the command line end to end."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +15,6 @@ from neurep_addon.evaluation.metrics import evaluate
 from neurep_addon.evaluation.suite import run_mesher
 from neurep_addon.tasks.categories import CATEGORIES, TEST_FIRST_SEED, make_instance
 from neurep_addon.tasks.synth import depth_scan
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 @pytest.fixture(scope="module")
@@ -150,15 +145,6 @@ def test_a_category_without_a_prior_file_skips_the_collection_method(tmp_path):
     assert bench.methods_for(["collection"], "vase", tmp_path)[0] == ["collection"]
     with pytest.raises(ValueError, match="unknown method.*nerf"):
         bench.methods_for(["nerf"], "vase", tmp_path)
-
-
-@pytest.fixture(scope="module")
-def benchmark():
-    sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location("benchmark", SCRIPTS / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_benchmark_runs_end_to_end_and_writes_its_results(benchmark, tmp_path, capsys):
