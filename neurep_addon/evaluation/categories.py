@@ -61,9 +61,9 @@ METHODS = {
     "retrieval": "the nearest training instance, fitted by scale and translation",
 }
 """Name -> label of the methods compared."""
-TARGETS = {"recall_gain": 0.40, "fscore_gain": 0.15}
+TARGETS = {"recall_gain": 0.40, "fscore_gain": 0.15, "time_ratio": 1.3}
 """Issue 27: collection minus none, in missing-region recall and F@1% (and collection below retrieval in
-Chamfer-L1)."""
+Chamfer-L1); the time of a fit with the collection prior at most this multiple of one without."""
 
 
 @dataclass
@@ -118,10 +118,10 @@ def posed_case(case: CategoryCase, pose: np.ndarray) -> CategoryCase:
     which a rotation changes), so that its scores compare with the plain case's."""
     observation = Observation(apply_pose(pose, case.observation.points), None,
                               case.observation.notes + ("moved by a similarity",))
-    pose = pose @ case.pose
+    total = pose @ case.pose
     return CategoryCase(case.name.replace("/plain", "/posed"), case.kind, observation,
-                        apply_pose(pose, case.gt_vertices), case.gt_faces, np.linalg.inv(pose), case.category,
-                        case.seed, "posed", pose, case.unseen)
+                        apply_pose(pose, case.gt_vertices), case.gt_faces, np.linalg.inv(total), case.category,
+                        case.seed, "posed", total, case.unseen)
 
 
 def category_cases(category: str, count: int, views: int = VIEWS,
@@ -275,8 +275,12 @@ def summary(results: dict) -> dict:
 
 def _paired_means(results: dict, category: str, variant: str, first: str, second: str,
                   key: str) -> tuple[float, float] | None:
-    """Means of ``key`` of methods ``first`` and ``second`` over the cases where both were scored."""
-    pairs = [(e["methods"][first]["scores"][key], e["methods"][second]["scores"][key])
+    """Means of score ``key`` (or ``"seconds"``) of methods ``first`` and ``second`` over the cases where
+    both were scored."""
+    def value(done: dict) -> float | None:
+        return done["seconds"] if key == "seconds" else done["scores"][key]
+
+    pairs = [(value(e["methods"][first]), value(e["methods"][second]))
              for e in results.get("cases", {}).values()
              if e["category"] == category and e["variant"] == variant
              and all(m in e["methods"] and "error" not in e["methods"][m] for m in (first, second))]
@@ -287,7 +291,8 @@ def _paired_means(results: dict, category: str, variant: str, first: str, second
 def targets(results: dict) -> dict:
     """Issue 27's targets per category and variant, on the cases where both methods compared were scored:
     ``recall_gain`` and ``fscore_gain`` (collection minus none) with ``*_met`` against ``TARGETS``;
-    ``chamfer`` (collection, retrieval) with ``chamfer_met``; ``met``: all three. ``None``: not measured."""
+    ``chamfer`` (collection, retrieval) with ``chamfer_met``; ``met``: all three. ``None``: not measured.
+    Also ``time_ratio`` (collection seconds over none's) and ``time_met``, apart from ``met``."""
     out: dict = {}
     for entry in results.get("cases", {}).values():
         out.setdefault(entry["category"], {}).setdefault(entry["variant"], {})
@@ -302,6 +307,9 @@ def targets(results: dict) -> dict:
             row["chamfer_met"] = None if row["chamfer"] is None else row["chamfer"][0] < row["chamfer"][1]
             checks = [row["recall_gain_met"], row["fscore_gain_met"], row["chamfer_met"]]
             row["met"] = None if None in checks else all(checks)
+            seconds = _paired_means(results, category, variant, "collection", "none", "seconds")
+            row["time_ratio"] = None if seconds is None else seconds[0] / seconds[1]
+            row["time_met"] = None if seconds is None else row["time_ratio"] <= TARGETS["time_ratio"]
             variants[variant] = row
     return out
 
@@ -345,4 +353,5 @@ def target_line(row: dict) -> str:
             f"{verdict(row['recall_gain_met'])}); F@1% {_cell(row['fscore_gain'], '{:+.3f}')} "
             f"(≥ +{TARGETS['fscore_gain']:.2f}: {verdict(row['fscore_gain_met'])}); Chamfer-L1 collection "
             + ("n/a" if chamfer is None else f"{chamfer[0]:.4f} vs retrieval {chamfer[1]:.4f}")
-            + f" ({verdict(row['chamfer_met'])}); all: {verdict(row['met'])}")
+            + f" ({verdict(row['chamfer_met'])}); all: {verdict(row['met'])}. Time collection / none "
+            f"{_cell(row.get('time_ratio'), '{:.2f}')}x (≤ {TARGETS['time_ratio']}: {verdict(row.get('time_met'))})")

@@ -128,6 +128,7 @@ def test_targets_compare_the_collection_prior_with_random_init_and_retrieval():
     assert plain["recall_gain"] == pytest.approx(0.43) and plain["fscore_gain"] == pytest.approx(0.18)
     assert plain["chamfer"] == pytest.approx((0.010, 0.012))  # paired: b has no retrieval score
     assert plain["met"] is True
+    assert plain["time_ratio"] == pytest.approx(1.0) and plain["time_met"]
     posed = met["vase"]["posed"]
     assert posed["recall_gain_met"] and not posed["fscore_gain_met"] and not posed["chamfer_met"]
     assert posed["met"] is False
