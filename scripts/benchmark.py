@@ -243,7 +243,8 @@ def categories_main(args: argparse.Namespace) -> int:
             return 2
         tables = category_bench.tables(results)
         print("\n".join(tables))
-        renders = render_categories(names, work, out / "img") if render else []
+        renders = (render_categories(names, work, out / "img") if render else
+                   [path for name in names if (path := out / "img" / f"category_render_{name}.png").exists()])
     if report:
         write_categories_section(out, tables, renders, args)
     print(f"wrote {results_path}")
