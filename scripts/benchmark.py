@@ -50,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
                         help="development data folder (meshes/, pairs/, scans/abc/)")
-    parser.add_argument("--out", default=str(ROOT / "docs"), help="folder for BENCHMARKS.md, img/ and results")
+    parser.add_argument("--out", default=str(ROOT / "docs"),
+                        help="folder for BENCHMARKS.md, img/ and results (with --categories also a .json file)")
     parser.add_argument("--quick", action="store_true", help="generated shapes and short fits (CI)")
     parser.add_argument("--methods", nargs="+", default=None,
                         help=f"methods to run, from: {', '.join(evaluation.METHODS)} (default: "
