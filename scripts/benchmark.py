@@ -79,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             help="training instances per category, for retrieval (default 40)")
     categories.add_argument("--test-count", type=int, default=4, help="test instances per category (default 4)")
     categories.add_argument("--preset", default="default", help="preset of the neural methods (default default)")
+    categories.add_argument("--views", type=int, default=category_bench.VIEWS, choices=(1, 2),
+                            help=f"depth views per scan, all from one side (default {category_bench.VIEWS})")
     return parser.parse_args(argv)
 
 
@@ -213,7 +215,7 @@ def categories_main(args: argparse.Namespace) -> int:
     results = (json.loads(results_path.read_text()) if (args.resume or args.report) and results_path.exists()
                else {})
     results["settings"] = {"preset": args.preset, "quick": args.quick, "train_count": args.train_count,
-                           "test_count": args.test_count, "threads": args.threads,
+                           "test_count": args.test_count, "views": args.views, "threads": args.threads,
                            "collection_priors": {name: found.name for name in names
                                                  if (found := category_bench.prior_file(args.category_priors, name))}}
     overrides = QUICK_OVERRIDES if args.quick else {}
@@ -238,13 +240,13 @@ def categories_main(args: argparse.Namespace) -> int:
             else:
                 category_bench.run_benchmark(
                     names, methods, results, save, args.category_priors, args.train_count, args.test_count,
-                    args.preset, samples, lambda line: print(line, flush=True), keep, **overrides)
+                    args.preset, samples, lambda line: print(line, flush=True), keep, args.views, **overrides)
         except (InputError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         tables = category_bench.tables(results)
         print("\n".join(tables))
-        renders = (render_categories(names, work, out / "img") if render else
+        renders = (render_categories(names, args.views, work, out / "img") if render else
                    [path for name in names if (path := out / "img" / f"category_render_{name}.png").exists()])
     if report:
         write_categories_section(out, tables, renders, args)
@@ -252,11 +254,11 @@ def categories_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_categories(names: list[str], work: Path, img: Path) -> list[Path]:
+def render_categories(names: list[str], views: int, work: Path, img: Path) -> list[Path]:
     """``RENDER_PANELS`` of the first test instance of each category."""
     img.mkdir(parents=True, exist_ok=True)
     written = []
-    for case in (category_bench.category_cases(name, 1)[0] for name in names):
+    for case in (category_bench.category_cases(name, 1, views)[0] for name in names):
         out = img / f"category_render_{case.category}.png"
         if render_case(case, ("none", "collection"), work, out, panels=np.array([k for k, _ in RENDER_PANELS]),
                        labels=np.array([label for _, label in RENDER_PANELS]), view=RENDER_VIEW):
@@ -271,10 +273,10 @@ def write_categories_section(out: Path, tables: list[str], renders: list[Path], 
     quick = " --quick" if args.quick else ""
     lines = ["## Category benchmark (`scripts/benchmark.py --categories`)", "",
              f"`python scripts/benchmark.py --categories --category-priors DIR --preset {args.preset}"
-             f" --train-count {args.train_count} --test-count {args.test_count}{quick}`. "
+             f" --train-count {args.train_count} --test-count {args.test_count} --views {args.views}{quick}`. "
              f"Test instances (seeds from {category_bench.TEST_FIRST_SEED}) of each procedural category, "
              f"never a training seed (0 .. {args.train_count - 1}), scanned as users scan: "
-             f"{category_bench.VIEWS} depth views from the front and above, points only, so the back and the "
+             f"{args.views} depth view(s) from the front and above, points only, so the back and the "
              "underside are never seen. `posed`: the same scans rotated (uniformly at random, at least "
              f"{category_bench.MIN_ROTATION:.0f}°), scaled ({category_bench.SCALES[0]}-{category_bench.SCALES[1]}x) "
              "and moved against the collection's pose, scored back in the collection's frame. Means over the "

@@ -207,7 +207,7 @@ def run_benchmark(categories: list[str], methods: list[str], results: dict,
                   save: Callable[[dict], None] = lambda results: None, priors: str | Path | None = None,
                   train_count: int = 40, test_count: int = 4, preset: str = "default", samples: int = 100_000,
                   log: Callable[[str], None] = print, keep: Callable[[CategoryCase, str, Run], None] | None = None,
-                  **overrides) -> dict:
+                  views: int = VIEWS, **overrides) -> dict:
     """Every (case, method) of ``categories`` missing from ``results`` (``results["cases"][name]``),
     saved with ``save`` after each run; a failing run is recorded with its error and the others go on.
     ``keep`` receives each finished run (for renders). Returns ``results``."""
@@ -217,7 +217,7 @@ def run_benchmark(categories: list[str], methods: list[str], results: dict,
         runnable, skipped = methods_for(methods, category, priors)
         for message in skipped:
             log(message)
-        cases = category_cases(category, test_count)
+        cases = category_cases(category, test_count, views)
         training = training_meshes(category, train_count) if "retrieval" in runnable else None
         for case in cases:
             entry = results.setdefault("cases", {}).setdefault(case.name, {
