@@ -139,6 +139,30 @@ def test_targets_compare_the_collection_prior_with_random_init_and_retrieval():
     assert "| `retrieval` | plain | 1 (1 failed) |" in text and "all: NOT met" in text
 
 
+def test_the_collection_method_fits_from_the_categorys_prior_file_and_times_it(cases, tmp_path):
+    """A shape-space prior (untrained, tiny) as ``<category>.safetensors``: the fit runs from it, and its
+    seconds (previews excluded, the mean shape's one before any step included) lie within the wall time."""
+    import time
+
+    import torch
+
+    from neurep_addon.core.config import NetworkConfig
+    from neurep_addon.core.prior_io import save_prior
+    from neurep_addon.core.shape_space import ModulatedSiren, ShapeSpace
+
+    network = NetworkConfig(width=16, depth=2)
+    torch.manual_seed(0)
+    save_prior(ShapeSpace(network, ModulatedSiren(network, 8).state_dict(), torch.randn(3, 8), threshold=0.01,
+                          provenance={}, name="chair"), tmp_path / "chair.safetensors")
+    clock = time.perf_counter()
+    run = bench.run_category_method("collection", cases["chair"][0], "fast", tmp_path, samples=5000, steps=10,
+                                    points_per_step=512, resolution=32)
+    wall = time.perf_counter() - clock
+    assert 0 < run.seconds < wall and len(run.faces) > 0
+    seconds = [point["seconds"] for point in run.curve]
+    assert seconds[0] >= 0 and seconds == sorted(seconds) and seconds[-1] == run.seconds
+
+
 def test_a_category_without_a_prior_file_skips_the_collection_method(tmp_path):
     (tmp_path / "vase.safetensors").write_bytes(b"")
     runnable, skipped = bench.methods_for(["none", "collection", "retrieval"], "mug", tmp_path)
