@@ -2,7 +2,8 @@
 
     scene_io      selected objects <-> numpy (foreach_get/set), result and preview objects
     fitting       main-thread steps shared by the operators (blocking and modal) and the batch mode
-    operators     Complete, Complete Files, Cancel, Install PyTorch, Cancel Install
+    operators     Complete, Complete Files, Cancel, Install PyTorch, Cancel Install, Train Prior, Remove Prior
+    priors        the user's priors: trained from a collection in the worker process, listed in the Prior menu
     props         settings;  ui  sidebar panel;  prefs  preferences
     batch         complete objects inside a .blend file (scripts/complete.py --blend)
 
@@ -35,9 +36,10 @@ def unregister() -> None:
 
     from ..jobs import job
     from ..setup import install
-    from . import fitting, props, ui
+    from . import fitting, priors, props, ui
 
     fitting.stop_running_fit()
+    priors.stop_training()
     job.end_idle_worker()
     install.stop()
     for name, handler in fitting.HANDLERS.items():

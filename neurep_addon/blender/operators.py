@@ -3,7 +3,8 @@
 ``neurep.complete`` and ``neurep.complete_files`` run blocking from scripts and in background mode, and
 modal from the UI: the fits run one after another in a worker process, a window timer reads what it sends,
 Esc cancels. Neither offers the redo panel (F9): a redo would re-run the fits blocking, without Esc.
-``neurep.install_dependencies`` runs pip in a background process polled by a timer.
+``neurep.install_dependencies`` runs pip in a background process polled by a timer; ``neurep.train_prior``
+likewise runs a training in the worker process (``priors``), blocking from scripts and in background mode.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from bpy.props import CollectionProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from ..core.errors import InputError, NeuRepError
-from ..jobs import wording
-from ..jobs.job import CANCELLED, FINISHED, RUNNING
+from ..jobs import training, wording
+from ..jobs.job import CANCELLED, FINISHED, RUNNING, TrainJob
 from ..jobs.wording import user_message
 from ..setup import dependencies, install
 from ..setup.package import ADDON_PACKAGE
-from . import fitting, prefs
+from . import fitting, prefs, priors
 from .props import FitSettings
 
 TIMER_SECONDS = 0.1
@@ -98,6 +99,16 @@ def _interactive(operator, context) -> bool:
     return operator.options.is_invoke and not bpy.app.background and context.window is not None
 
 
+def _took_settings(operator, context) -> bool:
+    """The panel's settings for what the caller did not give; False (reported) when one is unusable."""
+    try:
+        operator.take_unset_settings_from(context.scene.neurep_settings)
+    except NeuRepError as exc:
+        operator.report({"ERROR"}, user_message(exc))
+        return False
+    return True
+
+
 def _run_poll(cls, context) -> bool:
     if fitting.active_completion() is not None:
         cls.poll_message_set("A completion is already running (Esc or Cancel stops it)")
@@ -121,7 +132,8 @@ class NEUREP_OT_complete(ModalRun, FitSettings, bpy.types.Operator):
         return _run_poll(cls, context)
 
     def invoke(self, context, event):
-        self.take_unset_settings_from(context.scene.neurep_settings)
+        if not _took_settings(self, context):
+            return {"CANCELLED"}
         return self.execute(context)
 
     def execute(self, context):
@@ -156,7 +168,8 @@ class NEUREP_OT_complete_files(ModalRun, FitSettings, bpy.types.Operator, Import
         return _run_poll(cls, context)
 
     def invoke(self, context, event):
-        self.take_unset_settings_from(context.scene.neurep_settings)
+        if not _took_settings(self, context):
+            return {"CANCELLED"}
         return ImportHelper.invoke(self, context, event)
 
     def draw(self, context):
@@ -307,5 +320,109 @@ def _tag_redraw(context) -> None:
                 area.tag_redraw()
 
 
+class NEUREP_OT_train_prior(bpy.types.Operator):
+    """Train a prior from the complete models of a collection (the panel's, or the active one), in the
+    background; it then appears in the Prior menu"""
+
+    bl_idname = "neurep.train_prior"
+    bl_label = "Train Prior"
+
+    @classmethod
+    def poll(cls, context):
+        if priors.active_training() is not None:
+            cls.poll_message_set("A training is already running (Cancel stops it)")
+            return False
+        if priors.folder() is None:
+            cls.poll_message_set("Priors can only be trained for NeuRep installed as an extension")
+            return False
+        return True
+
+    def execute(self, context):
+        settings = context.scene.neurep_training
+        collection = settings.chosen_collection(context)
+        try:
+            missing = dependencies.missing_modules()
+            if missing:
+                raise InputError(dependencies.missing_message(missing))
+            if collection is None:
+                raise InputError("no collection is chosen; pick the collection of complete models")
+            name = training.check_prior_name(settings.chosen_name(context))
+            if training.prior_path(priors.folder(), name).exists():
+                raise InputError(f"a prior called '{name}' exists; remove it in NeuRep's preferences, or give "
+                                 "another name")
+            meshes = priors.meshes_of(collection, context.evaluated_depsgraph_get())
+        except NeuRepError as exc:
+            self.report({"ERROR"}, user_message(exc))
+            return {"CANCELLED"}
+        job = TrainJob(meshes, priors.folder(create=True), name, settings.minutes, device=prefs.device_preference(context),
+                       threads=prefs.cpu_threads(context))
+        live = priors.TrainingRun(job).start()
+        state = context.window_manager.neurep_training_job
+        state.progress, state.status = 0.0, f"Training '{name}': reading {len(meshes)} models"
+        if bpy.app.background or context.window is None:
+            job.wait()
+            return self._report(live.tick(state), state.status)
+        self.report({"INFO"}, f"NeuRep: training '{name}' from {len(meshes)} models for "
+                              f"{settings.minutes:g} min in the background")
+        bpy.app.timers.register(_poll_training, first_interval=TIMER_SECONDS * 5, persistent=True)
+        return {"FINISHED"}
+
+    def _report(self, state: str, status: str):
+        self.report({"INFO"} if state == FINISHED else {"ERROR"}, f"NeuRep: {status}")
+        return {"FINISHED"} if state == FINISHED else {"CANCELLED"}
+
+
+def _poll_training():
+    """Timer: read the training's progress and redraw; say how it ended."""
+    live = priors.active_training()
+    if live is None:
+        return None
+    state = bpy.context.window_manager.neurep_training_job
+    ended = live.tick(state) != RUNNING
+    _tag_redraw(bpy.context)
+    if ended:
+        print(f"NeuRep: {state.status}")
+        return None
+    return TIMER_SECONDS * 5
+
+
+class NEUREP_OT_cancel_training(bpy.types.Operator):
+    """Stop the running training; no prior is saved"""
+
+    bl_idname = "neurep.cancel_training"
+    bl_label = "Cancel Training"
+
+    @classmethod
+    def poll(cls, context):
+        return priors.active_training() is not None
+
+    def execute(self, context):
+        priors.active_training().cancel()
+        context.window_manager.neurep_training_job.status = "Cancelling the training"
+        return {"FINISHED"}
+
+
+class NEUREP_OT_remove_prior(bpy.types.Operator):
+    """Delete this prior from NeuRep's user folder; it leaves the Prior menu"""
+
+    bl_idname = "neurep.remove_prior"
+    bl_label = "Remove Prior"
+
+    name: StringProperty(name="Name", description="The prior to remove", options={"SKIP_SAVE"})
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(self, event)
+
+    def execute(self, context):
+        try:
+            path = training.remove_prior(priors.folder() or "", self.name)
+        except NeuRepError as exc:
+            self.report({"ERROR"}, user_message(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"NeuRep: removed the prior '{self.name}' ({path})")
+        _tag_redraw(context)
+        return {"FINISHED"}
+
+
 CLASSES = (NEUREP_OT_complete, NEUREP_OT_complete_files, NEUREP_OT_cancel, NEUREP_OT_install_dependencies,
-           NEUREP_OT_cancel_install)
+           NEUREP_OT_cancel_install, NEUREP_OT_train_prior, NEUREP_OT_cancel_training, NEUREP_OT_remove_prior)

@@ -1,4 +1,5 @@
-"""Add-on preferences: device, CPU threads, and PyTorch (detected build, install with progress, offline)."""
+"""Add-on preferences: device, CPU threads, PyTorch (detected build, install with progress, offline), and
+the user's priors (removed here)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from bpy.props import EnumProperty, IntProperty, StringProperty
 from ..jobs.wording import device_items
 from ..setup import dependencies, install
 from ..setup.package import ADDON_PACKAGE
+from . import priors
 
 
 def _build_items(self, context):
@@ -49,6 +51,19 @@ class NEUREP_AddonPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "device")
         layout.prop(self, "cpu_threads")
         draw_dependency_status(layout, context, full=True)
+        draw_user_priors(layout)
+
+
+def draw_user_priors(layout) -> None:
+    """The priors trained with Train Prior, each with a remove button."""
+    box = layout.box()
+    names = priors.names()
+    box.label(text="Your priors (Train Prior in the sidebar):" if names else
+              "No priors of your own yet: use Train Prior in the sidebar", icon="OUTLINER_OB_LIGHTPROBE")
+    for name in names:
+        row = box.row()
+        row.label(text=name)
+        row.operator("neurep.remove_prior", text="", icon="TRASH").name = name
 
 
 def preferences(context=None):

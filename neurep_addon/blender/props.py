@@ -9,6 +9,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, Po
 from ..core.config import ENCODINGS, PRESETS
 from ..jobs.kinds import Mode
 from ..jobs.wording import device_items
+from . import priors
 
 
 SKIP_SAVE = {"SKIP_SAVE"}
@@ -43,10 +44,7 @@ class FitSettings:
         default="default")
     prior: EnumProperty(
         options=SKIP_SAVE, name="Prior", description="Where the network's weights start",
-        items=[("DEFAULT", "Default", "The prior shipped with the add-on (learned from many shapes)"),
-               ("NONE", "None", "Random initial weights"),
-               ("FILE", "File", "A prior file (.safetensors) made with NeuRep's prior training")],
-        default="DEFAULT")
+        items=priors.menu_items, default=priors.FIXED_VALUES["DEFAULT"])
     prior_path: StringProperty(name="Prior File", description="A NeuRep prior file", subtype="FILE_PATH",
                                options=SKIP_SAVE)
     encoding: EnumProperty(
@@ -96,25 +94,62 @@ class FitSettings:
 
     def fit_settings(self):
         """(core FitConfig, Prior or None); raises ``ConfigError``/``PriorError`` with a user-facing message."""
-        from ..core.errors import ConfigError
         from ..core.pipeline import settings  # imports torch: only once a fit starts
 
-        prior_spec = {"DEFAULT": "default", "NONE": "none"}.get(self.prior) or bpy.path.abspath(self.prior_path)
-        if self.prior == "FILE" and not self.prior_path:
-            raise ConfigError("prior", "is set to File but no prior file is chosen")
-        return settings(self.preset, prior_spec,
+        return settings(self.preset, self.prior_spec(),
                         encoding=None if self.encoding == "PRESET" else self.encoding,
                         steps=self.steps or None, resolution=self.resolution or None,
                         symmetry=self.symmetry.lower())
 
+    def prior_spec(self) -> str | list[str]:
+        """What ``pipeline.settings`` reads: "default", "none", or a list of one file (taken whole: its name
+        may hold a comma). Raises ``ConfigError`` when no file is chosen or the chosen prior was removed."""
+        from ..core.errors import ConfigError
+
+        if self.prior in ("DEFAULT", "NONE"):
+            return self.prior.lower()
+        if self.prior == "FILE":
+            if not self.prior_path:
+                raise ConfigError("prior", "is set to File but no prior file is chosen")
+            return [bpy.path.abspath(self.prior_path)]
+        path = priors.path_of(self.prior)
+        if path is None or not path.is_file():
+            raise ConfigError("prior", "is a prior that was removed; choose another one")
+        return [str(path)]
+
     def take_unset_settings_from(self, other: "FitSettings") -> None:
-        """Operator only: fill the settings the caller did not give from ``other`` (the panel's)."""
+        """Operator only: fill the settings the caller did not give from ``other`` (the panel's); raises
+        ``ConfigError`` when its prior was removed."""
+        from ..core.errors import ConfigError
+
         for name in SETTING_NAMES:
             if not self.properties.is_property_set(name):
+                if getattr(other, name) == "":  # an enum whose stored value left its menu: a removed prior
+                    raise ConfigError(name, "is a prior that was removed; choose another one")
                 setattr(self, name, getattr(other, name))
 
 class NEUREP_PG_settings(FitSettings, bpy.types.PropertyGroup):
     """The panel's settings, saved with the .blend file."""
+
+
+class NEUREP_PG_training(bpy.types.PropertyGroup):
+    """The Train Prior settings, saved with the .blend file."""
+
+    collection: PointerProperty(
+        type=bpy.types.Collection, name="Collection",
+        description="The complete models to learn from (empty: the active collection); objects in its child "
+                    "collections count too")
+    prior_name: StringProperty(name="Name", description="The new prior's name in the Prior menu (empty: the "
+                                                  "collection's name)")
+    minutes: FloatProperty(name="Minutes", default=10.0, min=0.05, soft_max=60.0, max=24 * 60.0,
+                           description="Training time budget (wall clock); the best prior found is kept")
+
+    def chosen_collection(self, context):
+        return self.collection or context.collection
+
+    def chosen_name(self, context) -> str:
+        collection = self.chosen_collection(context)
+        return self.prior_name.strip() or (collection.name if collection is not None else "")
 
 
 class NEUREP_PG_job(bpy.types.PropertyGroup):
@@ -125,14 +160,18 @@ class NEUREP_PG_job(bpy.types.PropertyGroup):
     last_result: StringProperty(name="Last Result", description="JSON of the last completion's figures")
 
 
-CLASSES = (NEUREP_PG_settings, NEUREP_PG_job)
+CLASSES = (NEUREP_PG_settings, NEUREP_PG_training, NEUREP_PG_job)
 
 
 def register_properties() -> None:
     bpy.types.Scene.neurep_settings = PointerProperty(type=NEUREP_PG_settings)
+    bpy.types.Scene.neurep_training = PointerProperty(type=NEUREP_PG_training)
     bpy.types.WindowManager.neurep_job = PointerProperty(type=NEUREP_PG_job)
+    bpy.types.WindowManager.neurep_training_job = PointerProperty(type=NEUREP_PG_job)
 
 
 def unregister_properties() -> None:
+    del bpy.types.WindowManager.neurep_training_job
     del bpy.types.WindowManager.neurep_job
+    del bpy.types.Scene.neurep_training
     del bpy.types.Scene.neurep_settings

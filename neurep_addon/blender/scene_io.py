@@ -127,6 +127,21 @@ def observation_from_objects(objects, depsgraph, seed: int = 0, mesh_samples: in
     return observation
 
 
+def collection_meshes(collection, depsgraph) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], list[str]]:
+    """The complete models of ``collection`` and of the collections inside it, by name: (object name, world
+    vertices [V, 3], triangles [F, 3]) after modifiers, and the names of the objects skipped (no faces, or
+    not a mesh). Raises ``InputError`` for non-finite geometry."""
+    meshes, skipped = [], []
+    for ob in sorted(collection.all_objects, key=lambda ob: ob.name):
+        surface = _evaluated_geometry(ob, depsgraph)[0] if ob.type in SUPPORTED_TYPES else None
+        if surface is None:
+            skipped.append(ob.name)
+            continue
+        check_finite(ob, surface[0])
+        meshes.append((ob.name, *surface))
+    return meshes, skipped
+
+
 def check_finite(ob, vertices: np.ndarray) -> None:
     """Raise ``InputError`` naming ``ob`` (and its modifiers) when any of its ``vertices`` [N, 3] is NaN or
     infinite: a modifier or geometry-nodes setup that overflows or divides by zero."""

@@ -6,7 +6,7 @@ import json
 
 import bpy
 
-from . import fitting, scene_io
+from . import fitting, priors, scene_io
 from .prefs import draw_dependency_status
 from ..core.config import DEFAULT_PRIOR_PATH
 from ..jobs import wording
@@ -35,6 +35,8 @@ class NEUREP_PT_complete(bpy.types.Panel):
             column.prop(settings, "prior_path", text="File")
         elif settings.prior == "DEFAULT" and not DEFAULT_PRIOR_PATH.is_file():
             column.label(text="This build has no default prior: choose None", icon="ERROR")
+        elif settings.prior == "":
+            column.label(text="The chosen prior was removed: choose another", icon="ERROR")
         for name in ("encoding", "steps", "resolution", "device", "seed", "symmetry"):
             column.prop(settings, name)
         if filling:
@@ -75,6 +77,36 @@ def draw_selection(layout, objects) -> None:
         box.label(text="Normals: from faces" if summary.has_face_normals else "Normals: none (estimated)")
     if summary.ignored:
         box.label(text=f"Ignored (not mesh/point cloud): {', '.join(summary.ignored)}", icon="ERROR")
+
+
+class NEUREP_PT_train_prior(bpy.types.Panel):
+    """A prior learned from a collection of complete models of one kind; it joins the Prior menu."""
+
+    bl_label = "Train Prior"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "NeuRep"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.neurep_training
+        state = context.window_manager.neurep_training_job
+        column = layout.column(align=True)
+        column.use_property_split = True
+        column.prop(settings, "collection")
+        collection = settings.chosen_collection(context)
+        if settings.collection is None and collection is not None:
+            column.label(text=f"Active collection: {collection.name}", icon="OUTLINER_COLLECTION")
+        column.prop(settings, "prior_name", placeholder=collection.name if collection is not None else "")
+        column.prop(settings, "minutes")
+        if priors.active_training() is not None:
+            layout.progress(factor=state.progress, type="BAR", text=state.status)
+            layout.operator("neurep.cancel_training", icon="CANCEL")
+            return
+        layout.operator("neurep.train_prior", icon="OUTLINER_OB_LIGHTPROBE")
+        if state.status:
+            layout.label(text=state.status, icon="INFO")
 
 
 class NEUREP_PT_last_result(bpy.types.Panel):
@@ -127,4 +159,4 @@ def unregister_menus() -> None:
     bpy.types.VIEW3D_MT_object.remove(draw_object_menu_entry)
 
 
-CLASSES = (NEUREP_PT_complete, NEUREP_PT_last_result)
+CLASSES = (NEUREP_PT_complete, NEUREP_PT_last_result, NEUREP_PT_train_prior)

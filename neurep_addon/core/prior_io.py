@@ -152,12 +152,14 @@ def _check_tensors(prior: Prior, path: Path) -> None:
                          "tensors; the file was not written by NeuRep")
 
 
-def resolve_priors(spec: str) -> tuple[AnyPrior, ...]:
-    """Several candidates, comma-separated (``"default,shoes.safetensors"``); ``"none"`` gives none."""
-    return tuple(p for p in (resolve_prior(part.strip()) for part in spec.split(",")) if p is not None)
+def resolve_priors(spec: str | list[str | os.PathLike]) -> tuple[AnyPrior, ...]:
+    """Several candidates, comma-separated (``"default,shoes.safetensors"``), or a list of them, each taken
+    whole (a file whose name has a comma); ``"none"`` gives none."""
+    parts = [part.strip() for part in spec.split(",")] if isinstance(spec, str) else list(spec)
+    return tuple(p for p in map(resolve_prior, parts) if p is not None)
 
 
-def resolve_prior(spec: str) -> AnyPrior | None:
+def resolve_prior(spec: str | os.PathLike) -> AnyPrior | None:
     """``"none"`` -> no prior (random init); ``"default"`` -> the shipped prior; else a file path."""
     if spec == "none":
         return None

@@ -7,10 +7,11 @@ The front end starts ``python -c BOOTSTRAP`` (``start``). The process listens on
 the connection closes (torch and the engine load with the first, about 2 s, and stay loaded):
 
     front end -> process   (work, arguments, threads): work "complete" (``pipeline.complete``) or
-                           "fill-holes" (``pipeline.fill_holes``), the values of ``jobs.kinds.Mode``;
-                           while it runs, "cancel"
-    process -> front end   ("progress", StepInfo) and ("preview", (vertices, faces, step)) while it runs, then
-                           one outcome: ("FINISHED", result), ("CANCELLED", FitCancelled) or ("FAILED", error)
+                           "fill-holes" (``pipeline.fill_holes``), the values of ``jobs.kinds.Mode``, or
+                           "train-prior" (``jobs.training.train_prior``); while it runs, "cancel"
+    process -> front end   ("progress", StepInfo or a training's Progress), ("preview", (vertices, faces, step))
+                           and ("log", line) while it runs, then one outcome: ("FINISHED", result),
+                           ("CANCELLED", FitCancelled) or ("FAILED", error)
 
 Objects cross by plain ``pickle`` (``send``/``receive``: not the connection's own pickler, to which torch
 adds file-descriptor sharing of tensors between related processes), under the same module names on both
@@ -155,6 +156,10 @@ def _run(work: str, arguments: dict, threads: int, cancel: threading.Event, repl
         if work == "complete":
             result = pipeline.complete(**arguments, progress=progress, cancel=cancel,
                                        preview=lambda v, f, step: reply(("preview", (v, f, step))))
+        elif work == "train-prior":  # the use case, not the engine: it writes the meshes and moves the prior
+            from ..jobs.training import train_prior
+
+            result = train_prior(**arguments, progress=progress, cancel=cancel, log=lambda line: reply(("log", line)))
         else:
             result = pipeline.fill_holes(**arguments, progress=progress, cancel=cancel)
         reply(("FINISHED", result))

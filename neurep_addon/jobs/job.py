@@ -16,7 +16,8 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from multiprocessing.connection import Client
 from typing import TYPE_CHECKING, Callable
 
@@ -26,10 +27,11 @@ from ..core import worker
 from ..core.errors import NeuRepError
 from ..core.observation import Observation
 from .kinds import JobState, Mode
+from .training import TRAIN_PRIOR
 from .wording import user_message
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
-    from ..core.config import FitConfig
+    from ..core.config import FitConfig, NetworkConfig
     from ..core.fit import StepInfo
     from ..core.pipeline import Completion
     from ..core.prior import Prior
@@ -82,13 +84,15 @@ def end_idle_worker() -> None:
 class JobUpdate:
     """What arrived since the last ``poll()``.
 
-    progress: the latest ``core.fit.StepInfo`` or None; preview: the latest (vertices world float [V, 3],
-    faces int [F, 3], step) or None; state: RUNNING, FINISHED, CANCELLED or FAILED.
+    progress: the latest ``core.fit.StepInfo`` (a training's ``meta.shape_space.Progress``) or None; preview:
+    the latest (vertices world float [V, 3], faces int [F, 3], step) or None; log: the lines the work logged;
+    state: RUNNING, FINISHED, CANCELLED or FAILED.
     """
 
     state: str
     progress: StepInfo | None = None
     preview: tuple[np.ndarray, np.ndarray, int] | None = None
+    log: list[str] = field(default_factory=list)
 
 
 class FitJob:
@@ -187,6 +191,8 @@ class FitJob:
                 self._update.progress = payload
             elif kind == "preview":
                 self._update.preview = payload
+            elif kind == "log":
+                self._update.log.append(payload)
             else:
                 self._finish(kind, payload)
         return False
@@ -240,3 +246,22 @@ class FillJob(FitJob):
         return Mode.FILL_HOLES.value, dict(vertices=self.vertices, faces=self.triangles, config=self.config,
                                            prior=self.prior, device=self.device, seed=self.seed,
                                            max_hole_size=self.max_hole_size, selected=self.selected)
+
+
+class TrainJob(FitJob):
+    """``jobs.training.train_prior`` in the worker process; ``result`` is the new prior's path.
+
+    meshes: (name, world vertices float64 [V, 3], triangles int64 [F, 3]) snapshots taken on the main thread;
+    the prior is trained in a temporary folder inside ``folder`` and moved there as ``<name>.safetensors``
+    only when the run finishes. ``network``: see ``train_prior`` (tests only).
+    """
+
+    def __init__(self, meshes: list[tuple[str, np.ndarray, np.ndarray]], folder: str | Path, name: str,
+                 minutes: float, device: str = "auto", seed: int = 0, threads: int = 0,
+                 network: NetworkConfig | None = None):
+        super().__init__(None, None, None, device, seed, threads)
+        self.meshes, self.folder, self.name, self.minutes, self.network = meshes, str(folder), name, minutes, network
+
+    def _request(self) -> tuple[str, dict]:
+        return TRAIN_PRIOR, dict(meshes=self.meshes, folder=self.folder, name=self.name, minutes=self.minutes,
+                                 device=self.device, seed=self.seed, network=self.network)
