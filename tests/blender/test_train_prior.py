@@ -12,6 +12,7 @@ import bpy
 import pytest
 
 from .conftest import link, select_only
+from .test_ui import draw
 
 PROPORTIONS = [(1.0, 1.0, 1.0), (2.0, 1.0, 1.0), (1.0, 2.0, 0.5), (1.5, 1.5, 0.7), (0.6, 1.0, 2.0)]
 
@@ -51,6 +52,7 @@ def leftovers(folder) -> list[str]:
 def test_a_prior_trained_from_a_collection_completes_a_scan_and_is_removed_from_the_preferences(addon, scene):
     settings = scene.neurep_training
     settings.collection, settings.prior_name, settings.minutes = boxes_collection(scene), "boxes, v1", 0.3
+    assert ("operator", "neurep.train_prior") in draw(bpy.types.NEUREP_PT_train_prior, bpy.context)
 
     assert bpy.ops.neurep.train_prior() == {"FINISHED"}
 
@@ -64,7 +66,11 @@ def test_a_prior_trained_from_a_collection_completes_a_scan_and_is_removed_from_
     assert bpy.ops.neurep.complete(preset="fast", device="cpu", resolution=32) == {"FINISHED"}
     assert len(bpy.data.objects["Scan_completed"].data.polygons) > 0
 
+    preferences = bpy.context.preferences.addons[addon.package.ADDON_PACKAGE].preferences
+    shown = draw(type(preferences), bpy.context, bl_rna=preferences.bl_rna)
+    assert ("label", "boxes, v1") in shown and ("operator", "neurep.remove_prior") in shown
     assert bpy.ops.neurep.remove_prior(name="boxes, v1") == {"FINISHED"}
+    assert ("label", "boxes, v1") not in draw(type(preferences), bpy.context, bl_rna=preferences.bl_rna)
     assert not path.exists() and "USER:boxes, v1" not in menu_identifiers(addon, scene)
     with pytest.raises(TypeError):
         scene.neurep_settings.prior = "USER:boxes, v1"
@@ -85,8 +91,11 @@ def test_cancel_during_training_leaves_no_file(addon, scene):
     while state.progress == 0.0:  # the training has taken its first steps
         assert live.tick(state) == "RUNNING" and time.monotonic() < deadline
         time.sleep(0.05)
-    assert state.status.startswith("Training 'cancelled': ")
-    live.cancel()
+    assert state.status.startswith("Training 'cancelled': ") and "left, step " in state.status
+    shown = draw(bpy.types.NEUREP_PT_train_prior, bpy.context)
+    assert ("operator", "neurep.cancel_training") in shown and ("operator", "neurep.train_prior") not in shown
+    assert not bpy.ops.neurep.train_prior.poll()
+    assert bpy.ops.neurep.cancel_training() == {"FINISHED"}
     while (outcome := live.tick(state)) == "RUNNING":
         assert time.monotonic() < deadline
         time.sleep(0.05)

@@ -31,7 +31,7 @@ class RecordingLayout:
     def separator(self):
         pass
 
-    def prop(self, data, name, text=None, expand=False):
+    def prop(self, data, name, text=None, expand=False, placeholder=""):
         assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name!r}"
         self.log.append(("prop", name))
 
