@@ -107,3 +107,12 @@ def test_a_prior_with_nan_values_is_refused_when_loaded(tmp_path, learned):
     with pytest.raises(PriorError, match="holds NaN or Inf values"):
         load_prior(path)
     assert load_prior(save_prior(make_prior(), tmp_path / "fine.safetensors")).name == "fine"
+
+
+def test_a_list_of_priors_takes_each_path_whole(tmp_path):
+    """A file whose name holds a comma is one prior when given in a list (a string is split at commas)."""
+    path = save_prior(make_prior(), tmp_path / "shoes, v2.safetensors")
+    config, prior = settings("fast", [str(path)])
+    assert isinstance(prior, Prior) and config.network == NETWORK
+    with pytest.raises(PriorError):
+        settings("fast", str(path))
