@@ -354,8 +354,8 @@ class NEUREP_OT_train_prior(bpy.types.Operator):
         except NeuRepError as exc:
             self.report({"ERROR"}, user_message(exc))
             return {"CANCELLED"}
-        job = TrainJob(meshes, priors.folder(create=True), name, settings.minutes, device=prefs.device_preference(context),
-                       threads=prefs.cpu_threads(context))
+        job = TrainJob(meshes, priors.folder(create=True), name, settings.minutes,
+                       device=prefs.device_preference(context), threads=prefs.cpu_threads(context))
         live = priors.TrainingRun(job).start()
         state = context.window_manager.neurep_training_job
         state.progress, state.status = 0.0, f"Training '{name}': reading {len(meshes)} models"

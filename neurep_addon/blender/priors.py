@@ -99,6 +99,9 @@ class TrainingRun:
 
     def tick(self, state) -> str:
         update = self.job.poll()
+        for line in update.log:  # reading the models, skipped files: the console keeps them, the panel shows them
+            print(f"NeuRep: {line}")
+            state.status = f"Training '{self.name}': {line}"
         self.log += update.log
         if update.progress is not None:
             state.progress = min(1.0, update.progress.seconds / update.progress.budget)

@@ -59,7 +59,8 @@ def test_a_prior_trained_from_a_collection_completes_a_scan_and_is_removed_from_
     folder = addon.priors.folder()
     path = folder / "boxes, v1.safetensors"
     assert path.is_file() and not leftovers(folder)
-    assert menu_identifiers(addon, scene)[:2] == ["DEFAULT", "NONE"] and "USER:boxes, v1" in menu_identifiers(addon, scene)
+    menu = menu_identifiers(addon, scene)
+    assert menu[:2] == ["DEFAULT", "NONE"] and "USER:boxes, v1" in menu and menu[-1] == "FILE"
     scan = link(box("Scan", (1.2, 0.8, 0.6), location=(0.0, 5.0, 0.0), open_top=True))
     select_only(scan)
     scene.neurep_settings.prior = "USER:boxes, v1"  # the name's comma is no list of priors
