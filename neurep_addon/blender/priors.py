@@ -114,6 +114,7 @@ class TrainingRun:
         elif update.state == CANCELLED:
             state.progress, state.status = 0.0, "Training cancelled; no prior was saved"
         else:
+            training.remove_leftovers(self.job.folder, self.name)  # its process may have died mid-run
             state.progress, state.status = 0.0, f"Training failed: {self.error}"
         return update.state
 
@@ -141,4 +142,6 @@ def stop_training() -> None:
         live.cancel()
         if not live.job.wait(timeout=30.0):
             live.job.kill()
+            live.job.wait(timeout=5.0)
+            training.remove_leftovers(live.job.folder, live.name)
         live.end()

@@ -31,7 +31,7 @@ from .training import TRAIN_PRIOR
 from .wording import user_message
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
-    from ..core.config import FitConfig, NetworkConfig
+    from ..core.config import FitConfig
     from ..core.fit import StepInfo
     from ..core.pipeline import Completion
     from ..core.prior import Prior
@@ -253,15 +253,14 @@ class TrainJob(FitJob):
 
     meshes: (name, world vertices float64 [V, 3], triangles int64 [F, 3]) snapshots taken on the main thread;
     the prior is trained in a temporary folder inside ``folder`` and moved there as ``<name>.safetensors``
-    only when the run finishes. ``network``: see ``train_prior`` (tests only).
+    only when the run finishes.
     """
 
     def __init__(self, meshes: list[tuple[str, np.ndarray, np.ndarray]], folder: str | Path, name: str,
-                 minutes: float, device: str = "auto", seed: int = 0, threads: int = 0,
-                 network: NetworkConfig | None = None):
+                 minutes: float, device: str = "auto", seed: int = 0, threads: int = 0):
         super().__init__(None, None, None, device, seed, threads)
-        self.meshes, self.folder, self.name, self.minutes, self.network = meshes, str(folder), name, minutes, network
+        self.meshes, self.folder, self.name, self.minutes = meshes, str(folder), name, minutes
 
     def _request(self) -> tuple[str, dict]:
         return TRAIN_PRIOR, dict(meshes=self.meshes, folder=self.folder, name=self.name, minutes=self.minutes,
-                                 device=self.device, seed=self.seed, network=self.network)
+                                 device=self.device, seed=self.seed)

@@ -8,6 +8,7 @@ The meshes are written to a hidden temporary folder inside that folder, the prio
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
@@ -21,14 +22,14 @@ import numpy as np
 from ..core.errors import ConfigError, FitCancelled, InputError, OutputError
 
 if TYPE_CHECKING:
-    from ..core.config import NetworkConfig
     from ..meta.shape_space import Progress
 
 TRAIN_PRIOR = "train-prior"
 """The worker process's name for this work (beside ``kinds.Mode``'s values)."""
 PRIOR_SUFFIX = ".safetensors"
 TEMPORARY_PREFIX = ".training-"
-"""A run's temporary folder inside the priors folder (hidden: never listed as a prior)."""
+"""A run's temporary folder inside the priors folder is this, the prior's name, "-" and a random part
+(hidden: never listed as a prior)."""
 FORBIDDEN_CHARACTERS = '/\\:*?"<>|'
 """Characters no prior name may hold: path separators, and what some file systems refuse."""
 MIN_MESHES = 2
@@ -71,6 +72,12 @@ def remove_prior(folder: str | os.PathLike, name: str) -> Path:
     return path
 
 
+def remove_leftovers(folder: str | os.PathLike, name: str) -> None:
+    """Delete what a run of ``name`` left in ``folder`` when its process ended without cleaning up (killed)."""
+    for path in Path(folder).glob(f"{TEMPORARY_PREFIX}{glob.escape(check_prior_name(name))}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def training_device(name: str = "auto") -> str:
     """The device a training runs on: CUDA when asked for or available with "auto", else the CPU."""
     import torch
@@ -89,12 +96,11 @@ def progress_text(progress: Progress) -> str:
 
 def train_prior(meshes: list[tuple[str, np.ndarray, np.ndarray]], folder: str | os.PathLike, name: str,
                 minutes: float, seed: int = 0, progress: Callable[[Progress], None] | None = None,
-                cancel: threading.Event | None = None, log: Callable[[str], None] = print, device: str = "auto",
-                network: NetworkConfig | None = None) -> Path:
+                cancel: threading.Event | None = None, log: Callable[[str], None] = print,
+                device: str = "auto") -> Path:
     """Train a prior called ``name`` from ``meshes`` (name, vertices [V, 3], triangles [F, 3], in one common
     frame) for ``minutes`` and move it into ``folder``; returns its path.
 
-    ``network``: the base's architecture (None: the training's own; a smaller one only keeps tests short).
     Raises ``ConfigError`` for a bad name or budget, ``InputError`` for too few meshes, ``OutputError`` when
     a prior of that name exists, ``FitCancelled`` when ``cancel`` was set: in every case nothing is left.
     """
@@ -110,13 +116,12 @@ def train_prior(meshes: list[tuple[str, np.ndarray, np.ndarray]], folder: str | 
         raise OutputError(f"a prior called '{destination.stem}' exists; remove it first, or choose another name")
     cancel = cancel if cancel is not None else threading.Event()
     Path(folder).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=folder))
+    work = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{destination.stem}-", dir=folder))
     try:
         files = [write_mesh(work / f"{index:03d}_{re.sub(r'[^0-9A-Za-z_.-]+', '_', label)}.ply", vertices, faces)
                  for index, (label, vertices, faces) in enumerate(meshes)]
-        options = {} if network is None else {"network": network}
         trained = train_shape_space(files, work / destination.name, minutes, seed=seed, progress=progress,
-                                    cancel=cancel, log=log, device=training_device(device), **options)
+                                    cancel=cancel, log=log, device=training_device(device))
         if cancel.is_set():
             raise FitCancelled("cancelled; no prior was saved")
         if destination.exists():

@@ -81,25 +81,52 @@ def test_a_prior_trained_from_a_collection_completes_a_scan_and_is_removed_from_
         scene.neurep_settings.fit_settings()
 
 
-def test_cancel_during_training_leaves_no_file(addon, scene):
-    collection = boxes_collection(scene)
-    meshes = addon.priors.meshes_of(collection, bpy.context.evaluated_depsgraph_get())
-    folder = addon.priors.folder(create=True)
+def start_training(addon, scene, name):
+    """A long run of ``name``, once it has taken its first steps."""
+    meshes = addon.priors.meshes_of(boxes_collection(scene), bpy.context.evaluated_depsgraph_get())
     state = bpy.context.window_manager.neurep_training_job
-    live = addon.priors.TrainingRun(addon.job.TrainJob(meshes, folder, "cancelled", minutes=5.0, device="cpu")).start()
+    job = addon.job.TrainJob(meshes, addon.priors.folder(create=True), name, minutes=5.0, device="cpu")
+    live = addon.priors.TrainingRun(job).start()
     assert addon.priors.active_training() is live
-    deadline = time.monotonic() + 120
-    while state.progress == 0.0:  # the training has taken its first steps
-        assert live.tick(state) == "RUNNING" and time.monotonic() < deadline
+    while state.progress == 0.0:
+        assert live.tick(state) == "RUNNING" and time.monotonic() < DEADLINE[0]
         time.sleep(0.05)
+    return live, state
+
+
+def finish(live, state) -> str:
+    while (outcome := live.tick(state)) == "RUNNING":
+        assert time.monotonic() < DEADLINE[0]
+        time.sleep(0.05)
+    return outcome
+
+
+DEADLINE = [0.0]
+
+
+@pytest.fixture
+def deadline():
+    DEADLINE[0] = time.monotonic() + 120
+
+
+def test_cancel_during_training_leaves_no_file(addon, scene, deadline):
+    live, state = start_training(addon, scene, "cancelled")
     assert state.status.startswith("Training 'cancelled': ") and "left, step " in state.status
     shown = draw(bpy.types.NEUREP_PT_train_prior, bpy.context)
     assert ("operator", "neurep.cancel_training") in shown and ("operator", "neurep.train_prior") not in shown
     assert not bpy.ops.neurep.train_prior.poll()
     assert bpy.ops.neurep.cancel_training() == {"FINISHED"}
-    while (outcome := live.tick(state)) == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert outcome == "CANCELLED" and live.error.startswith("cancelled")
+    assert finish(live, state) == "CANCELLED" and live.error.startswith("cancelled")
+    folder = addon.priors.folder()
     assert not (folder / "cancelled.safetensors").exists() and not leftovers(folder)
     assert "USER:cancelled" not in menu_identifiers(addon, scene) and addon.priors.active_training() is None
+
+
+def test_a_training_whose_process_dies_leaves_no_file(addon, scene, deadline):
+    live, state = start_training(addon, scene, "killed")
+    folder = addon.priors.folder()
+    assert leftovers(folder)  # the run's temporary folder, which the killed process cannot remove
+    live.job.kill()
+    assert finish(live, state) == "FAILED" and "ended unexpectedly" in live.error
+    assert not (folder / "killed.safetensors").exists() and not leftovers(folder)
+    assert state.status.startswith("Training failed")

@@ -57,3 +57,10 @@ def test_progress_reads_share_time_left_step_and_validation():
         "25%, 1:30 left, step 42, no validation yet"
     assert training.progress_text(Progress(130.0, 120.0, 99, 0.1, 0.0123, 0.011)) == \
         "100%, 0:00 left, step 99, validation 0.0123 (best 0.0110)"
+
+
+def test_leftovers_of_a_killed_run_are_found_by_its_name(tmp_path):
+    for name in (".training-a[1]-x1", ".training-a[1]-x2", ".training-b-x1"):
+        (tmp_path / name).mkdir()
+    training.remove_leftovers(tmp_path, "a[1]")
+    assert [p.name for p in tmp_path.iterdir()] == [".training-b-x1"]
