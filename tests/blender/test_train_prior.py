@@ -4,6 +4,7 @@ leaves no file; removing it from the preferences deletes it."""
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import time
 
@@ -63,9 +64,12 @@ def test_a_prior_trained_from_a_collection_completes_a_scan_and_is_removed_from_
     assert menu[:2] == ["DEFAULT", "NONE"] and "USER:boxes, v1" in menu and menu[-1] == "FILE"
     scan = link(box("Scan", (1.2, 0.8, 0.6), location=(0.0, 5.0, 0.0), open_top=True))
     select_only(scan)
-    scene.neurep_settings.prior = "USER:boxes, v1"  # the name's comma is no list of priors
-    assert bpy.ops.neurep.complete(preset="fast", device="cpu", resolution=32) == {"FINISHED"}
+    scene.neurep_settings.prior = "USER:boxes, v1"  # the panel offers it
+    # the name's comma is no list of priors
+    assert bpy.ops.neurep.complete(preset="fast", prior="USER:boxes, v1", device="cpu", resolution=32) == {"FINISHED"}
     assert len(bpy.data.objects["Scan_completed"].data.polygons) > 0
+    notes = json.loads(bpy.context.window_manager.neurep_job.last_result)["results"][0]["notes"]
+    assert any("the shape space boxes, v1" in note for note in notes), notes  # used, or said why not
 
     preferences = bpy.context.preferences.addons[addon.package.ADDON_PACKAGE].preferences
     shown = draw(type(preferences), bpy.context, bl_rna=preferences.bl_rna)
