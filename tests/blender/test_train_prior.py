@@ -3,7 +3,6 @@ leaves no file; removing it from the preferences deletes it."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
@@ -12,7 +11,7 @@ import bmesh
 import bpy
 import pytest
 
-from .conftest import link, select_only
+from .conftest import PACKAGE, addon_module, link, select_only
 from .test_ui import draw
 
 PROPORTIONS = [(1.0, 1.0, 1.0), (2.0, 1.0, 1.0), (1.0, 2.0, 0.5), (1.5, 1.5, 0.7), (0.6, 1.0, 2.0)]
@@ -71,7 +70,7 @@ def test_a_prior_trained_from_a_collection_completes_a_scan_and_is_removed_from_
     notes = json.loads(bpy.context.window_manager.neurep_job.last_result)["results"][0]["notes"]
     assert any("the shape space boxes, v1" in note for note in notes), notes  # used, or said why not
 
-    preferences = bpy.context.preferences.addons[addon.package.ADDON_PACKAGE].preferences
+    preferences = bpy.context.preferences.addons[PACKAGE].preferences
     shown = draw(type(preferences), bpy.context, bl_rna=preferences.bl_rna)
     assert ("label", "boxes, v1") in shown and ("operator", "neurep.remove_prior") in shown
     assert bpy.ops.neurep.remove_prior(name="boxes, v1") == {"FINISHED"}
@@ -80,7 +79,7 @@ def test_a_prior_trained_from_a_collection_completes_a_scan_and_is_removed_from_
     with pytest.raises(TypeError):
         scene.neurep_settings.prior = "USER:boxes, v1"
     assert scene.neurep_settings.prior == ""  # the panel's choice left the menu: no silent fallback
-    errors = importlib.import_module(addon.__name__.rpartition(".")[0] + ".core.errors")
+    errors = addon_module("core.errors")
     with pytest.raises(errors.ConfigError, match="removed"):
         scene.neurep_settings.fit_settings()
 
@@ -89,7 +88,7 @@ def start_training(addon, scene, name):
     """A long run of ``name``, once it has taken its first steps."""
     meshes = addon.priors.meshes_of(boxes_collection(scene), bpy.context.evaluated_depsgraph_get())
     state = bpy.context.window_manager.neurep_training_job
-    job = addon.job.TrainJob(meshes, addon.priors.folder(create=True), name, minutes=5.0, device="cpu")
+    job = addon_module("jobs.job").TrainJob(meshes, addon.priors.folder(create=True), name, minutes=5.0, device="cpu")
     live = addon.priors.TrainingRun(job).start()
     assert addon.priors.active_training() is live
     while state.progress == 0.0:
