@@ -114,7 +114,7 @@ class FitSettings:
             return [bpy.path.abspath(self.prior_path)]
         path = priors.path_of(self.prior)
         if path is None or not path.is_file():
-            raise ConfigError("prior", "is a prior that was removed; choose another one")
+            raise ConfigError("prior", "names a prior that was removed; choose another one")
         return [str(path)]
 
     def take_unset_settings_from(self, other: "FitSettings") -> None:
@@ -125,7 +125,7 @@ class FitSettings:
         for name in SETTING_NAMES:
             if not self.properties.is_property_set(name):
                 if getattr(other, name) == "":  # an enum whose stored value left its menu: a removed prior
-                    raise ConfigError(name, "is a prior that was removed; choose another one")
+                    raise ConfigError(name, "names a prior that was removed; choose another one")
                 setattr(self, name, getattr(other, name))
 
 class NEUREP_PG_settings(FitSettings, bpy.types.PropertyGroup):
@@ -139,8 +139,8 @@ class NEUREP_PG_training(bpy.types.PropertyGroup):
         type=bpy.types.Collection, name="Collection",
         description="The complete models to learn from (empty: the active collection); objects in its child "
                     "collections count too")
-    prior_name: StringProperty(name="Name", description="The new prior's name in the Prior menu (empty: the "
-                                                  "collection's name)")
+    prior_name: StringProperty(
+        name="Name", description="The new prior's name in the Prior menu (empty: the collection's name)")
     minutes: FloatProperty(name="Minutes", default=10.0, min=0.05, soft_max=60.0, max=24 * 60.0,
                            description="Training time budget (wall clock); the best prior found is kept")
 
