@@ -5,7 +5,7 @@ Everything here runs on Blender's main thread and moves geometry with ``foreach_
 
 Inputs, per selected object, after modifiers and geometry nodes (the evaluated geometry):
 - faces -> area-weighted surface samples carrying their face normals (the same rule the command line
-  applies to mesh files, ``core.observation.sample_surface``);
+  applies to mesh files, ``core.observation.sample_mesh``);
 - vertices without faces, point clouds, geometry-nodes point output -> the points themselves, no normals.
 """
 
@@ -18,8 +18,9 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core import placement
+from ..core.config import DATA_HALF_EXTENT
 from ..core.errors import InputError
-from ..core.observation import Observation, merge, sample_surface
+from ..core.observation import MESH_SAMPLES, Observation, merge, sample_mesh
 
 SUPPORTED_TYPES = {"MESH", "POINTCLOUD"}
 DISTANCE_ATTRIBUTE = "neurep_distance"
@@ -83,8 +84,6 @@ def observation_from_objects(objects, depsgraph, seed: int = 0, mesh_samples: in
     """
     import trimesh  # the core's dependencies load when a fit starts, never at registration
 
-    from ..core.io import MESH_SAMPLES
-
     mesh_samples = MESH_SAMPLES if mesh_samples is None else mesh_samples
 
     usable = usable_objects(objects)
@@ -117,9 +116,7 @@ def observation_from_objects(objects, depsgraph, seed: int = 0, mesh_samples: in
         mesh = trimesh.Trimesh(vertices, faces, process=False)
         if not np.isfinite(mesh.area_faces).all() or mesh.area <= 0:
             raise InputError("the selected faces have no area; they cannot be sampled")
-        points, normals = sample_surface(mesh, mesh_samples, int(np.random.default_rng(seed).integers(2**31)))
-        observations.append(Observation(points, normals,
-                                        (f"sampled {mesh_samples:,} points from {len(faces):,} triangles",)))
+        observations.append(sample_mesh(vertices, faces, mesh_samples, seed))
     observation = merge(observations)
     observation.notes += tuple(notes)
     if ignored:
@@ -416,24 +413,14 @@ def create_result_object(name: str, collection, vertices: np.ndarray, faces: np.
     return ob
 
 
-def point_spacing(points: np.ndarray, queries: int = 5000, seed: int = 0) -> float:
-    """The scan's typical point spacing: the median distance from a point to its nearest neighbour."""
-    from scipy.spatial import cKDTree
-
-    if len(points) < 2:
-        return 0.0
-    rng = np.random.default_rng(seed)
-    chosen = points[rng.choice(len(points), min(queries, len(points)), replace=False)]
-    distances, _ = cKDTree(points).query(chosen, k=2)
-    return float(np.median(distances[:, 1]))
-
-
 def invented_threshold(points: np.ndarray, resolution: int, factor: float) -> float:
     """World distance from the scan beyond which the surface counts as invented: ``factor`` times the scan's
     point spacing, and never less than one cell of the marching-cubes grid (the result's own precision)."""
+    from ..core.normals import point_spacing  # scipy: loads when a fit starts
+
     extent = float(np.ptp(points, axis=0).max()) if len(points) else 0.0
-    cell = extent / (0.75 * max(resolution, 1))  # the fit box's longest half side maps to 0.75 of [-1, 1]
-    return max(factor * point_spacing(points), cell)
+    cell = extent / (DATA_HALF_EXTENT * max(resolution, 1))  # the fit box's longest half side maps to this
+    return max(factor * point_spacing(points, queries=5000), cell)
 
 
 def invented_faces(faces: np.ndarray, distance: np.ndarray, threshold: float) -> np.ndarray:
