@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .config import DEFAULT_PRIOR_PATH, NetworkConfig
 from .errors import PriorError
+from .io import write_atomically
 from .networks import build_network
 from .prior import Prior
 from .shape_space import KIND as SHAPE_SPACE, ModulatedSiren, ShapeSpace
@@ -44,7 +45,7 @@ def _checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str
 
 
 def save_prior(prior: AnyPrior, path: str | os.PathLike) -> Path:
-    """Write ``prior`` (either kind) to ``path`` (atomically: a temporary file, then a rename)."""
+    """Write ``prior`` (either kind) to ``path`` (``io.write_atomically``: ``OutputError`` when it cannot)."""
     path = Path(path)
     tensors = {f"weights.{k}": v.detach().cpu().contiguous() for k, v in prior.state_dict.items()}
     metadata = {"format": FORMAT, "network": json.dumps(prior.network.to_dict(), sort_keys=True),
@@ -56,12 +57,7 @@ def save_prior(prior: AnyPrior, path: str | os.PathLike) -> Path:
         tensors.update({f"inner_lr.{k}": v.detach().cpu().contiguous() for k, v in prior.inner_lrs.items()})
         metadata.update(kind=INIT, inner_steps=str(prior.inner_steps))
     metadata["sha256"] = _checksum(tensors, metadata)
-    temp = path.with_name(f".{path.name}.part")
-    save_file(tensors, str(temp), metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temp, 0o666 & ~umask)  # safetensors creates the file private; a prior is shared like any output
-    os.replace(temp, path)
+    write_atomically(path, save(tensors, metadata=metadata))  # the umask applies: shared like any output
     return path
 
 

@@ -1,11 +1,12 @@
 import dataclasses
 import json
+import os
 
 import pytest
 import torch
 
 from neurep_addon.core.config import NetworkConfig
-from neurep_addon.core.errors import PriorError
+from neurep_addon.core.errors import OutputError, PriorError
 from neurep_addon.core.networks import build_network
 from neurep_addon.core.pipeline import settings
 from neurep_addon.core.prior import Prior
@@ -116,3 +117,16 @@ def test_a_list_of_priors_takes_each_path_whole(tmp_path):
     assert isinstance(prior, Prior) and config.network == NETWORK
     with pytest.raises(PriorError):
         settings("fast", str(path))
+
+
+def test_a_saved_prior_honours_the_umask_and_leaves_no_temporary_file(tmp_path):
+    for umask, mode in ((0o022, 0o644), (0o027, 0o640)):
+        old = os.umask(umask)
+        try:
+            path = save_prior(make_prior(), tmp_path / f"p{umask}.safetensors")
+        finally:
+            os.umask(old)
+        assert path.stat().st_mode & 0o777 == mode
+    with pytest.raises(OutputError, match="cannot write"):
+        save_prior(make_prior(), tmp_path / "missing" / "p.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p18.safetensors", "p23.safetensors"]
