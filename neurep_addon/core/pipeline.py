@@ -356,6 +356,11 @@ step at 0.02 instead of ``losses.CURVATURE_VARIATION_STEP``, 0.035-0.063). ``com
 0.75 -> 0.60 at 0.08), which does not matter where the scan itself is kept."""
 
 
+AUTO_SYMMETRY_NOT_USED = ("symmetry auto is not used by Fill Holes (a detected mirror plane could keep a hole "
+                          "open); choose an axis, x, y or z, to mirror")
+"""The note of a fill whose symmetry setting was ``auto``: it fits without a plane."""
+
+
 def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior: Priors = None,
                device: str = "auto", seed: int = 0, progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None, max_hole_size: float | None = None,
@@ -365,17 +370,20 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
     The mesh's ``samples`` surface samples, with their face normals, go through ``prepare`` and the same fit
     as ``complete``, with the curvature variation raised to at least ``FILL_CURVATURE_VARIATION``; each
     boundary loop then gets a patch on the fitted zero level set (``holes.fill_holes``).
-    ``max_hole_size`` (input units) leaves open the holes whose bounding-box diagonal is larger; ``selected``
-    (vertex indices) fills only the holes that touch them. A mesh without holes comes back without a fit.
+    Symmetry ``auto`` is not used (a note says so); an explicit axis is. ``max_hole_size`` (input units)
+    leaves open the holes whose bounding-box diagonal is larger; ``selected`` (vertex indices) fills only the
+    holes that touch them. A mesh without holes comes back without a fit.
     Raises ``InputError`` for a mesh that is not a usable triangle mesh, ``ConfigError`` for a fit of no
     steps, ``FitCancelled`` when ``cancel`` is set.
     """
     check_steps(config.steps)
+    notes = []
     if config.symmetry == "auto":
         # Detected planes stay out of Fill Holes (an explicit axis still applies): with the detected plane the
         # holed UV sphere of the Blender tests (preset fast, 80 steps) at times kept its hole ("projection onto
         # the fitted surface did not converge"); not yet understood. Fill Holes was validated without them.
         config = config.replace(symmetry="off")
+        notes.append(AUTO_SYMMETRY_NOT_USED)
     if config.weights.curvature_variation < FILL_CURVATURE_VARIATION:
         config = config.replace(weights=dataclasses.replace(config.weights,
                                                             curvature_variation=FILL_CURVATURE_VARIATION))
@@ -388,7 +396,7 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
     clock = time.perf_counter()
     field, evaluations = _world_field(session, prepared)
     filled = fill_holes_on_field(vertices, faces, field, max_hole_size, selected)
-    notes = list(prepared.notes) + session.notes
+    notes += list(prepared.notes) + session.notes
     if not filled.holes:
         notes.append("the mesh has no holes (every edge has two faces); nothing was added")
     notes += [f"a hole of {len(hole.vertices)} edges stays open: {hole.reason}" for hole in filled.holes

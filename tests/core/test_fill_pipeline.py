@@ -7,7 +7,7 @@ import pytest
 import trimesh
 
 from neurep_addon.core.errors import ConfigError, FitCancelled, InputError
-from neurep_addon.core.pipeline import fill_holes, settings
+from neurep_addon.core.pipeline import AUTO_SYMMETRY_NOT_USED, fill_holes, settings
 from tests import helpers
 
 FITTED_BOUND = 0.05
@@ -74,6 +74,15 @@ def test_a_mesh_without_holes_comes_back_unchanged_without_a_fit():
     result = fill_holes(sphere.vertices, sphere.faces, config, prior, device="cpu")
     assert result.stats.steps == 0 and not result.holes and len(result.faces) == len(sphere.faces)
     assert any("no holes" in note for note in result.notes)
+
+
+def test_symmetry_auto_is_said_to_be_unused_and_an_axis_is_used():
+    sphere = trimesh.creation.icosphere(subdivisions=2)
+    config, prior = settings("fast", "none", steps=5, points_per_step=256)
+    assert config.symmetry == "auto"
+    assert AUTO_SYMMETRY_NOT_USED in fill_holes(sphere.vertices, sphere.faces, config, prior, device="cpu").notes
+    axis = fill_holes(sphere.vertices, sphere.faces, config.replace(symmetry="z"), prior, device="cpu")
+    assert AUTO_SYMMETRY_NOT_USED not in axis.notes and any("mirror plane" in note for note in axis.notes)
 
 
 def test_bad_meshes_and_settings_are_refused_before_the_fit(holed_icosphere):
