@@ -6,12 +6,9 @@ The front end starts ``python -c BOOTSTRAP`` (``start``). The process listens on
 ``multiprocessing.connection`` address, prints it on one line, and serves requests one after another until
 the connection closes (torch and the engine load with the first, about 2 s, and stay loaded):
 
-    front end -> process   (work, arguments, threads): work "complete" (``pipeline.complete``) or
-                           "fill-holes" (``pipeline.fill_holes``), the values of ``jobs.kinds.Mode``, or
-                           "train-prior" (``jobs.training.train_prior``); while it runs, "cancel"
-    process -> front end   ("progress", StepInfo or a training's Progress), ("preview", (vertices, faces, step))
-                           and ("log", line) while it runs, then one outcome: ("FINISHED", result),
-                           ("CANCELLED", FitCancelled) or ("FAILED", error)
+    front end -> process   ``protocol.Request`` (the work, its arguments, threads); while it runs, ``Cancel``
+    process -> front end   ``protocol.Reply``: progress, previews and log lines while it runs, then one outcome
+                           (finished with the result, cancelled, or failed with the error)
 
 Objects cross by plain ``pickle`` (``send``/``receive``: not the connection's own pickler, to which torch
 adds file-descriptor sharing of tensors between related processes), under the same module names on both
@@ -33,6 +30,7 @@ import threading
 import traceback
 
 from .errors import FitCancelled, NeuRepError
+from .protocol import Cancel, Kind, Reply, Request, Work
 
 BOOTSTRAP = """\
 import importlib, json, os, sys, types
@@ -98,7 +96,7 @@ def _quiet_stdout() -> None:
 
 def _serve(connection) -> None:
     """Requests one after another until the front end closes the connection. A reader thread takes every
-    message: "cancel" stops the running request after its current step, the rest queue up."""
+    message: a ``Cancel`` stops the running request after its current step, requests queue up."""
     requests: queue.Queue = queue.Queue()
     latest = [threading.Event()]  # the cancel event of the latest request read (the front end's current job)
 
@@ -106,9 +104,9 @@ def _serve(connection) -> None:
         try:
             while True:
                 message = receive(connection)
-                if message == "cancel":
+                if isinstance(message, Cancel):
                     latest[0].set()
-                else:  # its event is made here, in the order of the messages, so a "cancel" never misses it
+                else:  # its event is made here, in the order of the messages, so a ``Cancel`` never misses it
                     latest[0] = threading.Event()
                     requests.put((message, latest[0]))
         except (EOFError, OSError):  # the front end is gone: stop
@@ -118,16 +116,16 @@ def _serve(connection) -> None:
         latest[0].set()
         requests.put(None)
 
-    def reply(message) -> None:
+    def reply(kind: Kind, payload=None) -> None:
         try:
-            send(connection, message)
+            send(connection, Reply(kind, payload))
         except OSError:  # the front end is gone; ``read`` cancels the request
             pass
 
     threading.Thread(target=read, name="neurep-reader", daemon=True).start()
     while (item := requests.get()) is not None:
         request, cancel = item
-        _run(*request, cancel, reply)
+        _run(request, cancel, reply)
         _release_memory()
 
 
@@ -143,33 +141,47 @@ def _release_memory() -> None:
             pass
 
 
-def _run(work: str, arguments: dict, threads: int, cancel: threading.Event, reply) -> None:
+def _complete(arguments: dict, reply, cancel: threading.Event):
+    from . import pipeline
+
+    return pipeline.complete(**arguments, progress=lambda info: reply(Kind.PROGRESS, info), cancel=cancel,
+                             preview=lambda v, f, step: reply(Kind.PREVIEW, (v, f, step)))
+
+
+def _fill_holes(arguments: dict, reply, cancel: threading.Event):
+    from . import pipeline
+
+    return pipeline.fill_holes(**arguments, progress=lambda info: reply(Kind.PROGRESS, info), cancel=cancel)
+
+
+def _train_prior(arguments: dict, reply, cancel: threading.Event):
+    from ..jobs.training import train_prior  # the use case, not the engine: it writes the meshes, moves the prior
+
+    return train_prior(**arguments, progress=lambda info: reply(Kind.PROGRESS, info), cancel=cancel,
+                       log=lambda line: reply(Kind.LOG, line))
+
+
+RUNS = {Work.COMPLETE: _complete, Work.FILL_HOLES: _fill_holes, Work.TRAIN_PRIOR: _train_prior}
+"""How the process runs each kind of work: ``run(arguments, reply, cancel)`` returns the result and sends what
+it reports on the way with ``reply(kind, payload)``."""
+
+
+def _run(request: Request, cancel: threading.Event, reply) -> None:
     """One request: progress and previews while it runs, then its outcome."""
     try:
         import torch
 
-        from . import pipeline
-
-        if threads:
-            torch.set_num_threads(threads)
-        progress = lambda info: reply(("progress", info))  # noqa: E731
-        if work == "complete":
-            result = pipeline.complete(**arguments, progress=progress, cancel=cancel,
-                                       preview=lambda v, f, step: reply(("preview", (v, f, step))))
-        elif work == "train-prior":  # the use case, not the engine: it writes the meshes and moves the prior
-            from ..jobs.training import train_prior
-
-            result = train_prior(**arguments, progress=progress, cancel=cancel, log=lambda line: reply(("log", line)))
-        else:
-            result = pipeline.fill_holes(**arguments, progress=progress, cancel=cancel)
-        reply(("FINISHED", result))
+        if request.threads:
+            torch.set_num_threads(request.threads)
+        result = RUNS[request.work](request.arguments, reply, cancel)
+        reply(Kind.FINISHED, result)
     except FitCancelled as exc:
-        reply(("CANCELLED", exc))
+        reply(Kind.CANCELLED, exc)
     except NeuRepError as exc:
-        reply(("FAILED", exc))
+        reply(Kind.FAILED, exc)
     except Exception as exc:  # the traceback goes to the console (stderr is the front end's); the user gets one line
         traceback.print_exc()
-        reply(("FAILED", exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}")))
+        reply(Kind.FAILED, exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}"))
 
 
 def _picklable(exc: BaseException) -> bool:

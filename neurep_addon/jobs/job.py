@@ -26,8 +26,8 @@ import numpy as np
 from ..core import worker
 from ..core.errors import NeuRepError
 from ..core.observation import Observation
-from .kinds import JobState, Mode
-from .training import TRAIN_PRIOR
+from ..core.protocol import Cancel, Kind, Request, Work
+from .kinds import JobState
 from .wording import user_message
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
@@ -116,18 +116,18 @@ class FitJob:
         self._update = JobUpdate(RUNNING)
         """What arrived and no ``poll()`` has returned yet."""
 
-    def _request(self) -> tuple[str, dict]:
-        """The work for the process (``core.worker``): its name and arguments."""
+    def _request(self) -> Request:
+        """The work for the process (``core.worker``)."""
         observation = self.observation() if callable(self.observation) else self.observation
-        return Mode.COMPLETE.value, dict(observation=observation, config=self.config, prior=self.prior,
-                                         device=self.device, seed=self.seed)
+        return Request(Work.COMPLETE, dict(observation=observation, config=self.config, prior=self.prior,
+                                           device=self.device, seed=self.seed), self.threads)
 
     def start(self) -> "FitJob":
         """Start the process and send it the work; a failure to do so ends the job FAILED."""
         try:
-            work, arguments = self._request()
+            request = self._request()
             self._process, self._connection = _take_worker()
-            worker.send(self._connection, (work, arguments, self.threads))
+            worker.send(self._connection, request)
         except NeuRepError as exc:
             self._end(FAILED, exc)
         except Exception as exc:  # the traceback goes to the console; the user gets one line
@@ -146,7 +146,7 @@ class FitJob:
         """Ask the process to stop after its current step (safe to call any number of times)."""
         if self.state == RUNNING and self._connection is not None:
             try:
-                worker.send(self._connection, "cancel")
+                worker.send(self._connection, Cancel())
             except OSError:  # it has ended; its outcome (or end) is what poll() reads
                 pass
 
@@ -177,7 +177,7 @@ class FitJob:
                         return True
                     if not self._connection.poll(0):  # it ended and has nothing more to say
                         raise EOFError
-                kind, payload = worker.receive(self._connection)
+                reply = worker.receive(self._connection)
             except (EOFError, OSError):
                 self._end(FAILED, RuntimeError(f"the fit's process ended unexpectedly "
                                                f"(exit code {self._process.wait()})"))
@@ -187,17 +187,17 @@ class FitJob:
                 self.kill()
                 self._end(FAILED, exc)
                 break
-            if kind == "progress":
-                self._update.progress = payload
-            elif kind == "preview":
-                self._update.preview = payload
-            elif kind == "log":
-                self._update.log.append(payload)
-            else:
-                self._finish(kind, payload)
+            if reply.kind is Kind.PROGRESS:
+                self._update.progress = reply.payload
+            elif reply.kind is Kind.PREVIEW:
+                self._update.preview = reply.payload
+            elif reply.kind is Kind.LOG:
+                self._update.log.append(reply.payload)
+            elif reply.kind.ends:
+                self._finish(JobState(reply.kind), reply.payload)
         return False
 
-    def _finish(self, kind: str, payload) -> None:
+    def _finish(self, kind: JobState, payload) -> None:
         """The outcome: a finished result passes through ``after`` first."""
         if kind == FINISHED and self.after is not None:
             try:
@@ -242,10 +242,10 @@ class FillJob(FitJob):
         self.vertices, self.triangles = vertices, triangles
         self.max_hole_size, self.selected = max_hole_size, selected
 
-    def _request(self) -> tuple[str, dict]:
-        return Mode.FILL_HOLES.value, dict(vertices=self.vertices, faces=self.triangles, config=self.config,
-                                           prior=self.prior, device=self.device, seed=self.seed,
-                                           max_hole_size=self.max_hole_size, selected=self.selected)
+    def _request(self) -> Request:
+        return Request(Work.FILL_HOLES, dict(vertices=self.vertices, faces=self.triangles, config=self.config,
+                                             prior=self.prior, device=self.device, seed=self.seed,
+                                             max_hole_size=self.max_hole_size, selected=self.selected), self.threads)
 
 
 class TrainJob(FitJob):
@@ -261,6 +261,6 @@ class TrainJob(FitJob):
         super().__init__(None, None, None, device, seed, threads)
         self.meshes, self.folder, self.name, self.minutes = meshes, str(folder), name, minutes
 
-    def _request(self) -> tuple[str, dict]:
-        return TRAIN_PRIOR, dict(meshes=self.meshes, folder=self.folder, name=self.name, minutes=self.minutes,
-                                 device=self.device, seed=self.seed)
+    def _request(self) -> Request:
+        return Request(Work.TRAIN_PRIOR, dict(meshes=self.meshes, folder=self.folder, name=self.name,
+                                              minutes=self.minutes, device=self.device, seed=self.seed), self.threads)

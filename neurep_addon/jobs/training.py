@@ -24,8 +24,6 @@ from ..core.errors import ConfigError, FitCancelled, InputError, OutputError
 if TYPE_CHECKING:
     from ..meta.shape_space import Progress
 
-TRAIN_PRIOR = "train-prior"
-"""The worker process's name for this work (beside ``kinds.Mode``'s values)."""
 PRIOR_SUFFIX = ".safetensors"
 TEMPORARY_PREFIX = ".training-"
 """A run's temporary folder inside the priors folder is this, the prior's name, "-" and a random part

@@ -10,7 +10,8 @@ from neurep_addon.core import worker
 from neurep_addon.core.config import preset
 from neurep_addon.core.errors import ConfigError, DeviceError
 from neurep_addon.core.observation import Observation
-from tests.helpers import icosphere_samples
+from neurep_addon.core.protocol import Cancel, Kind, Request, Work
+from tests.helpers import holed_icosphere, icosphere_samples
 
 
 def sphere_observation() -> Observation:
@@ -18,35 +19,45 @@ def sphere_observation() -> Observation:
     return Observation(points.astype(np.float32), normals.astype(np.float32))
 
 
-def serve(work: str, arguments: dict) -> list[tuple[str, object]]:
-    """Start a worker, send it the work, and return every message it sends until its outcome."""
+def serve(work: Work, arguments: dict) -> list[tuple[Kind, object]]:
+    """Start a worker, send it the work, and return every reply it sends until its outcome, as (kind, payload)."""
     key = os.urandom(32)
     process, address = worker.start(key)
     with Client(address, authkey=key) as connection:
-        worker.send(connection, (work, arguments, 1))
+        worker.send(connection, Request(work, arguments, 1))
         messages = []
-        while not messages or messages[-1][0] in ("progress", "preview"):
-            messages.append(worker.receive(connection))
+        while not messages or not messages[-1][0].ends:
+            reply = worker.receive(connection)
+            messages.append((reply.kind, reply.payload))
     assert process.wait(timeout=30) == 0
     return messages
 
 
 def test_a_completion_in_the_worker_process_sends_progress_previews_and_its_result():
     config = preset("fast", steps=6, resolution=24, preview_every=3, preview_resolution=16)
-    messages = serve("complete", dict(observation=sphere_observation(), config=config, prior=None, device="cpu",
-                                      seed=0))
+    messages = serve(Work.COMPLETE, dict(observation=sphere_observation(), config=config, prior=None,
+                                         device="cpu", seed=0))
     kinds = [kind for kind, _ in messages]
-    assert kinds[-1] == "FINISHED" and kinds.count("preview") == 1
-    assert [info.step for kind, info in messages if kind == "progress"] == [1, 2, 3, 4, 5, 6]
+    assert kinds[-1] is Kind.FINISHED and kinds.count(Kind.PREVIEW) == 1
+    assert [info.step for kind, info in messages if kind is Kind.PROGRESS] == [1, 2, 3, 4, 5, 6]
     result = messages[-1][1]
     assert len(result.faces) > 0 and np.abs(result.vertices).max() < 1.0
 
 
+def test_a_hole_filling_in_the_worker_process_sends_progress_and_its_result():
+    vertices, faces = holed_icosphere(subdivisions=2)
+    config = preset("fast", steps=3, points_per_step=256, preview_every=1)
+    messages = serve(Work.FILL_HOLES, dict(vertices=vertices, faces=faces, config=config, prior=None, device="cpu",
+                                           seed=0, max_hole_size=None, selected=None))
+    assert [kind for kind, _ in messages] == [Kind.PROGRESS] * 3 + [Kind.FINISHED]
+    assert messages[-1][1].input_faces == len(faces) and len(messages[-1][1].holes) == 2
+
+
 def test_an_error_in_the_worker_process_arrives_as_the_same_error():
-    messages = serve("complete", dict(observation=sphere_observation(), config=preset("fast"), prior=None,
-                                      device="no-such-device", seed=0))
+    messages = serve(Work.COMPLETE, dict(observation=sphere_observation(), config=preset("fast"), prior=None,
+                                         device="no-such-device", seed=0))
     kind, error = messages[-1]
-    assert kind == "FAILED" and isinstance(error, ConfigError) and error.setting == "device"
+    assert kind is Kind.FAILED and isinstance(error, ConfigError) and error.setting == "device"
 
 
 def test_setting_errors_keep_their_setting_through_pickle():
@@ -64,15 +75,14 @@ def test_a_cancel_sent_right_after_the_work_stops_it_and_the_process_serves_the_
     long_fit = dict(observation=sphere_observation(), config=preset("fast", steps=5000, resolution=24), prior=None,
                     device="cpu", seed=0)
     with Client(address, authkey=key) as connection:
-        worker.send(connection, ("complete", long_fit, 1))
-        worker.send(connection, "cancel")
-        kind = "progress"
-        while kind in ("progress", "preview"):
-            kind, payload = worker.receive(connection)
-        assert kind == "CANCELLED"
+        worker.send(connection, Request(Work.COMPLETE, long_fit, 1))
+        worker.send(connection, Cancel())
+        while not (reply := worker.receive(connection)).kind.ends:
+            pass
+        assert reply.kind is Kind.CANCELLED
         short_fit = dict(long_fit, config=preset("fast", steps=3, resolution=24, preview_every=0))
-        worker.send(connection, ("complete", short_fit, 1))
-        while kind != "FINISHED":
-            kind, payload = worker.receive(connection)
-        assert len(payload.faces) > 0
+        worker.send(connection, Request(Work.COMPLETE, short_fit, 1))
+        while not (reply := worker.receive(connection)).kind.ends:
+            pass
+        assert reply.kind is Kind.FINISHED and len(reply.payload.faces) > 0
     assert process.wait(timeout=30) == 0
