@@ -12,6 +12,68 @@ from pathlib import Path
 
 from .errors import ConfigError
 
+
+@dataclass(frozen=True)
+class Setting:
+    """How the front ends name, bound and explain one setting; a config field carries it (``setting``).
+
+    label: the panel's name for it (Blender properties, the panel's messages); help: one line for the command
+    line and the tooltips; cli: whether the command line has its flag (``flag``); low, high: its bounds (None:
+    none), excluded when ``low_open`` / ``high_open``; choices: the values a text setting takes.
+    """
+
+    label: str
+    help: str
+    cli: bool = False
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value) -> str | None:
+        """What is wrong with ``value``, as ``ConfigError`` words it after the setting's name; None if nothing."""
+        if self.choices:
+            return None if value in self.choices else f"{value!r} is unknown; choose one of {', '.join(self.choices)}"
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return None if above and below else f"must be {self.bounds}, got {value}"  # NaN is neither
+
+    @property
+    def bounds(self) -> str:
+        """The allowed values in words: "between 16 and 1024", "in (0, 1]", "positive", "at least 1024"."""
+        low, high = self.low, self.high
+        if low is not None and high is not None:
+            if isinstance(low, int) and isinstance(high, int) and not (self.low_open or self.high_open):
+                return f"between {low} and {high}"
+            return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+        if low is not None:
+            return "positive" if self.low_open and low == 0 else f"{'above' if self.low_open else 'at least'} {low}"
+        return f"{'below' if self.high_open else 'at most'} {high}"
+
+
+def setting(default, label: str, help: str, **options):
+    """A config field with its ``Setting`` (the keyword options); ``check_settings`` checks its value."""
+    return field(default=default, metadata={"setting": Setting(label, help, **options)})
+
+
+def settings_of(config_class) -> dict[str, Setting]:
+    """The ``Setting`` of each field of ``config_class`` that has one, in field order."""
+    return {f.name: f.metadata["setting"] for f in dataclasses.fields(config_class) if "setting" in f.metadata}
+
+
+def check_settings(config) -> None:
+    """``ConfigError`` naming the first field of ``config`` whose value its ``Setting`` refuses."""
+    for name, declared in settings_of(type(config)).items():
+        problem = declared.problem(getattr(config, name))
+        if problem is not None:
+            raise ConfigError(name, problem)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of the setting ``name``: ``points_per_step`` -> ``--points-per-step``."""
+    return "--" + name.replace("_", "-")
+
 # --- Paper constants ---------------------------------------------------------------------------
 # Sitzmann et al. 2020, "Implicit Neural Representations with Periodic Activation Functions" (SIREN).
 SIREN_OMEGA_0 = 30.0
@@ -91,159 +153,107 @@ class LossWeights:
     ghost surfaces and tunnels."""
     curvature: float = 0.0
     """|grad f(x + h u) - grad f(x)| / h at free points away from the data (a finite-difference Hessian
-    norm, in the spirit of the Hessian regularisers of Neural-Singular-Hessian and StEik): across holes the
-    gradient turns smoothly, so the fill continues the curvature around the hole instead of a flat lid with
-    a crease at its rim. Unit sphere missing z > 0.72 (given normals, preset default, default prior): the
-    fill's largest distance from the sphere 0.187 at 0, 0.106 at 0.5, 0.110 at 2. Off by default: on the
-    12 evaluation cases 0.5 left the means level (Chamfer-L1 0.0109 vs 0.0112, F@1% 0.798 vs 0.802, missing
-    recall 0.315 vs 0.323), cost the asymmetric control F (0.745 vs 0.807), and left a ledge at the rim of
-    the sphere's top hole that the fill-holes patch could not cross."""
+    norm, in the spirit of the Hessian regularisers of Neural-Singular-Hessian and StEik). Off by default:
+    it levelled the evaluation means and cost the asymmetric control (measurements: docs/BENCHMARKS.md,
+    "Settings measured")."""
     curvature_variation: float = 0.01
     """|grad f(x + H u) - 2 grad f(x) + grad f(x - H u)| / H^2 at the same points, with the wider step
     H = ``losses.CURVATURE_VARIATION_STEP``: how fast the curvature changes (zero for a constant Hessian),
-    so the fill of a hole keeps the curvature around it instead of a flat lid. Preset default + default
-    prior, Chamfer-L1 / F@1% / missing recall: on the 12 evaluation cases 0.0115 / 0.814 / 0.339 at 0,
-    0.0110 / 0.827 / 0.395 at 0.01, 0.0110 / 0.826 / 0.402 at 0.02; on the 16 held-out shapes of
-    ``bench_priors.py`` after 200 steps 0.0098 / 0.818 / 0.491 at 0, 0.0101 / 0.821 / 0.498 at 0.01, 0.0105 /
-    0.815 / 0.473 at 0.02 (flat or thin shapes such as fandisk and the boot lose most). Holed torus F 0.957
-    -> 0.996 at 0.01. Fill-holes raises it to ``pipeline.FILL_CURVATURE_VARIATION``."""
+    so the fill of a hole keeps the curvature around it instead of a flat lid (measurements:
+    docs/BENCHMARKS.md, "Settings measured"). Fill-holes raises it to ``pipeline.FILL_CURVATURE_VARIATION``."""
+
+
+ENCODINGS = ("siren", "fourier", "relu")
+CURVATURE_VARIATION_ENCODINGS = ("siren", "relu")
+"""Encodings whose fits take ``LossWeights.curvature_variation``. A Fourier-feature network's gradient
+oscillates at its feature frequencies, so its second difference at the term's step is large everywhere and
+the term flattened the field (docs/BENCHMARKS.md, "Settings measured")."""
+SYMMETRY_CHOICES = ("auto", "off", "x", "y", "z")
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
     """Architecture of the coordinate network f: R^3 -> R."""
 
-    encoding: str = "siren"
-    """"siren" (sine activations), "fourier" (Gaussian Fourier features + ReLU MLP), or "relu"."""
-    width: int = 128
-    depth: int = 3
-    """Number of hidden layers."""
-    omega_0: float = SIREN_OMEGA_0
-    fourier_scale: float = FOURIER_DEFAULT_SCALE
-    fourier_features: int = FOURIER_DEFAULT_FEATURES
-    sphere_radius: float = 0.0
-    """f(x) = |x| - r + g(x), a sphere's SDF plus the network (geometric initialisation); 0 disables."""
+    encoding: str = setting("siren", "Encoding", "network type: siren (sine activations), fourier (Gaussian "
+                            "Fourier features + ReLU MLP) or relu", cli=True, choices=ENCODINGS)
+    width: int = setting(128, "Width", "hidden units per layer", cli=True, low=8, high=1024)
+    depth: int = setting(3, "Depth", "hidden layers", cli=True, low=1, high=12)
+    omega_0: float = setting(SIREN_OMEGA_0, "Omega 0", "the SIREN's frequency factor w0",
+                             low=0, low_open=True, high=300)
+    fourier_scale: float = setting(FOURIER_DEFAULT_SCALE, "Fourier Scale",
+                                   "standard deviation of the Fourier feature frequencies",
+                                   low=0, low_open=True, high=100)
+    fourier_features: int = setting(FOURIER_DEFAULT_FEATURES, "Fourier Features", "number of Fourier frequencies",
+                                    low=1, high=4096)
+    sphere_radius: float = setting(0.0, "Sphere Radius", "f(x) = |x| - r + g(x), a sphere's SDF plus the network "
+                                   "(geometric initialisation); 0 disables", low=0, high=1, high_open=True)
 
     def __post_init__(self) -> None:
-        if self.encoding not in ENCODINGS:
-            raise ConfigError("encoding", f"{self.encoding!r} is unknown; choose one of {', '.join(ENCODINGS)}")
-        if not 8 <= self.width <= 1024:
-            raise ConfigError("width", f"must be between 8 and 1024, got {self.width}")
-        if not 1 <= self.depth <= 12:
-            raise ConfigError("depth", f"must be between 1 and 12 hidden layers, got {self.depth}")
-        if not 0 < self.omega_0 <= 300:
-            raise ConfigError("omega_0", f"must be in (0, 300], got {self.omega_0}")
-        if not 0 < self.fourier_scale <= 100:
-            raise ConfigError("fourier_scale", f"must be in (0, 100], got {self.fourier_scale}")
-        if not 1 <= self.fourier_features <= 4096:
-            raise ConfigError("fourier_features", f"must be in [1, 4096], got {self.fourier_features}")
-        if not 0 <= self.sphere_radius < 1:
-            raise ConfigError("sphere_radius", f"must be in [0, 1), got {self.sphere_radius}")
+        check_settings(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-ENCODINGS = ("siren", "fourier", "relu")
-CURVATURE_VARIATION_ENCODINGS = ("siren", "relu")
-"""Encodings whose fits take ``LossWeights.curvature_variation``. A Fourier-feature network's gradient
-oscillates at its feature frequencies, so its second difference at the term's step is large everywhere
-(about 300 at the start of a fit, a SIREN's 40): at 0.01 the term flattened the field (holed bunny,
-preset default, Chamfer-L1 0.186 against 0.019 without it). A ReLU network fits the same with or without
-it (0.0265 / 0.0260)."""
-SYMMETRY_CHOICES = ("auto", "off", "x", "y", "z")
-
-
 @dataclass(frozen=True)
 class FitConfig:
-    """Settings of one completion: optimisation, sampling and extraction."""
+    """Settings of one completion: optimisation, sampling and extraction. Each field's ``Setting`` (its
+    label, help, command-line flag and bounds) is read by the command line, the panel and the messages."""
 
-    steps: int = 200
-    points_per_step: int = 2048
-    """Observed points drawn per step; as many off-surface points are drawn besides."""
-    learning_rate: float = 5e-4
-    prior_learning_rate_scale: float = 0.2
-    """A fit that starts from a prior begins its Adam steps at this fraction of ``learning_rate``.
-    A prior is already close to a completion; Adam's first steps move every weight by about the full rate,
-    which shook that completion apart (preset fast, 3 held-out scans: Chamfer-L1 after 25 steps 0.0278 at
-    the full rate, 0.0252 at 0.4, 0.0239 at 0.2, 0.0228 at 0.1)."""
-    prior_warmup_steps: int = 100
-    """Adam steps over which a fit from a prior ramps up linearly from ``prior_learning_rate_scale`` to the
-    full rate (0: it stays at the fraction), so that later steps still refine detail (spot scan, preset
-    default: Chamfer-L1 0.0053 staying at 0.2, 0.0036 with the ramp, 0.0040 at the full rate throughout)."""
-    prior_anchor_weight: float = 0.0
-    """Weight of the anchor that keeps a prior's completion where there is no data: after the prior's
-    learned steps, the field at free points farther than ``prior_anchor_distance`` from every observed
-    point is pulled towards the field those steps gave, |f(x) - f_K(x)|, with full weight from twice that
-    distance on (0 disables it). Near the data the data terms alone decide. Off: with the shipped prior it
-    hurt (8 held-out scans, preset default, Chamfer-L1 after 200 steps 0.0105 at 0, 0.0155 at 30, 0.0173 at
-    100; docs/priors.md), because its 5-step completion is not yet better than what Adam makes of it."""
-    prior_anchor_distance: float = 0.05
-    """Distance from the data (box units) beyond which the anchor starts to act."""
-    resolution: int = 160
-    """Marching-cubes grid resolution over the [-1, 1]^3 box."""
+    steps: int = setting(200, "Steps", "optimisation steps", cli=True, low=0, high=100_000)
+    points_per_step: int = setting(2048, "Points per Step", "observed points drawn per step (as many "
+                                   "off-surface points are drawn besides)", cli=True, low=64, high=1_000_000)
+    learning_rate: float = setting(5e-4, "Learning Rate", "Adam's learning rate", low=0, low_open=True, high=1,
+                                   high_open=True)
+    prior_learning_rate_scale: float = setting(
+        0.2, "Prior Learning Rate Scale", "a fit from a prior begins its Adam steps at this fraction of the "
+        "learning rate", low=0, low_open=True, high=1)
+    """A prior is already close to a completion; Adam's first steps at the full rate shook it apart
+    (docs/BENCHMARKS.md, "Settings measured")."""
+    prior_warmup_steps: int = setting(100, "Prior Warm-up Steps", "steps over which a fit from a prior ramps "
+                                      "up linearly to the full rate (0: it stays at the fraction)", low=0)
+    """So that later steps still refine detail (docs/BENCHMARKS.md, "Settings measured")."""
+    prior_anchor_weight: float = setting(0.0, "Prior Anchor Weight", "weight of the anchor that keeps a prior's "
+                                         "completion where there is no data (0 disables it)", low=0)
+    """After the prior's learned steps, the field at free points farther than ``prior_anchor_distance`` from
+    every observed point is pulled towards the field those steps gave, |f(x) - f_K(x)|, with full weight from
+    twice that distance on. Near the data the data terms alone decide. Off: with the shipped prior it hurt
+    (docs/BENCHMARKS.md, "Settings measured"; docs/priors.md)."""
+    prior_anchor_distance: float = setting(0.05, "Prior Anchor Distance", "distance from the data (box units) "
+                                           "beyond which the anchor starts to act", low=0, low_open=True)
+    resolution: int = setting(160, "Resolution", "marching-cubes grid resolution over the [-1, 1]^3 box",
+                              cli=True, low=16, high=1024)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     weights: LossWeights = field(default_factory=LossWeights)
-    preview_every: int = 25
-    """Steps between two coarse preview meshes (0 = no previews)."""
-    preview_resolution: int = 48
-    min_component_fraction: float = 0.02
-    """Drop connected components with less than this fraction of the total area (0 keeps all)."""
-    min_component_observed_share: float = 0.05
-    """Drop connected components that carry less than this share of the observed points (each point counts
-    for the component nearest to it), so one object gives one part; clearly separate objects keep a part
-    each. Ignored when ``min_component_fraction`` is 0 (keep every part)."""
-    normal_neighbours: int = NORMAL_NEIGHBOURS
-    """k of the k-nearest-neighbour plane fit when normals must be estimated."""
-    symmetry: str = "auto"
-    """Mirror symmetry (``core.symmetry``): "auto" detects a global mirror plane in the observation and, when
-    confident, adds the mirrored observation as soft evidence where nothing was observed; "x", "y", "z"
-    force the plane normal to that axis through the centre of the input's bounding box; "off" uses none.
-    "auto" is the default: on the 12 cases of the evaluation suite and the 16 held-out shapes of the priors
-    benchmark it found a plane on the symmetric shapes, none on fandisk, the boot, the asymmetric control and
-    5 of the 6 ABC scans, and raised missing recall from 0.340 to 0.504 (suite, 8 cases) and from 0.498 to
-    0.569 (held out, 200 steps); no shape lost more than 0.001 F@1% (docs/BENCHMARKS.md). "auto" may add a
-    second plane across the first (``symmetry.detect_planes``)."""
-    chunk_size: int = 65536
-    """Most points evaluated by the network at once, so no call allocates unbounded memory."""
-    refine_steps: int = 100
-    """Steps of the refinement after a shape-space prior's code fit (``shape_fit.refine``): a residual adds the
-    scan's own detail near the data (0: the code's shape as it is)."""
+    preview_every: int = setting(25, "Preview Every", "steps between two coarse preview meshes (0 = no previews)",
+                                 low=0)
+    preview_resolution: int = setting(48, "Preview Resolution", "grid resolution of the previews", low=8, high=256)
+    min_component_fraction: float = setting(0.02, "Smallest Part", "drop connected components with less than "
+                                            "this fraction of the total area (0 keeps all)", low=0, high=1,
+                                            high_open=True)
+    min_component_observed_share: float = setting(
+        0.05, "Smallest Observed Share", "drop connected components that carry less than this share of the "
+        "observed points", low=0, high=1, high_open=True)
+    """Each point counts for the component nearest to it, so one object gives one part; clearly separate
+    objects keep a part each. Ignored when ``min_component_fraction`` is 0 (keep every part)."""
+    normal_neighbours: int = setting(NORMAL_NEIGHBOURS, "Normal Neighbours", "k of the k-nearest-neighbour plane "
+                                     "fit when normals must be estimated", low=3, high=128)
+    symmetry: str = setting("auto", "Symmetry", "mirror symmetry: auto uses a plane detected in the scan when "
+                            "confident, off none, x, y or z a plane normal to that axis through the centre of the "
+                            "input's bounding box", cli=True, choices=SYMMETRY_CHOICES)
+    """``core.symmetry``: the mirrored observation is soft evidence where nothing was observed; "auto" may add a
+    second plane across the first (``symmetry.detect_planes``). "auto" is the default: it found a plane on the
+    symmetric shapes and none on the asymmetric ones, and raised missing recall with no shape losing more
+    than 0.001 F@1% (docs/BENCHMARKS.md, "Settings measured")."""
+    chunk_size: int = setting(65536, "Chunk Size", "most points evaluated by the network at once", low=1024)
+    refine_steps: int = setting(100, "Refine Steps", "steps of the refinement after a shape-space prior's code "
+                                "fit: a residual adds the scan's own detail near the data (0: the code's shape "
+                                "as it is)", cli=True, low=0, high=100_000)
+    """``shape_fit.refine``."""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.steps <= 100_000:
-            raise ConfigError("steps", f"must be between 0 and 100000, got {self.steps}")
-        if not 64 <= self.points_per_step <= 1_000_000:
-            raise ConfigError("points_per_step", f"must be between 64 and 1000000, got {self.points_per_step}")
-        if not 0 < self.learning_rate < 1:
-            raise ConfigError("learning_rate", f"must be in (0, 1), got {self.learning_rate}")
-        if not 0 < self.prior_learning_rate_scale <= 1:
-            raise ConfigError("prior_learning_rate_scale", f"must be in (0, 1], got {self.prior_learning_rate_scale}")
-        if self.prior_warmup_steps < 0:
-            raise ConfigError("prior_warmup_steps", f"must be >= 0, got {self.prior_warmup_steps}")
-        if self.prior_anchor_weight < 0:
-            raise ConfigError("prior_anchor_weight", f"must be >= 0, got {self.prior_anchor_weight}")
-        if not self.prior_anchor_distance > 0:
-            raise ConfigError("prior_anchor_distance", f"must be positive, got {self.prior_anchor_distance}")
-        if not 16 <= self.resolution <= 1024:
-            raise ConfigError("resolution", f"must be between 16 and 1024, got {self.resolution}")
-        if self.preview_every < 0:
-            raise ConfigError("preview_every", f"must be >= 0, got {self.preview_every}")
-        if not 8 <= self.preview_resolution <= 256:
-            raise ConfigError("preview_resolution", f"must be between 8 and 256, got {self.preview_resolution}")
-        if not 0 <= self.min_component_fraction < 1:
-            raise ConfigError("min_component_fraction", f"must be in [0, 1), got {self.min_component_fraction}")
-        if not 0 <= self.min_component_observed_share < 1:
-            raise ConfigError("min_component_observed_share",
-                              f"must be in [0, 1), got {self.min_component_observed_share}")
-        if not 3 <= self.normal_neighbours <= 128:
-            raise ConfigError("normal_neighbours", f"must be between 3 and 128, got {self.normal_neighbours}")
-        if self.symmetry not in SYMMETRY_CHOICES:
-            raise ConfigError("symmetry", f"{self.symmetry!r} is unknown; choose one of {', '.join(SYMMETRY_CHOICES)}")
-        if not 0 <= self.refine_steps <= 100_000:
-            raise ConfigError("refine_steps", f"must be between 0 and 100000, got {self.refine_steps}")
-        if self.chunk_size < 1024:
-            raise ConfigError("chunk_size", f"must be at least 1024, got {self.chunk_size}")
+        check_settings(self)
 
     def replace(self, **changes) -> "FitConfig":
         """A copy with some fields changed; ``encoding``, ``width``, ``depth``, ``omega_0`` go to the network."""
@@ -273,9 +283,28 @@ PRESETS: dict[str, FitConfig] = {
 """Named settings; any field can still be overridden one by one with ``FitConfig.replace``."""
 
 
+RUN_SETTINGS = {
+    "preset": Setting("Preset", "speed/quality trade-off; the settings given one by one override it", cli=True,
+                      choices=tuple(PRESETS)),
+    "prior": Setting("Prior", "where the network's weights start: the shipped prior, random weights, or a prior "
+                              "file", cli=True),
+    "device": Setting("Device", "where to fit: auto (CUDA, then MPS, then the CPU) or one of them", cli=True,
+                      choices=DEVICES),
+    "seed": Setting("Seed", "random seed (same seed, same result on the CPU)", cli=True, low=0, high=MAX_SEED),
+    "max_hole_size": Setting("Max Hole Size", "fill holes: leave open the holes whose bounding-box diagonal is "
+                                              "larger (the input's units)", cli=True, low=0, low_open=True),
+}
+"""The settings of a run that are not fields of ``FitConfig``: the command line, the panel and the worker
+take them beside it."""
+
+SETTINGS: dict[str, Setting] = {**settings_of(FitConfig), **settings_of(NetworkConfig), **RUN_SETTINGS}
+"""Every setting a front end shows, by the name ``ConfigError.setting`` gives it."""
+
+
 def preset(name: str, **overrides) -> FitConfig:
     """The preset ``name`` with the given fields overridden (``None`` values are ignored)."""
-    if name not in PRESETS:
-        raise ConfigError("preset", f"{name!r} is unknown; choose one of {', '.join(PRESETS)}")
+    problem = RUN_SETTINGS["preset"].problem(name)
+    if problem is not None:
+        raise ConfigError("preset", problem)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]
