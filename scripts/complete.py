@@ -15,6 +15,7 @@ paths, 130 when interrupted by Ctrl-C (SIGINT), 143 when stopped by SIGTERM.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -30,7 +31,8 @@ from neurep_addon.setup.dependencies import require_for_script  # noqa: E402  (n
 
 require_for_script()
 
-from neurep_addon.core.config import DEVICES, ENCODINGS, PRESETS, SYMMETRY_CHOICES, check_seed  # noqa: E402
+from neurep_addon.core.config import (SETTINGS, FitConfig, NetworkConfig, check_seed, flag,  # noqa: E402
+                                      settings_of)
 from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, OutputError  # noqa: E402
 from neurep_addon.core.fit import resolve_device  # noqa: E402
 from neurep_addon.core.io import (MESH_SUFFIXES, READ_SUFFIXES, WRITE_SUFFIXES, check_writable,  # noqa: E402
@@ -40,10 +42,18 @@ from neurep_addon.jobs import wording  # noqa: E402
 from neurep_addon.jobs.kinds import Mode  # noqa: E402
 from neurep_addon.jobs.naming import LABELS, result_file_names  # noqa: E402
 
-FLAGS = {"preset": "--preset", "prior": "--prior", "encoding": "--encoding", "width": "--width",
-         "depth": "--depth", "steps": "--steps", "points_per_step": "--points-per-step",
-         "resolution": "--resolution", "device": "--device", "seed": "--seed", "max_hole_size": "--max-hole-size"}
+FLAGS = {name: flag(name) for name, declared in SETTINGS.items() if declared.cli}
 """The command-line flag of each core setting a ``ConfigError`` may name."""
+FIT_OPTIONS = {name: default for config, default in ((FitConfig, "the preset's"),
+                                                      (NetworkConfig, "the prior's, or the preset's"))
+               for name, declared in settings_of(config).items() if declared.cli}
+"""The config fields on the command line (those with ``Setting.cli``), each with what it defaults to."""
+
+
+def add_setting(parser, name: str, more_help: str = "", **options) -> None:
+    """The option of the setting ``name``: its flag, help and choices from ``config.SETTINGS``."""
+    declared = SETTINGS[name]
+    parser.add_argument(flag(name), help=declared.help + more_help, choices=declared.choices or None, **options)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -55,29 +65,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mode", choices=[mode.value for mode in Mode], default=Mode.COMPLETE.value,
                         help="complete: a new closed mesh from the scan; fill-holes: keep every face of a mesh "
                              "and add patches where it is open (default: %(default)s)")
-    parser.add_argument("--max-hole-size", type=float, metavar="SIZE",
-                        help="fill-holes: leave open the holes whose bounding-box diagonal exceeds SIZE "
-                             "(the input's units)")
-    parser.add_argument("--preset", choices=list(PRESETS), default="default",
-                        help="speed/quality trade-off (default: %(default)s)")
-    parser.add_argument("--prior", default="default", metavar="{default,none,PATH}[,...]",
-                        help="initialisation: the shipped prior, random weights, or a prior file; several, "
-                             "comma-separated, are candidates and each input starts from the one that suits it "
-                             "best (default: %(default)s)")
-    parser.add_argument("--encoding", choices=ENCODINGS, help="network type (default: the prior's, or siren)")
-    parser.add_argument("--width", type=int, help="hidden units per layer")
-    parser.add_argument("--depth", type=int, help="hidden layers")
-    parser.add_argument("--steps", type=int, help="optimisation steps (overrides the preset)")
-    parser.add_argument("--points-per-step", type=int, help="observed points drawn per step")
-    parser.add_argument("--resolution", type=int, help="marching-cubes grid resolution")
+    add_setting(parser, "max_hole_size", type=float, metavar="SIZE")
+    add_setting(parser, "preset", " (default: %(default)s)", default="default")
+    add_setting(parser, "prior", "; several, comma-separated, are candidates and each input starts from the one "
+                "that suits it best (default: %(default)s)", default="default", metavar="{default,none,PATH}[,...]")
+    defaults = {field.name: field.default for config in (FitConfig, NetworkConfig)
+                for field in dataclasses.fields(config)}
+    for name, default in FIT_OPTIONS.items():
+        add_setting(parser, name, f" (default: {default})", type=type(defaults[name]))
     parser.add_argument("--keep-small-parts", action="store_true",
                         help="keep small floating components instead of dropping them")
-    parser.add_argument("--symmetry", choices=SYMMETRY_CHOICES, default=None,
-                        help="mirror symmetry: auto (default: use a detected plane when confident), off, or a "
-                             "plane normal to x, y or z through the input's centre")
-    parser.add_argument("--device", default="auto", choices=DEVICES,
-                        help="where to fit (default: %(default)s = CUDA, then MPS, then CPU)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    add_setting(parser, "device", " (default: %(default)s)", default="auto")
+    add_setting(parser, "seed", " (default: %(default)s)", type=int, default=0)
     parser.add_argument("--report", metavar="FILE.json", help="write per-input figures to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     blend = parser.add_argument_group("inside a .blend file (needs Blender: bpy or blender -b)")
@@ -118,9 +117,8 @@ def check_options(args: argparse.Namespace):
         raise ConfigError("max_hole_size", f"must be a positive size in the input's units, got {args.max_hole_size}")
     check_seed(args.seed)
     resolve_device(args.device)
-    return settings(args.preset, args.prior, encoding=args.encoding, width=args.width, depth=args.depth,
-                    steps=args.steps, points_per_step=args.points_per_step, resolution=args.resolution,
-                    min_component_fraction=0.0 if args.keep_small_parts else None, symmetry=args.symmetry)
+    return settings(args.preset, args.prior, **{name: getattr(args, name) for name in FIT_OPTIONS},
+                    min_component_fraction=0.0 if args.keep_small_parts else None)
 
 
 def output_paths(inputs: list[str], output: str, mode: Mode = Mode.COMPLETE) -> list[Path]:

@@ -202,8 +202,8 @@ class FitConfig:
     label, help, command-line flag and bounds) is read by the command line, the panel and the messages."""
 
     steps: int = setting(200, "Steps", "optimisation steps", cli=True, low=0, high=100_000)
-    points_per_step: int = setting(2048, "Points per Step", "observed points drawn per step (as many "
-                                   "off-surface points are drawn besides)", cli=True, low=64, high=1_000_000)
+    points_per_step: int = setting(2048, "Points per Step", "observed points drawn per step; as many "
+                                   "off-surface points are drawn besides", cli=True, low=64, high=1_000_000)
     learning_rate: float = setting(5e-4, "Learning Rate", "Adam's learning rate", low=0, low_open=True, high=1,
                                    high_open=True)
     prior_learning_rate_scale: float = setting(
@@ -212,10 +212,10 @@ class FitConfig:
     """A prior is already close to a completion; Adam's first steps at the full rate shook it apart
     (docs/BENCHMARKS.md, "Settings measured")."""
     prior_warmup_steps: int = setting(100, "Prior Warm-up Steps", "steps over which a fit from a prior ramps "
-                                      "up linearly to the full rate (0: it stays at the fraction)", low=0)
+                                      "up linearly to the full rate; 0: it stays at the fraction", low=0)
     """So that later steps still refine detail (docs/BENCHMARKS.md, "Settings measured")."""
     prior_anchor_weight: float = setting(0.0, "Prior Anchor Weight", "weight of the anchor that keeps a prior's "
-                                         "completion where there is no data (0 disables it)", low=0)
+                                         "completion where there is no data; 0 disables it", low=0)
     """After the prior's learned steps, the field at free points farther than ``prior_anchor_distance`` from
     every observed point is pulled towards the field those steps gave, |f(x) - f_K(x)|, with full weight from
     twice that distance on. Near the data the data terms alone decide. Off: with the shipped prior it hurt
@@ -226,11 +226,11 @@ class FitConfig:
                               cli=True, low=16, high=1024)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     weights: LossWeights = field(default_factory=LossWeights)
-    preview_every: int = setting(25, "Preview Every", "steps between two coarse preview meshes (0 = no previews)",
+    preview_every: int = setting(25, "Preview Every", "steps between two coarse preview meshes; 0: none",
                                  low=0)
     preview_resolution: int = setting(48, "Preview Resolution", "grid resolution of the previews", low=8, high=256)
     min_component_fraction: float = setting(0.02, "Smallest Part", "drop connected components with less than "
-                                            "this fraction of the total area (0 keeps all)", low=0, high=1,
+                                            "this fraction of the total area; 0 keeps all", low=0, high=1,
                                             high_open=True)
     min_component_observed_share: float = setting(
         0.05, "Smallest Observed Share", "drop connected components that carry less than this share of the "
@@ -248,8 +248,8 @@ class FitConfig:
     than 0.001 F@1% (docs/BENCHMARKS.md, "Settings measured")."""
     chunk_size: int = setting(65536, "Chunk Size", "most points evaluated by the network at once", low=1024)
     refine_steps: int = setting(100, "Refine Steps", "steps of the refinement after a shape-space prior's code "
-                                "fit: a residual adds the scan's own detail near the data (0: the code's shape "
-                                "as it is)", cli=True, low=0, high=100_000)
+                                "fit, where a residual adds the scan's own detail near the data; 0 keeps the "
+                                "code's shape as it is", cli=True, low=0, high=100_000)
     """``shape_fit.refine``."""
 
     def __post_init__(self) -> None:

@@ -83,11 +83,12 @@ def device_items() -> list[tuple[str, str, str]]:
     return [(name, *DEVICE_MENU[name]) for name in DEVICES]
 
 
-SETTING_LABELS = {
-    "preset": "Preset", "prior": "Prior", "encoding": "Encoding", "steps": "Steps", "resolution": "Resolution",
-    "device": "Device", "seed": "Seed", "width": "Width", "depth": "Depth",
-}
-"""The core's setting names (``ConfigError.setting``) as the panel labels them."""
+def setting_label(setting: str) -> str:
+    """A core setting (``ConfigError.setting``) as the panel labels it (``config.SETTINGS``)."""
+    from ..core.config import SETTINGS  # plain Python, no torch
+
+    declared = SETTINGS.get(setting)
+    return setting if declared is None else declared.label
 
 
 def user_message(exc: BaseException) -> str:
@@ -95,7 +96,7 @@ def user_message(exc: BaseException) -> str:
     from ..core.errors import ConfigError, NeuRepError
 
     if isinstance(exc, ConfigError):
-        return exc.describe(SETTING_LABELS.get(exc.setting, exc.setting))
+        return exc.describe(setting_label(exc.setting))
     if isinstance(exc, NeuRepError):
         return str(exc)
     return f"internal error: {type(exc).__name__}: {exc}"

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import trimesh
 
+from neurep_addon.core.config import FitConfig
+from neurep_addon.core.errors import ConfigError
 from neurep_addon.core.observation import Observation
 from neurep_addon.core.pipeline import complete, fill_holes, settings
 from neurep_addon.jobs import wording
@@ -70,3 +72,11 @@ def test_the_wording_reads_a_real_fill(fast):
     assert line.startswith(f"{stats['holes_closed']} hole(s) closed, {stats['holes_left_open']} left open, "
                            f"{stats['added_faces']:,} faces added (")
     assert stats["holes_closed"] + stats["holes_left_open"] == 1
+
+
+def test_a_setting_error_names_the_setting_by_its_label():
+    with pytest.raises(ConfigError) as caught:
+        FitConfig(refine_steps=-1)
+    assert wording.user_message(caught.value) == "Refine Steps must be between 0 and 100000, got -1"
+    assert wording.user_message(ConfigError("points_per_step", "x")) == "Points per Step x"
+    assert wording.user_message(ConfigError("not_a_setting", "x")) == "not_a_setting x"

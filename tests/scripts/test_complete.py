@@ -16,6 +16,8 @@ import pytest
 import torch
 import trimesh
 
+from neurep_addon.core.config import SETTINGS
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "complete.py"
 spec = importlib.util.spec_from_file_location("complete_cli", SCRIPT)
@@ -62,6 +64,7 @@ REFUSED = {
     "points_per_step": (["--points-per-step", "1"], r"--points-per-step must be between 64"),
     "width": (["--width", "3"], r"--width must be between 8 and 1024"),
     "depth": (["--depth", "0"], r"--depth must be between 1 and 12"),
+    "refine_steps": (["--refine-steps", "-1"], r"--refine-steps must be between 0 and 100000, got -1"),
     "seed_negative": (["--seed", "-1"], r"--seed must be a whole number from 0 to 4294967295, got -1"),
     "seed_too_large": (["--seed", str(2**32)], r"--seed must be a whole number .* got 4294967296"),
     "device_cuda": (["--device", "cuda"], r"--device 'cuda' was requested but PyTorch sees no CUDA GPU"),
@@ -96,6 +99,19 @@ def test_invalid_options_and_paths_exit_2_before_any_work(tmp_path, scan, capsys
     assert err.count("\n") == 1 or "usage:" in err
     assert re.search(message, err), err
     assert files(tmp_path) == before
+
+
+def test_the_options_are_the_settings_of_the_config(capsys):
+    """Every setting with a command-line flag is an option with its help, and a config field's reaches the fit."""
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    for name, flag in cli.FLAGS.items():
+        assert flag in usage and " ".join(SETTINGS[name].help.split()[:4]) in usage, flag
+    args = cli.parse_args(["scan.xyz", "-o", "out.ply", "--refine-steps", "7", "--symmetry", "x", "--width", "16",
+                           "--prior", "none"])
+    config, prior = cli.check_options(args)
+    assert (config.refine_steps, config.symmetry, config.network.width, config.steps, prior) == (7, "x", 16, 200, None)
 
 
 def test_output_that_is_the_input_is_refused(tmp_path, capsys):
