@@ -65,7 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mode", choices=[mode.value for mode in Mode], default=Mode.COMPLETE.value,
                         help="complete: a new closed mesh from the scan; fill-holes: keep every face of a mesh "
                              "and add patches where it is open (default: %(default)s)")
-    add_setting(parser, "max_hole_size", type=float, metavar="SIZE")
+    add_setting(parser, "max_hole_size", " (the input's units)", type=float, metavar="SIZE")
     add_setting(parser, "preset", " (default: %(default)s)", default="default")
     add_setting(parser, "prior", "; several, comma-separated, are candidates and each input starts from the one "
                 "that suits it best (default: %(default)s)", default="default", metavar="{default,none,PATH}[,...]")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from ..core.config import ENCODINGS, PRESETS
+from ..core.config import PRESETS, SETTINGS, SYMMETRY_CHOICES
 from ..jobs.kinds import Mode
 from ..jobs.wording import device_items
 from . import priors
@@ -16,11 +16,34 @@ SKIP_SAVE = {"SKIP_SAVE"}
 SETTING_NAMES = ("mode", "preset", "prior", "prior_path", "encoding", "steps", "resolution", "device", "seed",
                  "symmetry", "merge_selected", "mark_invented", "invented_spacing", "max_hole_size",
                  "only_selected_holes")
-SYMMETRY_ITEMS = [("OFF", "Off", "No mirror symmetry"),
-                  ("AUTO", "Auto", "Detect a mirror plane in the scan; used only when the scan supports it")] + [
-    (axis, axis, f"Mirror across the plane normal to {axis} through the scan's bounding-box centre "
-                 "(world axes for Complete, the object's own axes for Fill Holes)") for axis in "XYZ"]
+SYMMETRY_WORDS = {"off": ("Off", "No mirror symmetry"),
+                  "auto": ("Auto", "Detect a mirror plane in the scan; used only when the scan supports it "
+                                   "(not by Fill Holes)")}
+SYMMETRY_ITEMS = [(choice.upper(), *SYMMETRY_WORDS.get(choice, (
+    choice.upper(), f"Mirror across the plane normal to {choice.upper()} through the scan's bounding-box centre "
+                    "(world axes for Complete, the object's own axes for Fill Holes)"))) for choice in SYMMETRY_CHOICES]
 """The panel's Symmetry choices; the lower-cased key is ``FitConfig.symmetry``."""
+BLENDER_INT_MAX = 2**31 - 1
+"""Blender's integer properties are 32-bit."""
+PRESET_VALUE = " (0 = the preset's)"
+
+
+def label(name: str) -> str:
+    """The panel's name of the core setting ``name`` (``config.SETTINGS``)."""
+    return SETTINGS[name].label
+
+
+def tooltip(name: str, more: str = "") -> str:
+    """The help of the core setting ``name`` as a tooltip: a sentence, then ``more``."""
+    help_text = SETTINGS[name].help
+    return help_text[0].upper() + help_text[1:] + more
+
+
+def preset_override(name: str) -> IntProperty:
+    """The whole-number config field ``name`` as the panel sets it: 0 keeps the preset's value, else the field's
+    bounds apply (its upper bound is the property's)."""
+    return IntProperty(name=label(name), description=tooltip(name, PRESET_VALUE), options=SKIP_SAVE, default=0,
+                       min=0, max=int(SETTINGS[name].high))
 
 
 class FitSettings:
@@ -37,40 +60,37 @@ class FitSettings:
                                                     "patches only where it is open (meshes with faces)")],
         description="Complete: a new closed mesh; Fill Holes: a copy of the mesh with its holes closed")
     preset: EnumProperty(
-        name="Preset", description="Speed/quality trade-off; the fields below override it one by one",
-        options=SKIP_SAVE,
+        name=label("preset"), description=tooltip("preset"), options=SKIP_SAVE,
         items=[(name, name.title(), f"{config.steps} steps, resolution {config.resolution}")
                for name, config in PRESETS.items()],
         default="default")
     prior: EnumProperty(
-        options=SKIP_SAVE, name="Prior", description="Where the network's weights start",
+        options=SKIP_SAVE, name=label("prior"), description=tooltip("prior"),
         items=priors.menu_items, default=priors.FIXED_VALUES["DEFAULT"])
     prior_path: StringProperty(name="Prior File", description="A NeuRep prior file", subtype="FILE_PATH",
                                options=SKIP_SAVE)
     encoding: EnumProperty(
-        options=SKIP_SAVE, name="Encoding", description="Network type",
+        options=SKIP_SAVE, name=label("encoding"), description=tooltip("encoding"),
         items=[("PRESET", "From Prior/Preset", "The prior's network, or SIREN without a prior")]
-        + [(name, name.upper() if name == "siren" else name.title(), f"{name} network") for name in ENCODINGS],
+        + [(name, name.upper() if name == "siren" else name.title(), f"{name} network")
+           for name in SETTINGS["encoding"].choices],
         default="PRESET")
-    steps: IntProperty(name="Steps", description="Optimisation steps (0 = the preset's)", options=SKIP_SAVE,
-                       default=0, min=0, max=100_000)
-    resolution: IntProperty(name="Resolution", description="Marching-cubes grid resolution (0 = the preset's)",
-                            options=SKIP_SAVE,
-                            default=0, min=0, max=1024)
+    steps: preset_override("steps")
+    resolution: preset_override("resolution")
     device: EnumProperty(
-        options=SKIP_SAVE, name="Device", description="Where the network is fitted",
+        options=SKIP_SAVE, name=label("device"), description=tooltip("device"),
         items=[("PREFERENCES", "From Preferences", "The device chosen in the add-on preferences"),
                *device_items()],
         default="PREFERENCES")
-    seed: IntProperty(name="Seed", description="Random seed (same seed, same result on the CPU)",
-                      default=0, min=0, options=SKIP_SAVE)
+    seed: IntProperty(name=label("seed"), description=tooltip("seed"), default=0, options=SKIP_SAVE,
+                      min=int(SETTINGS["seed"].low), max=min(int(SETTINGS["seed"].high), BLENDER_INT_MAX))
     symmetry: EnumProperty(
-        name="Symmetry", options=SKIP_SAVE, items=SYMMETRY_ITEMS, default="AUTO",
-        description="Use a mirror plane: the scan's mirror image fills in what one side did not see")
+        name=label("symmetry"), options=SKIP_SAVE, items=SYMMETRY_ITEMS,
+        default=PRESETS["default"].symmetry.upper(),
+        description=tooltip("symmetry", "; the scan's mirror image fills in what one side did not see"))
     max_hole_size: FloatProperty(
-        name="Max Hole Size", options=SKIP_SAVE, default=0.0, min=0.0, soft_max=100.0, subtype="DISTANCE",
-        description="Fill Holes: leave open the holes whose bounding-box diagonal is larger, in the object's own "
-                    "(local) units (0 = no limit)")
+        name=label("max_hole_size"), options=SKIP_SAVE, default=0.0, min=0.0, soft_max=100.0, subtype="DISTANCE",
+        description=tooltip("max_hole_size", " (the object's own, local, units; 0 = no limit)"))
     only_selected_holes: BoolProperty(
         name="Only Selected Holes", options=SKIP_SAVE, default=False,
         description="Fill Holes: close only the holes that touch a vertex selected in Edit Mode")

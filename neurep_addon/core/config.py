@@ -292,7 +292,7 @@ RUN_SETTINGS = {
                       choices=DEVICES),
     "seed": Setting("Seed", "random seed (same seed, same result on the CPU)", cli=True, low=0, high=MAX_SEED),
     "max_hole_size": Setting("Max Hole Size", "fill holes: leave open the holes whose bounding-box diagonal is "
-                                              "larger (the input's units)", cli=True, low=0, low_open=True),
+                                              "larger than this", cli=True, low=0, low_open=True),
 }
 """The settings of a run that are not fields of ``FitConfig``: the command line, the panel and the worker
 take them beside it."""
