@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import bpy
 
@@ -121,28 +122,51 @@ class NEUREP_PT_last_result(bpy.types.Panel):
         return bool(context.window_manager.neurep_job.last_result)
 
     def draw(self, context):
-        last = json.loads(context.window_manager.neurep_job.last_result)
-        for summary in last["results"]:
-            draw_summary(self.layout.column(align=True), summary)
-        for failure in last["failures"]:
+        shown = last_result(context.window_manager.neurep_job.last_result)
+        for lines in shown.summaries:
+            column = self.layout.column(align=True)
+            for text, icon in lines:
+                column.label(text=text, icon=icon)
+        for failure in shown.failures:
             self.layout.label(text=failure, icon="ERROR")
 
 
-def draw_summary(column, summary: dict) -> None:
-    column.label(text=summary["object"] or summary["output"], icon="MESH_DATA")
-    column.label(text=wording.size(summary))
-    column.label(text=wording.closure(summary))
-    column.label(text=wording.observed(summary))
-    column.label(text=wording.fit(summary))
-    column.label(text=wording.phases(summary))
-    if summary.get("symmetry"):
-        column.label(text=wording.symmetry(summary["symmetry"]).capitalize(), icon="MOD_MIRROR")
+@dataclass(frozen=True)
+class ShownResult:
+    """The last result as the panel draws it: each result's lines (text, icon), then the failures."""
+
+    summaries: tuple[tuple[tuple[str, str], ...], ...]
+    failures: tuple[str, ...]
+
+
+_shown: tuple[str, ShownResult] = ("", ShownResult((), ()))
+"""The last result's JSON (``NEUREP_PG_job.last_result``) and what it reads as, so that a redraw of the panel
+decodes and words nothing."""
+
+
+def last_result(recorded: str) -> ShownResult:
+    """The panel's reading of ``recorded`` (a result's JSON), worded once per new result."""
+    global _shown
+    if recorded != _shown[0]:
+        last = json.loads(recorded)
+        _shown = recorded, ShownResult(tuple(summary_lines(summary) for summary in last["results"]),
+                                       tuple(last["failures"]))
+    return _shown[1]
+
+
+def summary_lines(summary: dict) -> tuple[tuple[str, str], ...]:
+    """One result's lines in the panel (text, icon), from its figures."""
+    lines = [(summary["object"] or summary["output"], "MESH_DATA")]
+    lines += [(text, "NONE") for text in (wording.size(summary), wording.closure(summary),
+                                          wording.observed(summary), wording.fit(summary), wording.phases(summary))]
+    plane = wording.PlaneUsed.of(summary)
+    if plane is not None:
+        lines.append((wording.symmetry(plane).capitalize(), "MOD_MIRROR"))
     if "holes_closed" in summary:
-        column.label(text=wording.holes(summary).capitalize(), icon="MOD_TRIANGULATE")  # why: in the notes
+        lines.append((wording.holes(summary).capitalize(), "MOD_TRIANGULATE"))  # why: in the notes
     if "invented_faces" in summary:
-        column.label(text=f"{wording.invented(summary['invented_faces'])} (material 'NeuRep: invented')")
-    for note in summary["notes"]:
-        column.label(text=note, icon="INFO")
+        lines.append((f"{wording.invented(summary['invented_faces'])} (material 'NeuRep: invented')", "NONE"))
+    return tuple(lines) + tuple((note, "INFO") for note in summary["notes"])
 
 
 def draw_object_menu_entry(self, context):

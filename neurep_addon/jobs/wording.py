@@ -2,11 +2,14 @@
 
 Every function takes the figures of one result as a dict: ``core`` stats (``CompletionStats.to_dict``, and
 for a fill ``holes_closed``, ``holes_left_open``, ``added_faces``, ``added_area``), optionally
-``invented_faces`` and ``notes``. Blender's menus and reports also word the devices and the core's errors
+``invented_faces`` and ``notes``; ``symmetry`` takes the mirror plane read from them once (``PlaneUsed``).
+Blender's menus and reports also word the devices and the core's errors
 here (``device_items``, ``user_message``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 def seconds(stats: dict) -> float:
@@ -36,12 +39,30 @@ def invented(count: int) -> str:
     return f"{count:,} invented faces"
 
 
-def symmetry(plane: dict) -> str:
-    """The mirror plane the fit used (``CompletionStats.symmetry``)."""
-    normal = ", ".join(f"{v:.2f}" for v in plane["normal"])
-    more = len(plane.get("more_planes", []))
-    return (f"mirror plane normal ({normal}), offset {plane['offset']:.4g}, "
-            f"confidence {plane['confidence']:.2f}" + (f", and {more} plane across it" if more else ""))
+@dataclass(frozen=True)
+class PlaneUsed:
+    """The mirror plane a fit used, as its figures record it (``CompletionStats.symmetry``, input units):
+    normal [3], offset and confidence, and how many planes across it were used too."""
+
+    normal: tuple[float, float, float]
+    offset: float
+    confidence: float
+    more_planes: int = 0
+
+    @classmethod
+    def of(cls, stats: dict) -> "PlaneUsed | None":
+        """The plane in ``stats`` (a result's figures), or None when the fit used none."""
+        plane = stats.get("symmetry")
+        if not plane:
+            return None
+        return cls(tuple(plane["normal"]), plane["offset"], plane["confidence"], len(plane.get("more_planes", ())))
+
+
+def symmetry(plane: PlaneUsed) -> str:
+    """The mirror plane the fit used."""
+    normal = ", ".join(f"{v:.2f}" for v in plane.normal)
+    more = f", and {plane.more_planes} plane across it" if plane.more_planes else ""
+    return f"mirror plane normal ({normal}), offset {plane.offset:.4g}, confidence {plane.confidence:.2f}{more}"
 
 
 def fit(stats: dict) -> str:
@@ -67,8 +88,8 @@ def result_line(stats: dict) -> str:
 
 def remarks(stats: dict) -> list[str]:
     """What is said after the result line: the mirror plane used, then the notes."""
-    plane = [f"used a {symmetry(stats['symmetry'])}"] if stats.get("symmetry") else []
-    return plane + list(stats.get("notes", ()))
+    plane = PlaneUsed.of(stats)
+    return ([f"used a {symmetry(plane)}"] if plane else []) + list(stats.get("notes", ()))
 
 
 DEVICE_MENU = {"auto": ("Auto", "CUDA, then Apple MPS, then the CPU"), "cpu": ("CPU", "The processor"),

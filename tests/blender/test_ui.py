@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import bpy
 import pytest
 
-from .conftest import PACKAGE, holed_sphere, select_only
+from .conftest import PACKAGE, addon_module, holed_sphere, select_only
 
 
 class RecordingLayout:
@@ -74,6 +74,24 @@ def test_last_result_panel_formats_the_summary():
     labels = [text for kind, text in draw(bpy.types.NEUREP_PT_last_result, bpy.context) if kind == "label"]
     assert "Scan_completed" in labels and "1 part(s), closed" in labels and "a note" in labels
     assert "Other: too few points" in labels and any("12 invented faces" in text for text in labels)
+
+
+@pytest.mark.usefixtures("scene")
+def test_the_last_result_is_read_once_with_its_mirror_plane(addon):
+    ui = addon_module("blender.ui")
+    summary = {"object": "Scan_completed", "vertices": 10, "faces": 16, "components": 1, "watertight": True,
+               "points": 500, "normals": "given", "steps": 3, "device": "cpu", "final_loss": None,
+               "seconds": {"fit": 1.0}, "notes": [],
+               "symmetry": {"normal": [0.0, 0.0, 1.0], "offset": 1.5, "confidence": 0.95, "more_planes": []}}
+    job = bpy.context.window_manager.neurep_job
+    job.last_result = json.dumps({"results": [summary], "failures": []})
+    shown = ui.last_result(job.last_result)
+    assert ui.last_result(job.last_result) is shown  # a redraw decodes nothing
+    assert ("Mirror plane normal (0.00, 0.00, 1.00), offset 1.5, confidence 0.95", "MOD_MIRROR") in shown.summaries[0]
+    labels = [text for kind, text in draw(bpy.types.NEUREP_PT_last_result, bpy.context) if kind == "label"]
+    assert labels == [text for text, _ in shown.summaries[0]]
+    job.last_result = json.dumps({"results": [], "failures": ["Other: too few points"]})
+    assert ui.last_result(job.last_result) == ui.ShownResult((), ("Other: too few points",))
 
 
 def test_preferences_draw(addon):

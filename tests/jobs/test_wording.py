@@ -80,3 +80,14 @@ def test_a_setting_error_names_the_setting_by_its_label():
     assert wording.user_message(caught.value) == "Refine Steps must be between 0 and 100000, got -1"
     assert wording.user_message(ConfigError("points_per_step", "x")) == "Points per Step x"
     assert wording.user_message(ConfigError("not_a_setting", "x")) == "not_a_setting x"
+
+
+def test_the_mirror_plane_is_read_from_the_figures_once_and_worded():
+    stats = {"symmetry": {"normal": [1.0, 0.0, 0.0], "offset": 0.25, "confidence": 0.97, "support": 0.5,
+                          "mirrored_points": 900, "more_planes": [{"normal": [0.0, 1.0, 0.0]}]}}
+    plane = wording.PlaneUsed.of(stats)
+    assert plane == wording.PlaneUsed((1.0, 0.0, 0.0), 0.25, 0.97, 1)
+    assert wording.symmetry(plane) == ("mirror plane normal (1.00, 0.00, 0.00), offset 0.25, confidence 0.97, "
+                                       "and 1 plane across it")
+    assert wording.remarks({**stats, "notes": ["a note"]}) == [f"used a {wording.symmetry(plane)}", "a note"]
+    assert wording.PlaneUsed.of({"symmetry": None}) is None and wording.remarks({"notes": []}) == []
