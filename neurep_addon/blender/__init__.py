@@ -1,7 +1,9 @@
 """NeuRep's Blender layer: scene objects in, completed mesh objects out, around the pure ``core``.
 
     scene_io      selected objects <-> numpy (foreach_get/set), result and preview objects
-    fitting       main-thread steps shared by the operators (blocking and modal) and the batch mode
+    requests      the selection or files -> one request per fit, snapshotted on the main thread
+    run           the requests' jobs one after another: waited for, or ticked by a modal timer
+    placing       finished results -> new objects (one undo step), and their summaries
     operators     Complete, Complete Files, Cancel, Install PyTorch, Cancel Install, Train Prior, Remove Prior
     priors        the user's priors: trained from a collection in the worker process, listed in the Prior menu
     props         settings;  ui  sidebar panel;  prefs  preferences
@@ -21,13 +23,13 @@ def _classes():
 def register() -> None:
     import bpy
 
-    from . import fitting, props, ui
+    from . import props, run, ui
 
     for cls in _classes():
         bpy.utils.register_class(cls)
     props.register_properties()
     ui.register_menus()
-    for name, handler in fitting.HANDLERS.items():
+    for name, handler in run.HANDLERS.items():
         getattr(bpy.app.handlers, name).append(handler)
 
 
@@ -36,13 +38,13 @@ def unregister() -> None:
 
     from ..jobs import job
     from ..setup import install
-    from . import fitting, priors, props, ui
+    from . import priors, props, run, ui
 
-    fitting.stop_running_fit()
+    run.stop_running_fit()
     priors.stop_training()
     job.end_idle_worker()
     install.stop()
-    for name, handler in fitting.HANDLERS.items():
+    for name, handler in run.HANDLERS.items():
         if handler in getattr(bpy.app.handlers, name):
             getattr(bpy.app.handlers, name).remove(handler)
     ui.unregister_menus()

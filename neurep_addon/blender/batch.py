@@ -12,7 +12,7 @@ from pathlib import Path
 import bpy
 
 from ..core.errors import InputError
-from . import fitting
+from . import placing, requests, run
 
 
 def complete_objects_in_blend(blend_path: str | os.PathLike, object_names: list[str],
@@ -40,9 +40,9 @@ def complete_objects_in_blend(blend_path: str | os.PathLike, object_names: list[
                          f"(objects in the file: {available})")
     objects = [bpy.data.objects[name] for name in object_names]
     scene = objects[0].users_scene[0] if objects[0].users_scene else bpy.context.scene
-    request = fitting.make_request(objects, objects[0], scene, bpy.context.evaluated_depsgraph_get(),
-                                   config, prior, device, seed)
-    completion = fitting.run_blocking(request, progress)
-    result = fitting.place_result(request, completion)
+    request = requests.make_request(objects, objects[0], scene, bpy.context.evaluated_depsgraph_get(),
+                                    config, prior, device, seed)
+    completion = run.run_blocking(request, progress)
+    result, _ = placing.place_result(request, completion)
     bpy.ops.wm.save_as_mainfile(filepath=str(save_path))
-    return fitting.result_summary(result, completion)
+    return placing.result_summary(result, completion)

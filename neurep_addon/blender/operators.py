@@ -21,8 +21,10 @@ from ..jobs.job import CANCELLED, FINISHED, RUNNING, TrainJob
 from ..jobs.wording import user_message
 from ..setup import dependencies, install
 from ..setup.package import ADDON_PACKAGE
-from . import fitting, prefs, priors
+from . import prefs, priors
 from .props import FitSettings
+from .requests import files_requests, prepare_requests
+from .run import CompletionRun, active_completion, record_result, run_all_blocking, stop_running_fit
 
 TIMER_SECONDS = 0.1
 INSTALL_POLL_SECONDS = 0.25
@@ -34,7 +36,7 @@ class ModalRun:
     def run(self, context, requests: list, interactive: bool):
         if not interactive:
             return self._run_blocking(context, requests)
-        self._live = fitting.CompletionRun(requests).start()
+        self._live = CompletionRun(requests).start()
         window_manager = context.window_manager
         window_manager.neurep_job.progress = 0.0
         window_manager.neurep_job.status = "NeuRep: starting the fit"
@@ -46,7 +48,7 @@ class ModalRun:
         window_manager = context.window_manager
         window_manager.progress_begin(0.0, 1.0)
         try:
-            summaries, failures = fitting.run_all_blocking(
+            summaries, failures = run_all_blocking(
                 requests, lambda fraction, text: window_manager.progress_update(fraction), context.view_layer)
         finally:
             window_manager.progress_end()
@@ -54,7 +56,7 @@ class ModalRun:
             self.report({"WARNING"} if summaries else {"ERROR"}, f"NeuRep: {failure}")
         if not summaries:
             return {"CANCELLED"}
-        fitting.record_result(window_manager, summaries, failures)
+        record_result(window_manager, summaries, failures)
         self._report_summaries(summaries)
         return {"FINISHED"}
 
@@ -81,7 +83,7 @@ class ModalRun:
 
     def cancel(self, context):
         """Blender ends the modal operator (file load, window closed): stop the worker, remove the preview."""
-        fitting.stop_running_fit()
+        stop_running_fit()
         context.window_manager.event_timer_remove(self._timer)
         _show_status(context, None)
 
@@ -110,7 +112,7 @@ def _took_settings(operator, context) -> bool:
 
 
 def _run_poll(cls, context) -> bool:
-    if fitting.active_completion() is not None:
+    if active_completion() is not None:
         cls.poll_message_set("A completion is already running (Esc or Cancel stops it)")
         return False
     return True
@@ -139,9 +141,9 @@ class NEUREP_OT_complete(ModalRun, FitSettings, bpy.types.Operator):
     def execute(self, context):
         device = prefs.device_preference(context) if self.device == "PREFERENCES" else self.device
         try:
-            requests = fitting.prepare_requests(context.selected_objects, context.active_object, context.scene,
-                                                context.evaluated_depsgraph_get(), self, device,
-                                                threads=prefs.cpu_threads(context))
+            requests = prepare_requests(context.selected_objects, context.active_object, context.scene,
+                                        context.evaluated_depsgraph_get(), self, device,
+                                        threads=prefs.cpu_threads(context))
         except NeuRepError as exc:
             self.report({"ERROR"}, user_message(exc))
             return {"CANCELLED"}
@@ -190,8 +192,8 @@ class NEUREP_OT_complete_files(ModalRun, FitSettings, bpy.types.Operator, Import
             if missing:
                 raise InputError(dependencies.missing_message(missing))
             config, prior = self.fit_settings()
-            requests = fitting.files_requests(paths, output, config, prior, device, self.seed,
-                                              threads=prefs.cpu_threads(context))
+            requests = files_requests(paths, output, config, prior, device, self.seed,
+                                      threads=prefs.cpu_threads(context))
         except NeuRepError as exc:
             self.report({"ERROR"}, user_message(exc))
             return {"CANCELLED"}
@@ -206,10 +208,10 @@ class NEUREP_OT_cancel(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return fitting.active_completion() is not None
+        return active_completion() is not None
 
     def execute(self, context):
-        fitting.active_completion().cancel()
+        active_completion().cancel()
         context.window_manager.neurep_job.status = "NeuRep: cancelling"
         return {"FINISHED"}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import bpy
 
-from . import fitting, priors, scene_io
+from . import priors, run, scene_io
 from .prefs import draw_dependency_status
 from ..core.config import DEFAULT_PRIOR_PATH
 from ..jobs import wording
@@ -49,7 +49,7 @@ class NEUREP_PT_complete(bpy.types.Panel):
         if settings.mark_invented and not filling:
             column.prop(settings, "invented_spacing")
 
-        live = fitting.active_completion()
+        live = run.active_completion()
         if live is None:
             count = len(scene_io.summarize_selection(context.selected_objects).objects)
             layout.operator("neurep.complete", text=run_button_text(settings, count),

@@ -29,7 +29,7 @@ def no_preview(addon) -> bool:
 
 
 def start_live(addon, scan, steps=40):
-    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=steps, preview_every=2)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan, steps=steps, preview_every=2)).start()
     wait_for_preview(live, f"{scan.name}_preview")
     return live
 
@@ -96,7 +96,7 @@ def test_loading_a_file_stops_the_fit_and_says_why(addon, scene, capsys):
     select_only(scan)
     live = start_live(addon, scan, steps=5000)
     bpy.ops.wm.read_homefile(use_empty=True)  # load_pre stops the run, as opening a file does
-    assert live.job.wait(timeout=1.0) and addon.fitting.active_completion() is None
+    assert live.job.wait(timeout=1.0) and addon.run.active_completion() is None
     assert live.error == "cancelled: another file was loaded; nothing was added to the file that was open"
     assert "another file was loaded" in capsys.readouterr().out
     assert live.tick(bpy.context.window_manager) == "CANCELLED"  # a late timer event is harmless
@@ -126,7 +126,7 @@ def test_a_second_start_is_refused_while_one_runs(addon, scene):
     scan = holed_sphere()
     select_only(scan)
     before = counts()
-    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=5000)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan, steps=5000)).start()
     try:
         with pytest.raises(RuntimeError, match="A completion is already running"):
             bpy.ops.neurep.complete(**TINY_FIT)
@@ -134,7 +134,7 @@ def test_a_second_start_is_refused_while_one_runs(addon, scene):
             bpy.ops.neurep.complete_files(filepath="scan.ply")
     finally:
         live.cancel()
-    assert run_ticks(live) == "CANCELLED" and addon.fitting.active_completion() is None
+    assert run_ticks(live) == "CANCELLED" and addon.run.active_completion() is None
     assert counts() == before and no_preview(addon)
 
 

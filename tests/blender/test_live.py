@@ -20,8 +20,8 @@ def job_module(addon):
 def make_request(addon, scan, steps=12, preview_every=3):
     settings = bpy.context.scene.neurep_settings
     settings.preset, settings.prior, settings.steps, settings.resolution = "fast", "DEFAULT", steps, 32
-    requests = addon.fitting.prepare_requests([scan], scan, bpy.context.scene,
-                                              bpy.context.evaluated_depsgraph_get(), settings, "cpu")
+    requests = addon.requests.prepare_requests([scan], scan, bpy.context.scene,
+                                               bpy.context.evaluated_depsgraph_get(), settings, "cpu")
     for request in requests:
         request.config = request.config.replace(preview_every=preview_every, preview_resolution=16)
     return requests
@@ -43,8 +43,8 @@ def run_ticks(live, on_tick=None, timeout=120.0) -> str:
 def test_previews_then_result_then_no_preview(addon, scene):
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
-    assert addon.fitting.active_completion() is live
+    live = addon.run.CompletionRun(make_request(addon, scan)).start()
+    assert addon.run.active_completion() is live
     seen = {"preview_faces": 0, "progress": 0.0}
 
     def watch(state):
@@ -58,14 +58,14 @@ def test_previews_then_result_then_no_preview(addon, scene):
     assert seen["preview_faces"] > 0 and seen["progress"] == 1.0
     assert "Scan_preview" not in bpy.data.objects and "Scan_preview" not in bpy.data.meshes
     assert "Scan_completed" in bpy.data.objects and live.summary["object"] == "Scan_completed"
-    assert addon.fitting.active_completion() is None and live.job.wait(timeout=1.0)
+    assert addon.run.active_completion() is None and live.job.wait(timeout=1.0)
 
 
 def test_cancel_leaves_the_scene_exactly_as_before(addon, scene):
     scan = holed_sphere()
     select_only(scan)
     before = scene_state()
-    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=2000, preview_every=2)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan, steps=2000, preview_every=2)).start()
     while bpy.data.objects.get("Scan_preview") is None:  # wait until a preview exists, then cancel
         assert live.tick(bpy.context.window_manager) == "RUNNING"
         time.sleep(0.05)
@@ -84,7 +84,7 @@ def test_the_fit_runs_in_a_process_of_its_own_and_no_thread_joins_blender(addon,
     scan = holed_sphere()
     select_only(scan)
     threads = {thread.ident for thread in threading.enumerate()}
-    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan)).start()
     process = live.job._process
     seen = []
     assert run_ticks(live, lambda state: seen.append({t.ident for t in threading.enumerate()} - threads)) == "FINISHED"
@@ -102,14 +102,14 @@ def test_the_worker_process_serves_the_next_fit_with_torch_already_loaded(addon,
 
     scan = holed_sphere()
     select_only(scan)
-    first = addon.fitting.CompletionRun(make_request(addon, scan)).start()
+    first = addon.run.CompletionRun(make_request(addon, scan)).start()
     assert run_ticks(first) == "FINISHED"
-    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan)).start()
     assert live.job._process is first.job._process and run_ticks(live) == "FINISHED"
     assert "Scan_completed.001" in bpy.data.objects
     kept = live.job._process
     monkeypatch.setattr(sys, "path", [*sys.path, "/a/folder/added/since"])
-    live = addon.fitting.CompletionRun(make_request(addon, scan)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan)).start()
     assert live.job._process is not kept and kept.wait(timeout=10) is not None
     assert run_ticks(live) == "FINISHED"
     last = job_module._idle[0]
@@ -123,7 +123,7 @@ def test_a_fit_process_that_dies_fails_the_run_and_leaves_the_scene(addon, job_m
     scan = holed_sphere()
     select_only(scan)
     before = scene_state()
-    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=2000, preview_every=2)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan, steps=2000, preview_every=2)).start()
     while bpy.data.objects.get("Scan_preview") is None:
         assert live.tick(bpy.context.window_manager) == "RUNNING"
         time.sleep(0.05)
@@ -141,7 +141,7 @@ def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
     before = scene_state()
     requests = make_request(addon, scan)
     requests[0].device = "no-such-device"
-    live = addon.fitting.CompletionRun(requests).start()
+    live = addon.run.CompletionRun(requests).start()
     assert run_ticks(live) == "FAILED"
     assert "Device 'no-such-device' is unknown" in live.error
     assert scene_state() == before
@@ -150,11 +150,11 @@ def test_failure_in_the_worker_is_reported_and_leaves_the_scene(addon, scene):
 def test_loading_a_file_stops_the_worker(addon, scene):
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=5000)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan, steps=5000)).start()
     time.sleep(0.5)
     bpy.ops.wm.read_homefile(use_empty=True)  # runs the load_pre handlers, like opening a file
     assert live.job.wait(timeout=1.0), "the worker is still running after the file load"
-    assert addon.fitting.active_completion() is None and live.job.wait(timeout=1.0)
+    assert addon.run.active_completion() is None and live.job.wait(timeout=1.0)
     assert "Scan_preview" not in bpy.data.objects
 
 
@@ -165,7 +165,7 @@ def test_disabling_the_add_on_stops_the_worker(addon, scene):
 
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=5000)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan, steps=5000)).start()
     time.sleep(0.5)
     addon_utils.disable(PACKAGE, default_set=True)
     try:
@@ -195,7 +195,7 @@ def test_an_error_after_previews_removes_the_preview(addon, job_module, scene):
         return job_module.FitJob(request.observation, request.config, request.prior, "cpu", 0, after=fail)
 
     request.new_job = failing_job
-    live = addon.fitting.CompletionRun([request]).start()
+    live = addon.run.CompletionRun([request]).start()
     wait_for_preview(live)
     assert run_ticks(live) == "FAILED" and "the disk is full" in live.error
     assert scene_state() == before and not any(addon.scene_io.PREVIEW_TAG in ob for ob in bpy.data.objects)
@@ -208,7 +208,7 @@ def test_undo_never_brings_a_preview_back(addon, scene):
     window = bpy.context.window_manager.windows[0]
     with bpy.context.temp_override(window=window):
         bpy.ops.ed.undo_push(message="before")
-        live = addon.fitting.CompletionRun(make_request(addon, scan, steps=40, preview_every=2)).start()
+        live = addon.run.CompletionRun(make_request(addon, scan, steps=40, preview_every=2)).start()
         wait_for_preview(live)
         scan.location.x += 0.5
         bpy.ops.ed.undo_push(message="an edit while fitting")  # this step holds Scan_preview

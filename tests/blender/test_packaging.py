@@ -54,7 +54,7 @@ def test_add_on_disables_and_enables_cleanly(addon):
 
     addon_utils.disable(PACKAGE, default_set=True)
     assert not hasattr(bpy.types.Scene, "neurep_settings")
-    assert addon.fitting.stop_before_load not in bpy.app.handlers.load_pre
+    assert addon.run.stop_before_load not in bpy.app.handlers.load_pre
     assert addon_utils.enable(PACKAGE, default_set=True) is not None
     assert hasattr(bpy.types.Scene, "neurep_settings") and hasattr(bpy.ops.neurep, "complete")
 

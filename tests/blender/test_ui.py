@@ -106,7 +106,7 @@ def test_while_running_the_panel_shows_progress_and_cancel_and_complete_is_block
 
     scan = holed_sphere()
     select_only(scan)
-    live = addon.fitting.CompletionRun(make_request(addon, scan, steps=5000)).start()
+    live = addon.run.CompletionRun(make_request(addon, scan, steps=5000)).start()
     try:
         while bpy.context.window_manager.neurep_job.progress == 0.0:
             live.tick(bpy.context.window_manager)
