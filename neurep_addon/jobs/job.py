@@ -1,4 +1,4 @@
-"""A completion running in a process of its own (``core.worker``), talking to Blender's main thread
+"""A completion running in a process of its own (``jobs.worker``), talking to Blender's main thread
 through a ``multiprocessing.connection``.
 
 No Python thread of NeuRep runs inside Blender. Blender's threading rule is "while threads are running, no
@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..core import worker
 from ..core.errors import NeuRepError
 from ..core.observation import Observation
-from ..core.protocol import Cancel, Kind, Request, Work
+from . import worker
 from .kinds import JobState
+from .protocol import Cancel, Kind, Request, Work
 from .wording import user_message
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
@@ -117,7 +117,7 @@ class FitJob:
         """What arrived and no ``poll()`` has returned yet."""
 
     def _request(self) -> Request:
-        """The work for the process (``core.worker``)."""
+        """The work for the process (``jobs.worker``)."""
         observation = self.observation() if callable(self.observation) else self.observation
         return Request(Work.COMPLETE, dict(observation=observation, config=self.config, prior=self.prior,
                                            device=self.device, seed=self.seed), self.threads)

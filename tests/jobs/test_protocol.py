@@ -1,11 +1,11 @@
-"""The worker's message protocol (``core.protocol``): one kind of work per mode, outcomes that are job states."""
+"""The worker's message protocol (``jobs.protocol``): one kind of work per mode, outcomes that are job states."""
 
 import pickle
 
 import numpy as np
 
-from neurep_addon.core import worker
-from neurep_addon.core.protocol import OUTCOMES, Cancel, Kind, Reply, Request, Work
+from neurep_addon.jobs import worker
+from neurep_addon.jobs.protocol import OUTCOMES, Cancel, Kind, Reply, Request, Work
 from neurep_addon.jobs.kinds import JobState, Mode
 
 

@@ -29,7 +29,7 @@ import sys
 import threading
 import traceback
 
-from .errors import FitCancelled, NeuRepError
+from ..core.errors import FitCancelled, NeuRepError
 from .protocol import Cancel, Kind, Reply, Request, Work
 
 BOOTSTRAP = """\
@@ -51,7 +51,7 @@ def start(key: bytes) -> tuple[subprocess.Popen, str]:
     """Start a worker process with this interpreter (Blender's Python inside Blender); returns it and the
     address it listens on, to connect to with ``multiprocessing.connection.Client(address, authkey=key)``.
     Raises ``OSError`` when it cannot start or ends before it listens."""
-    package = __name__.rpartition(".core.worker")[0]  # e.g. bl_ext.user_default.neurep.neurep_addon
+    package = __package__.rpartition(".")[0]  # above jobs, e.g. bl_ext.user_default.neurep.neurep_addon
     parts = package.split(".")
     above = [".".join(parts[:i]) for i in range(1, len(parts))]
     setup = {"path": list(sys.path), "module": __name__, "key": key.hex(),
@@ -142,20 +142,20 @@ def _release_memory() -> None:
 
 
 def _complete(arguments: dict, reply, cancel: threading.Event):
-    from . import pipeline
+    from ..core import pipeline
 
     return pipeline.complete(**arguments, progress=lambda info: reply(Kind.PROGRESS, info), cancel=cancel,
                              preview=lambda v, f, step: reply(Kind.PREVIEW, (v, f, step)))
 
 
 def _fill_holes(arguments: dict, reply, cancel: threading.Event):
-    from . import pipeline
+    from ..core import pipeline
 
     return pipeline.fill_holes(**arguments, progress=lambda info: reply(Kind.PROGRESS, info), cancel=cancel)
 
 
 def _train_prior(arguments: dict, reply, cancel: threading.Event):
-    from ..jobs.training import train_prior  # the use case, not the engine: it writes the meshes, moves the prior
+    from .training import train_prior
 
     return train_prior(**arguments, progress=lambda info: reply(Kind.PROGRESS, info), cancel=cancel,
                        log=lambda line: reply(Kind.LOG, line))

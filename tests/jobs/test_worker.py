@@ -1,4 +1,4 @@
-"""The fit's own process (``core.worker``), as a front end talks to it, and errors crossing by pickle."""
+"""The fit's own process (``jobs.worker``), as a front end talks to it, and errors crossing by pickle."""
 
 import os
 import pickle
@@ -6,11 +6,11 @@ from multiprocessing.connection import Client
 
 import numpy as np
 
-from neurep_addon.core import worker
 from neurep_addon.core.config import preset
 from neurep_addon.core.errors import ConfigError, DeviceError
 from neurep_addon.core.observation import Observation
-from neurep_addon.core.protocol import Cancel, Kind, Request, Work
+from neurep_addon.jobs import worker
+from neurep_addon.jobs.protocol import Cancel, Kind, Request, Work
 from tests.helpers import holed_icosphere, icosphere_samples
 
 

@@ -1,4 +1,4 @@
-"""The messages between the worker process (``core.worker``) and its client (``jobs.job``).
+"""The messages between the worker process (``jobs.worker``) and its client (``jobs.job``).
 
     client -> process   ``Request(work, arguments, threads)``, then, while it runs, ``Cancel()``
     process -> client   ``Reply(Kind.PROGRESS, StepInfo or a training's Progress)``, ``Reply(Kind.PREVIEW,
