@@ -19,7 +19,6 @@ import dataclasses
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 # Set before torch loads OpenMP: spinning worker threads make fits many times slower on a busy machine.
@@ -36,9 +35,10 @@ from neurep_addon.core.config import (SETTINGS, FitConfig, NetworkConfig, check_
 from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, OutputError  # noqa: E402
 from neurep_addon.core.fit import resolve_device  # noqa: E402
 from neurep_addon.core.io import (MESH_SUFFIXES, READ_SUFFIXES, WRITE_SUFFIXES, check_writable,  # noqa: E402
-                                  read_mesh, read_observation, write_filled_mesh, write_json, write_mesh)
-from neurep_addon.core.pipeline import check_steps, complete, fill_holes, settings  # noqa: E402
+                                  write_json)
+from neurep_addon.core.pipeline import check_steps, settings  # noqa: E402
 from neurep_addon.jobs import wording  # noqa: E402
+from neurep_addon.jobs.cases import file_case  # noqa: E402
 from neurep_addon.jobs.kinds import Mode  # noqa: E402
 from neurep_addon.jobs.naming import LABELS, result_file_names  # noqa: E402
 
@@ -204,47 +204,17 @@ def say_result(name: str, destination: str, stats: dict) -> None:
     print(f"{name} -> {destination}: {wording.result_line(stats)}")
 
 
-def complete_file(source: str, destination: Path, args: argparse.Namespace, config, prior, bar) -> dict:
-    """Complete one input into a new mesh; the report's record."""
-    clock = time.perf_counter()
-    observation = read_observation(source, seed=args.seed)
-    read_seconds = time.perf_counter() - clock
-    result = complete(observation, config, prior, device=args.device, seed=args.seed, progress=bar)
-    bar.close()
-    clock = time.perf_counter()
-    write_mesh(destination, result.vertices, result.faces)
-    stats = result.stats.to_dict()
-    stats["seconds"] = {"read": round(read_seconds, 3), **stats["seconds"], "write": round(time.perf_counter() - clock, 3)}
-    return dict(notes=list(result.notes), **stats)
-
-
-def fill_file(source: str, destination: Path, args: argparse.Namespace, config, prior, bar) -> dict:
-    """Fill one mesh's holes, keeping the mesh; the report's record (with every hole)."""
-    clock = time.perf_counter()
-    mesh = read_mesh(source)
-    read_seconds = time.perf_counter() - clock
-    result = fill_holes(mesh.vertices, mesh.faces, config, prior, device=args.device, seed=args.seed,
-                        progress=bar, max_hole_size=args.max_hole_size)
-    bar.close()
-    clock = time.perf_counter()
-    write_filled_mesh(destination, mesh, result.vertices, result.faces)
-    stats = result.stats.to_dict()
-    stats["seconds"] = {"read": round(read_seconds, 3), **stats["seconds"], "write": round(time.perf_counter() - clock, 3)}
-    holes = [{"edges": len(hole.vertices), "perimeter": hole.perimeter, "size": hole.size, "closed": hole.closed,
-              "reason": hole.reason, "added_faces": hole.added_faces, "added_area": hole.added_area}
-             for hole in result.holes]
-    return dict(notes=list(result.notes), holes=holes, **stats)
-
-
 def run_files(args: argparse.Namespace, destinations: list[Path], config, prior) -> list[dict]:
     """Complete (or fill) every input in turn; a failure is recorded and the batch goes on."""
     results = []
-    run_one = {Mode.COMPLETE: complete_file, Mode.FILL_HOLES: fill_file}[args.mode]
     for source, destination in zip(args.inputs, destinations):
         record = {"input": source, "output": str(destination), "ok": False}
         bar = ProgressBar(Path(source).name, not args.quiet)
         try:
-            figures = run_one(source, destination, args, config, prior, bar)
+            case = file_case(args.mode, source, destination, config, prior, args.device, args.seed,
+                             args.max_hole_size)
+            figures = case.run(progress=bar)
+            bar.close()
             record.update(ok=True, **figures)
             say_result(Path(source).name, str(destination), figures)
         except Exception as exc:  # noqa: BLE001 - one input's failure, expected or not, must not end the batch

@@ -27,7 +27,8 @@ from ..core.errors import NeuRepError
 from ..core.observation import Observation
 from . import worker
 from .kinds import JobState
-from .protocol import Cancel, Kind, Request, Work
+from .cases import Complete, FillHoles, TrainPrior
+from .protocol import Cancel, Kind, Request
 from .wording import user_message
 
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
@@ -119,8 +120,7 @@ class FitJob:
     def _request(self) -> Request:
         """The work for the process (``jobs.worker``)."""
         observation = self.observation() if callable(self.observation) else self.observation
-        return Request(Work.COMPLETE, dict(observation=observation, config=self.config, prior=self.prior,
-                                           device=self.device, seed=self.seed), self.threads)
+        return Request(Complete(observation, self.config, self.prior, self.device, self.seed), self.threads)
 
     def start(self) -> "FitJob":
         """Start the process and send it the work; a failure to do so ends the job FAILED."""
@@ -243,9 +243,8 @@ class FillJob(FitJob):
         self.max_hole_size, self.selected = max_hole_size, selected
 
     def _request(self) -> Request:
-        return Request(Work.FILL_HOLES, dict(vertices=self.vertices, faces=self.triangles, config=self.config,
-                                             prior=self.prior, device=self.device, seed=self.seed,
-                                             max_hole_size=self.max_hole_size, selected=self.selected), self.threads)
+        return Request(FillHoles(self.vertices, self.triangles, self.config, self.prior, self.device, self.seed,
+                                 self.max_hole_size, self.selected), self.threads)
 
 
 class TrainJob(FitJob):
@@ -262,5 +261,5 @@ class TrainJob(FitJob):
         self.meshes, self.folder, self.name, self.minutes = meshes, str(folder), name, minutes
 
     def _request(self) -> Request:
-        return Request(Work.TRAIN_PRIOR, dict(meshes=self.meshes, folder=self.folder, name=self.name,
-                                              minutes=self.minutes, device=self.device, seed=self.seed), self.threads)
+        return Request(TrainPrior(self.meshes, self.folder, self.name, self.minutes, self.device, self.seed),
+                       self.threads)

@@ -1,30 +1,23 @@
 """The messages between the worker process (``jobs.worker``) and its client (``jobs.job``).
 
-    client -> process   ``Request(work, arguments, threads)``, then, while it runs, ``Cancel()``
+    client -> process   ``Request(case, threads)``, then, while it runs, ``Cancel()``
     process -> client   ``Reply(Kind.PROGRESS, StepInfo or a training's Progress)``, ``Reply(Kind.PREVIEW,
                         (vertices, faces, step))`` and ``Reply(Kind.LOG, line)`` while it runs, then one
                         outcome: ``Reply(Kind.FINISHED, result)``, ``Reply(Kind.CANCELLED, FitCancelled)`` or
                         ``Reply(Kind.FAILED, error)``
 
-Both sides pickle these classes under the same module name. A new kind of work is one member of ``Work``
-(and the function that runs it in ``worker.RUNS``); a new kind of reply is one member of ``Kind``.
+Both sides pickle these classes (and the use cases) under the same module name. A new kind of work is one use
+case in ``jobs.cases`` (the process calls its ``run``); a new kind of reply is one member of ``Kind``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-
-class Work(StrEnum):
-    """What a request runs; a mode's value is its ``jobs.kinds.Mode`` value."""
-
-    COMPLETE = "complete"
-    """``pipeline.complete``: progress and previews, then a ``Completion``."""
-    FILL_HOLES = "fill-holes"
-    """``pipeline.fill_holes``: progress, then a ``HoleFilling``."""
-    TRAIN_PRIOR = "train-prior"
-    """``jobs.training.train_prior``: progress and log lines, then the new prior's path."""
+if TYPE_CHECKING:
+    from .cases import Complete, FillHoles, TrainPrior
 
 
 class Kind(StrEnum):
@@ -49,10 +42,9 @@ OUTCOMES = frozenset({Kind.FINISHED, Kind.CANCELLED, Kind.FAILED})
 
 @dataclass(frozen=True)
 class Request:
-    """Run ``work`` with these keyword ``arguments``; ``threads`` > 0 limits torch's CPU threads."""
+    """Run ``case`` (a use case of ``jobs.cases``); ``threads`` > 0 limits torch's CPU threads."""
 
-    work: Work
-    arguments: dict
+    case: Complete | FillHoles | TrainPrior
     threads: int = 0
 
 

@@ -6,7 +6,7 @@ The front end starts ``python -c BOOTSTRAP`` (``start``). The process listens on
 ``multiprocessing.connection`` address, prints it on one line, and serves requests one after another until
 the connection closes (torch and the engine load with the first, about 2 s, and stay loaded):
 
-    front end -> process   ``protocol.Request`` (the work, its arguments, threads); while it runs, ``Cancel``
+    front end -> process   ``protocol.Request`` (a use case of ``jobs.cases``, threads); while it runs, ``Cancel``
     process -> front end   ``protocol.Reply``: progress, previews and log lines while it runs, then one outcome
                            (finished with the result, cancelled, or failed with the error)
 
@@ -30,7 +30,7 @@ import threading
 import traceback
 
 from ..core.errors import FitCancelled, NeuRepError
-from .protocol import Cancel, Kind, Reply, Request, Work
+from .protocol import Cancel, Kind, Reply, Request
 
 BOOTSTRAP = """\
 import importlib, json, os, sys, types
@@ -141,39 +141,16 @@ def _release_memory() -> None:
             pass
 
 
-def _complete(arguments: dict, reply, cancel: threading.Event):
-    from ..core import pipeline
-
-    return pipeline.complete(**arguments, progress=lambda info: reply(Kind.PROGRESS, info), cancel=cancel,
-                             preview=lambda v, f, step: reply(Kind.PREVIEW, (v, f, step)))
-
-
-def _fill_holes(arguments: dict, reply, cancel: threading.Event):
-    from ..core import pipeline
-
-    return pipeline.fill_holes(**arguments, progress=lambda info: reply(Kind.PROGRESS, info), cancel=cancel)
-
-
-def _train_prior(arguments: dict, reply, cancel: threading.Event):
-    from .training import train_prior
-
-    return train_prior(**arguments, progress=lambda info: reply(Kind.PROGRESS, info), cancel=cancel,
-                       log=lambda line: reply(Kind.LOG, line))
-
-
-RUNS = {Work.COMPLETE: _complete, Work.FILL_HOLES: _fill_holes, Work.TRAIN_PRIOR: _train_prior}
-"""How the process runs each kind of work: ``run(arguments, reply, cancel)`` returns the result and sends what
-it reports on the way with ``reply(kind, payload)``."""
-
-
 def _run(request: Request, cancel: threading.Event, reply) -> None:
-    """One request: progress and previews while it runs, then its outcome."""
+    """One request: its use case's progress, previews and log lines while it runs, then its outcome."""
     try:
         import torch
 
         if request.threads:
             torch.set_num_threads(request.threads)
-        result = RUNS[request.work](request.arguments, reply, cancel)
+        result = request.case.run(progress=lambda info: reply(Kind.PROGRESS, info),
+                                  preview=lambda v, f, step: reply(Kind.PREVIEW, (v, f, step)), cancel=cancel,
+                                  log=lambda line: reply(Kind.LOG, line))
         reply(Kind.FINISHED, result)
     except FitCancelled as exc:
         reply(Kind.CANCELLED, exc)

@@ -1,5 +1,6 @@
 """The fit's own process (``jobs.worker``), as a front end talks to it, and errors crossing by pickle."""
 
+import dataclasses
 import os
 import pickle
 from multiprocessing.connection import Client
@@ -10,7 +11,8 @@ from neurep_addon.core.config import preset
 from neurep_addon.core.errors import ConfigError, DeviceError
 from neurep_addon.core.observation import Observation
 from neurep_addon.jobs import worker
-from neurep_addon.jobs.protocol import Cancel, Kind, Request, Work
+from neurep_addon.jobs.cases import Complete, FillHoles
+from neurep_addon.jobs.protocol import Cancel, Kind, Request
 from tests.helpers import holed_icosphere, icosphere_samples
 
 
@@ -19,12 +21,12 @@ def sphere_observation() -> Observation:
     return Observation(points.astype(np.float32), normals.astype(np.float32))
 
 
-def serve(work: Work, arguments: dict) -> list[tuple[Kind, object]]:
-    """Start a worker, send it the work, and return every reply it sends until its outcome, as (kind, payload)."""
+def serve(case) -> list[tuple[Kind, object]]:
+    """Start a worker, send it the use case, and return every reply it sends until its outcome, as (kind, payload)."""
     key = os.urandom(32)
     process, address = worker.start(key)
     with Client(address, authkey=key) as connection:
-        worker.send(connection, Request(work, arguments, 1))
+        worker.send(connection, Request(case, 1))
         messages = []
         while not messages or not messages[-1][0].ends:
             reply = worker.receive(connection)
@@ -35,8 +37,7 @@ def serve(work: Work, arguments: dict) -> list[tuple[Kind, object]]:
 
 def test_a_completion_in_the_worker_process_sends_progress_previews_and_its_result():
     config = preset("fast", steps=6, resolution=24, preview_every=3, preview_resolution=16)
-    messages = serve(Work.COMPLETE, dict(observation=sphere_observation(), config=config, prior=None,
-                                         device="cpu", seed=0))
+    messages = serve(Complete(sphere_observation(), config, None, "cpu", 0))
     kinds = [kind for kind, _ in messages]
     assert kinds[-1] is Kind.FINISHED and kinds.count(Kind.PREVIEW) == 1
     assert [info.step for kind, info in messages if kind is Kind.PROGRESS] == [1, 2, 3, 4, 5, 6]
@@ -47,15 +48,13 @@ def test_a_completion_in_the_worker_process_sends_progress_previews_and_its_resu
 def test_a_hole_filling_in_the_worker_process_sends_progress_and_its_result():
     vertices, faces = holed_icosphere(subdivisions=2)
     config = preset("fast", steps=3, points_per_step=256, preview_every=1)
-    messages = serve(Work.FILL_HOLES, dict(vertices=vertices, faces=faces, config=config, prior=None, device="cpu",
-                                           seed=0, max_hole_size=None, selected=None))
+    messages = serve(FillHoles(vertices, faces, config, None, "cpu", 0))
     assert [kind for kind, _ in messages] == [Kind.PROGRESS] * 3 + [Kind.FINISHED]
     assert messages[-1][1].input_faces == len(faces) and len(messages[-1][1].holes) == 2
 
 
 def test_an_error_in_the_worker_process_arrives_as_the_same_error():
-    messages = serve(Work.COMPLETE, dict(observation=sphere_observation(), config=preset("fast"), prior=None,
-                                         device="no-such-device", seed=0))
+    messages = serve(Complete(sphere_observation(), preset("fast"), None, "no-such-device", 0))
     kind, error = messages[-1]
     assert kind is Kind.FAILED and isinstance(error, ConfigError) and error.setting == "device"
 
@@ -72,16 +71,15 @@ def test_a_cancel_sent_right_after_the_work_stops_it_and_the_process_serves_the_
     next request on the same connection."""
     key = os.urandom(32)
     process, address = worker.start(key)
-    long_fit = dict(observation=sphere_observation(), config=preset("fast", steps=5000, resolution=24), prior=None,
-                    device="cpu", seed=0)
+    long_fit = Complete(sphere_observation(), preset("fast", steps=5000, resolution=24), None, "cpu", 0)
     with Client(address, authkey=key) as connection:
-        worker.send(connection, Request(Work.COMPLETE, long_fit, 1))
+        worker.send(connection, Request(long_fit, 1))
         worker.send(connection, Cancel())
         while not (reply := worker.receive(connection)).kind.ends:
             pass
         assert reply.kind is Kind.CANCELLED
-        short_fit = dict(long_fit, config=preset("fast", steps=3, resolution=24, preview_every=0))
-        worker.send(connection, Request(Work.COMPLETE, short_fit, 1))
+        short_fit = dataclasses.replace(long_fit, config=preset("fast", steps=3, resolution=24, preview_every=0))
+        worker.send(connection, Request(short_fit, 1))
         while not (reply := worker.receive(connection)).kind.ends:
             pass
         assert reply.kind is Kind.FINISHED and len(reply.payload.faces) > 0

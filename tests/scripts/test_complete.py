@@ -16,6 +16,8 @@ import pytest
 import torch
 import trimesh
 
+from neurep_addon.core import io as core_io
+from neurep_addon.core import pipeline
 from neurep_addon.core.config import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +92,7 @@ def test_invalid_options_and_paths_exit_2_before_any_work(tmp_path, scan, capsys
         pytest.skip("this machine has MPS")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sub").mkdir()
-    monkeypatch.setattr(cli, "complete", lambda *a, **k: pytest.fail("a fit started"))
+    monkeypatch.setattr(pipeline, "complete", lambda *a, **k: pytest.fail("a fit started"))
     before = files(tmp_path)
     inputs, options = (extra, []) if name.startswith("input") else ([], extra)
     argv = [*TINY, "-o", "out" if inputs else "out.ply", *options, "scan.xyz", *inputs]
@@ -152,7 +154,7 @@ def test_batch_output_that_would_overwrite_an_input_is_refused(tmp_path, capsys)
 @pytest.mark.parametrize("output", ["res.stl", "res.PLY", "res.off", "res.xyz"])
 def test_batch_output_with_a_file_suffix_is_refused_before_any_work(tmp_path, scan, capsys, monkeypatch, output):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "complete", lambda *a, **k: pytest.fail("a fit started"))
+    monkeypatch.setattr(pipeline, "complete", lambda *a, **k: pytest.fail("a fit started"))
     code, _, err = run([scan, sphere(tmp_path / "b.xyz"), "-o", output, *TINY], capsys)
     assert code == 2 and "usage:" in err
     assert f"2 inputs need an output folder, not the file {output}" in err
@@ -208,13 +210,13 @@ def test_batch_goes_on_after_bad_inputs_and_writes_its_report(tmp_path, capsys, 
     flat = tmp_path / "flat.xyz"
     np.savetxt(flat, np.c_[np.random.default_rng(0).random((200, 2)), np.zeros(200)])
     crash = sphere(tmp_path / "crash.xyz")
-    read = cli.read_observation
+    read = core_io.read_observation
 
     def crashing(path, **options):
         if Path(path).name == "crash.xyz":
             raise IndexError("index 907 is out of bounds")
         return read(path, **options)
-    monkeypatch.setattr(cli, "read_observation", crashing)
+    monkeypatch.setattr(core_io, "read_observation", crashing)
     inputs = [bad_face, tmp_path / "missing.ply", tmp_path / "empty.obj", few, flat, crash, good]
     (tmp_path / "empty.obj").write_text("")
     code, out, err = run([*inputs, "-o", tmp_path / "out", "--report", tmp_path / "report.json", *TINY], capsys)
