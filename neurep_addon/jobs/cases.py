@@ -33,55 +33,54 @@ if TYPE_CHECKING:  # the fit's types import torch
     from ..core.pipeline import Completion, HoleFilling, Priors
 
 
-@dataclass
-class Complete:
-    """``pipeline.complete`` of an observation."""
+@dataclass(kw_only=True)
+class Fitting:
+    """What every fit takes: its settings, its prior(s), the device and the seed."""
 
-    observation: Observation
     config: FitConfig
     prior: Priors = None
     device: str = "auto"
     seed: int = 0
 
+    def settings(self) -> dict:
+        return dict(config=self.config, prior=self.prior, device=self.device, seed=self.seed)
+
+
+@dataclass(kw_only=True)
+class Complete(Fitting):
+    """``pipeline.complete`` of an observation."""
+
+    observation: Observation
+
     def run(self, progress=None, preview=None, cancel: threading.Event | None = None, log=None) -> Completion:
         from ..core.pipeline import complete
 
-        return complete(self.observation, self.config, self.prior, device=self.device, seed=self.seed,
-                        progress=progress, preview=preview, cancel=cancel)
+        return complete(self.observation, **self.settings(), progress=progress, preview=preview, cancel=cancel)
 
 
-@dataclass
-class FillHoles:
+@dataclass(kw_only=True)
+class FillHoles(Fitting):
     """``pipeline.fill_holes`` of a triangle mesh (vertices [V, 3], faces [F, 3]); no previews.
     ``max_hole_size`` (None: no limit) and ``selected`` (vertex indices, None: every hole) pass on as they are."""
 
     vertices: np.ndarray
     faces: np.ndarray
-    config: FitConfig
-    prior: Priors = None
-    device: str = "auto"
-    seed: int = 0
     max_hole_size: float | None = None
     selected: np.ndarray | None = None
 
     def run(self, progress=None, preview=None, cancel: threading.Event | None = None, log=None) -> HoleFilling:
         from ..core.pipeline import fill_holes
 
-        return fill_holes(self.vertices, self.faces, self.config, self.prior, device=self.device, seed=self.seed,
-                          progress=progress, cancel=cancel, max_hole_size=self.max_hole_size,
-                          selected=self.selected)
+        return fill_holes(self.vertices, self.faces, **self.settings(), progress=progress, cancel=cancel,
+                          max_hole_size=self.max_hole_size, selected=self.selected)
 
 
-@dataclass
-class CompleteFile:
+@dataclass(kw_only=True)
+class CompleteFile(Fitting):
     """Read a scan file, complete it and write the mesh to ``destination`` (checked beforehand)."""
 
     source: str
     destination: str
-    config: FitConfig
-    prior: Priors = None
-    device: str = "auto"
-    seed: int = 0
 
     def run(self, progress=None, preview=None, cancel: threading.Event | None = None, log=None) -> dict:
         """The report's record: the result's stats (read and write seconds added) and notes."""
@@ -90,23 +89,18 @@ class CompleteFile:
         clock = time.perf_counter()
         observation = read_observation(self.source, seed=self.seed)
         read_seconds = time.perf_counter() - clock
-        result = Complete(observation, self.config, self.prior, self.device, self.seed).run(progress, preview,
-                                                                                            cancel)
+        result = Complete(observation=observation, **self.settings()).run(progress, preview, cancel)
         clock = time.perf_counter()
         write_mesh(self.destination, result.vertices, result.faces)
         return dict(notes=list(result.notes), **_timed(result, read_seconds, clock))
 
 
-@dataclass
-class FillFile:
+@dataclass(kw_only=True)
+class FillFile(Fitting):
     """Read a mesh file whole, fill its holes and write it back, patches appended, to ``destination``."""
 
     source: str
     destination: str
-    config: FitConfig
-    prior: Priors = None
-    device: str = "auto"
-    seed: int = 0
     max_hole_size: float | None = None
 
     def run(self, progress=None, preview=None, cancel: threading.Event | None = None, log=None) -> dict:
@@ -116,8 +110,8 @@ class FillFile:
         clock = time.perf_counter()
         mesh = read_mesh(self.source)
         read_seconds = time.perf_counter() - clock
-        result = FillHoles(mesh.vertices, mesh.faces, self.config, self.prior, self.device, self.seed,
-                           self.max_hole_size).run(progress, None, cancel)
+        result = FillHoles(vertices=mesh.vertices, faces=mesh.faces, max_hole_size=self.max_hole_size,
+                           **self.settings()).run(progress, None, cancel)
         clock = time.perf_counter()
         write_filled_mesh(self.destination, mesh, result.vertices, result.faces)
         holes = [{"edges": len(hole.vertices), "perimeter": hole.perimeter, "size": hole.size, "closed": hole.closed,
@@ -138,12 +132,13 @@ def file_case(mode: Mode, source: str, destination: str, config: FitConfig, prio
               device: str = "auto", seed: int = 0, max_hole_size: float | None = None) -> CompleteFile | FillFile:
     """The use case of ``mode`` for one file: where the command line's ``--mode`` is dispatched
     (``max_hole_size`` applies to Fill Holes)."""
+    files = dict(source=source, destination=destination, config=config, prior=prior, device=device, seed=seed)
     if mode is Mode.FILL_HOLES:
-        return FillFile(source, destination, config, prior, device, seed, max_hole_size)
-    return CompleteFile(source, destination, config, prior, device, seed)
+        return FillFile(**files, max_hole_size=max_hole_size)
+    return CompleteFile(**files)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainPrior:
     """``training.train_prior``: meshes (name, vertices [V, 3], triangles [F, 3]) -> ``<name>.safetensors``
     in ``folder``, trained for ``minutes``."""

@@ -120,7 +120,8 @@ class FitJob:
     def _request(self) -> Request:
         """The work for the process (``jobs.worker``)."""
         observation = self.observation() if callable(self.observation) else self.observation
-        return Request(Complete(observation, self.config, self.prior, self.device, self.seed), self.threads)
+        return Request(Complete(observation=observation, config=self.config, prior=self.prior, device=self.device,
+                                seed=self.seed), self.threads)
 
     def start(self) -> "FitJob":
         """Start the process and send it the work; a failure to do so ends the job FAILED."""
@@ -243,8 +244,9 @@ class FillJob(FitJob):
         self.max_hole_size, self.selected = max_hole_size, selected
 
     def _request(self) -> Request:
-        return Request(FillHoles(self.vertices, self.triangles, self.config, self.prior, self.device, self.seed,
-                                 self.max_hole_size, self.selected), self.threads)
+        return Request(FillHoles(vertices=self.vertices, faces=self.triangles, config=self.config, prior=self.prior,
+                                 device=self.device, seed=self.seed, max_hole_size=self.max_hole_size,
+                                 selected=self.selected), self.threads)
 
 
 class TrainJob(FitJob):
@@ -261,5 +263,5 @@ class TrainJob(FitJob):
         self.meshes, self.folder, self.name, self.minutes = meshes, str(folder), name, minutes
 
     def _request(self) -> Request:
-        return Request(TrainPrior(self.meshes, self.folder, self.name, self.minutes, self.device, self.seed),
-                       self.threads)
+        return Request(TrainPrior(meshes=self.meshes, folder=self.folder, name=self.name, minutes=self.minutes,
+                                  device=self.device, seed=self.seed), self.threads)

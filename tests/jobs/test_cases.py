@@ -14,8 +14,8 @@ def test_a_file_is_read_completed_and_written_with_its_read_and_write_times(tmp_
     points, _ = icosphere_samples(2000, radius=0.6)
     source, destination = tmp_path / "scan.npy", tmp_path / "scan_completed.ply"
     np.save(source, points)
-    record = CompleteFile(str(source), str(destination), preset("fast", steps=5, resolution=24), None,
-                          "cpu").run()
+    record = CompleteFile(source=str(source), destination=str(destination),
+                          config=preset("fast", steps=5, resolution=24), device="cpu").run()
     mesh = trimesh.load(destination, process=False)
     assert len(mesh.faces) == record["faces"] > 0 and record["points"] == len(points)
     assert list(record["seconds"])[0] == "read" and list(record["seconds"])[-1] == "write"
@@ -25,8 +25,8 @@ def test_a_mesh_file_is_filled_keeping_its_faces_and_every_hole_is_recorded(tmp_
     vertices, faces = holed_icosphere(subdivisions=2)
     source, destination = tmp_path / "holed.ply", tmp_path / "holed_filled.ply"
     write_mesh(source, vertices, faces)
-    record = FillFile(str(source), str(destination), preset("fast", steps=3, points_per_step=256), None,
-                      "cpu").run()
+    record = FillFile(source=str(source), destination=str(destination),
+                      config=preset("fast", steps=3, points_per_step=256), device="cpu").run()
     filled = trimesh.load(destination, process=False)
     assert len(record["holes"]) == 2 and len(filled.faces) == len(faces) + record["added_faces"]
     assert np.array_equal(np.asarray(filled.faces)[:len(faces)], faces)

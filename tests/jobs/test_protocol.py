@@ -16,7 +16,7 @@ def test_the_outcomes_are_the_states_a_job_ends_in():
 
 
 def test_messages_cross_by_pickle_as_they_were():
-    request = Request(FillHoles(np.eye(3), np.zeros((1, 3), int), None, max_hole_size=0.5), threads=2)
+    request = Request(FillHoles(vertices=np.eye(3), faces=np.zeros((1, 3), int), config=None, max_hole_size=0.5), threads=2)
     copy = pickle.loads(pickle.dumps(request))
     assert type(copy.case) is FillHoles and copy.threads == 2 and copy.case.max_hole_size == 0.5
     assert np.array_equal(copy.case.vertices, np.eye(3))

@@ -37,7 +37,7 @@ def serve(case) -> list[tuple[Kind, object]]:
 
 def test_a_completion_in_the_worker_process_sends_progress_previews_and_its_result():
     config = preset("fast", steps=6, resolution=24, preview_every=3, preview_resolution=16)
-    messages = serve(Complete(sphere_observation(), config, None, "cpu", 0))
+    messages = serve(Complete(observation=sphere_observation(), config=config, device="cpu"))
     kinds = [kind for kind, _ in messages]
     assert kinds[-1] is Kind.FINISHED and kinds.count(Kind.PREVIEW) == 1
     assert [info.step for kind, info in messages if kind is Kind.PROGRESS] == [1, 2, 3, 4, 5, 6]
@@ -48,13 +48,13 @@ def test_a_completion_in_the_worker_process_sends_progress_previews_and_its_resu
 def test_a_hole_filling_in_the_worker_process_sends_progress_and_its_result():
     vertices, faces = holed_icosphere(subdivisions=2)
     config = preset("fast", steps=3, points_per_step=256, preview_every=1)
-    messages = serve(FillHoles(vertices, faces, config, None, "cpu", 0))
+    messages = serve(FillHoles(vertices=vertices, faces=faces, config=config, device="cpu"))
     assert [kind for kind, _ in messages] == [Kind.PROGRESS] * 3 + [Kind.FINISHED]
     assert messages[-1][1].input_faces == len(faces) and len(messages[-1][1].holes) == 2
 
 
 def test_an_error_in_the_worker_process_arrives_as_the_same_error():
-    messages = serve(Complete(sphere_observation(), preset("fast"), None, "no-such-device", 0))
+    messages = serve(Complete(observation=sphere_observation(), config=preset("fast"), device="no-such-device"))
     kind, error = messages[-1]
     assert kind is Kind.FAILED and isinstance(error, ConfigError) and error.setting == "device"
 
@@ -71,7 +71,8 @@ def test_a_cancel_sent_right_after_the_work_stops_it_and_the_process_serves_the_
     next request on the same connection."""
     key = os.urandom(32)
     process, address = worker.start(key)
-    long_fit = Complete(sphere_observation(), preset("fast", steps=5000, resolution=24), None, "cpu", 0)
+    long_fit = Complete(observation=sphere_observation(), config=preset("fast", steps=5000, resolution=24),
+                        device="cpu")
     with Client(address, authkey=key) as connection:
         worker.send(connection, Request(long_fit, 1))
         worker.send(connection, Cancel())
