@@ -18,6 +18,7 @@ from ..jobs.wording import user_message
 from . import scene_io
 from .requests import FileRequest, FillRequest, FitRequest
 
+
 def place(request, result) -> tuple:
     """Place one finished request's result; returns what was placed (an object, or a file's path) and its
     summary. Raises ``InputError`` when it cannot be placed (its source changed during the fit)."""
@@ -110,8 +111,7 @@ def place_result(request: FitRequest, completion) -> tuple:
     source = scene_io.find_object(request.source_uid, request.source_name)
     warnings = source_changes(request)
     if source is None:
-        warnings.append(f"the result is in the scene's main collection, as '{request.source_name}' "
-                                "is gone")
+        warnings.append(f"the result is in the scene's main collection, as '{request.source_name}' is gone")
     name = source.name if source is not None else request.source_name
     surface = None  # UVs and colours come from the one source, unchanged since the fit started
     if source is not None and len(request.sources) == 1 and not warnings:
