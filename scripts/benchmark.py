@@ -4,6 +4,7 @@
     python scripts/benchmark.py --quick --out /tmp/bench                # generated shapes, for CI
     python scripts/benchmark.py --fill-holes --data ../shared/data      # fill holes only, on the hole pairs
     python scripts/benchmark.py --categories --category-priors priors/ --out docs/   # the category benchmark
+    python scripts/benchmark.py --cuts --preset fast --out docs/       # scans cut by a plane: symmetry auto vs off
 
 Cases and runners are ``neurep_addon.core.evaluation``; scores are ``neurep_addon.evaluation.metrics``.
 Results go to ``OUT/benchmark_results.json`` after every run (a failing case is recorded with its error
@@ -15,6 +16,8 @@ and the others go on; ``--resume`` skips what is already there), then the "evalu
 it prints a table per category and the targets of issue 27, and writes ``OUT/category_results.json``,
 the "categories" section of ``OUT/BENCHMARKS.md`` and renders ``OUT/img/category_render_<category>.png``
 (or, when OUT ends in ``.json``, that results file only).
+``--cuts`` instead fits the cut cases (``evaluation.cut_cases``) with ``--symmetry auto`` and ``off`` at
+``--preset`` (prior none), prints both per case, and writes ``OUT/cut_results.json`` and the "cuts" section.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="folder for the meshes behind the renders (default: a temporary one); "
                              "pass the same one to --resume runs")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1)")
+    parser.add_argument("--cuts", action="store_true",
+                        help="scans cut by a plane: --symmetry auto against off at --preset (prior none)")
     parser.add_argument("--fill-holes", action="store_true",
                         help=f"fill holes only, on the hole pairs: {', '.join(evaluation.FILL_METHODS)}")
     categories = parser.add_argument_group("category benchmark")
@@ -183,6 +188,61 @@ def fill_holes_section(data: str, out: Path) -> None:
     write_section(out / "BENCHMARKS.md", "fill-holes", "\n".join(lines))
 
 
+CUT_SETTINGS = ("auto", "off")
+
+
+def cuts_section(out: Path, preset: str, quick: bool, resume: bool = False) -> None:
+    """Fit every cut case with each of ``CUT_SETTINGS``; print and write ``cut_results.json`` and the "cuts"
+    section: F@1% per setting, the planes auto used, and the largest loss of auto against off. ``resume``
+    keeps the cases already in ``cut_results.json``."""
+    from docsection import write_section
+
+    overrides = QUICK_OVERRIDES if quick else {}
+    samples = QUICK_SAMPLES if quick else 100_000
+    path = out / "cut_results.json"
+    kept = json.loads(path.read_text()) if resume and path.exists() else {}
+    results = {}
+    for case in evaluation.cut_cases():
+        if case.name in kept:
+            results[case.name] = kept[case.name]
+            continue
+        entry = results.setdefault(case.name, {"kind": case.kind})
+        for setting in CUT_SETTINGS:
+            config, prior = evaluation.settings(preset, "none", symmetry=setting, **overrides)
+            run = evaluation.run_fit(config, prior, case, samples=samples)
+            entry[setting] = {"scores": run.scores, "seconds": run.seconds}
+            if setting == "auto":
+                entry["planes"] = _planes(evaluation.prepare(case.observation, config).symmetry)
+        print(f"{case.name}: F@1% auto {entry['auto']['scores']['fscore_1']:.3f}  off "
+              f"{entry['off']['scores']['fscore_1']:.3f}  planes: {entry['planes'] or 'none'}", flush=True)
+        path.write_text(json.dumps(results, indent=1))
+    worst = min(e["auto"]["scores"]["fscore_1"] - e["off"]["scores"]["fscore_1"] for e in results.values())
+    print(f"largest loss of auto against off: {-worst:.3f} F@1% (target at most 0.01)")
+    quick_flag = " --quick" if quick else ""
+    lines = ["## Scans cut by a plane (`scripts/benchmark.py --cuts`)", "",
+             f"`python scripts/benchmark.py --cuts --preset {preset}{quick_flag}`, prior none, seed 0, "
+             f"{samples:,} samples per surface. Symmetry `auto` against `off` on the same fit. Cases: "
+             f"{evaluation.CUT_SAMPLES:,} surface samples (points only) of a torus, a box, a mirror-symmetric "
+             f"animal and an asymmetric blob, {evaluation.CUT_KEEP:.0%} kept below a plane across x, z and "
+             "x+z (and half the torus below z = 0 and half the box below y = 0: cut at a mirror plane), and the "
+             "torus seen only from above and from one side (2 depth views, points only). Planes: the planes "
+             "`auto` used (normal, confidence).", "",
+             "| case | F@1% auto | F@1% off | auto − off | planes used by auto |", "|---|---:|---:|---:|---|"]
+    for name, entry in results.items():
+        auto, off = entry["auto"]["scores"]["fscore_1"], entry["off"]["scores"]["fscore_1"]
+        lines.append(f"| {name} | {auto:.3f} | {off:.3f} | {auto - off:+.3f} | {entry['planes'] or 'none'} |")
+    lines += ["", f"Largest loss of `auto` against `off`: {max(0.0, -worst):.3f} F@1% (target: at most 0.01)."]
+    write_section(out / "BENCHMARKS.md", "cuts", "\n".join(lines))
+
+
+def _planes(symmetry: dict | None) -> str:
+    """The planes of a ``Prepared.symmetry``, worded: normal (rounded) and confidence."""
+    if not symmetry:
+        return ""
+    return "; ".join(f"n = ({', '.join(f'{v:.2f}' for v in plane['normal'])}), {plane['confidence']:.2f}"
+                     for plane in [symmetry] + symmetry["more_planes"])
+
+
 RENDER_PANELS = (("input", "input points"), ("none", "prior none"), ("collection", "collection prior"),
                  ("gt", "ground truth"))
 """Panels of the category renders: the first test instance of each category, in the collection's pose."""
@@ -293,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.categories is not None:
         return categories_main(args)
+    if args.cuts:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        cuts_section(Path(args.out), args.preset, args.quick, args.resume)
+        return 0
     if args.fill_holes:
         import torch
 

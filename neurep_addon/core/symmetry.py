@@ -54,6 +54,12 @@ THINNED_POINTS = 2000
 """Mirrored points farther than ``FAR_QUERY`` (box units) from the data take their nearest observed points
 from about ``THINNED_POINTS`` of them: they are in free space or not by the side of the patches they face,
 which a thinned scan shows as well, at a fraction of the search."""
+BOUND_DISTANCE = 0.1
+MIN_FAR_SUPPORT = 0.1
+"""A plane counts only if at least ``MIN_FAR_SUPPORT`` of the mirrored points come from observed points
+farther than ``BOUND_DISTANCE`` (box units) from it and land on observed points (across it). A scan that
+ends at a plane supports it only with the points near the cut, which mirror onto themselves (walls crossing
+it there): a torus seen from above and from one side got its cut plane, confidence 1.00, from those."""
 SECOND_PLANE_ANGLE = 45.0
 """Degrees between the normals of the first plane and a second one (``detect_planes``)."""
 SECOND_PLANE_CONFIDENCE = 0.95
@@ -166,13 +172,14 @@ def detect_planes(points: np.ndarray, normals: np.ndarray, seed: int = 0, second
             confidence, support = score(plane_normal, offset, observed, sample)
             scored.append((confidence, support, offset))
             if (support >= MIN_SUPPORT and (best is None or (confidence, support) > (best.confidence, best.support))
-                    and _pinned(plane_normal, offset, support, observed, sample)):
+                    and _pinned(plane_normal, offset, support, observed, sample)
+                    and _unbounded(plane_normal, offset, observed, sample)):
                 best = MirrorPlane(plane_normal, float(offset), confidence, support)
         best_on_grid.append((max(scored), grid[1] - grid[0]))
     if best is None:
         return []
     best = _refine(best, observed, sample)
-    if best.confidence < MIN_CONFIDENCE:
+    if best.confidence < MIN_CONFIDENCE or not _unbounded(best.normal, best.offset, observed, sample):
         return []
     across = _plane_across(best, candidates, best_on_grid, observed, sample) if second else None
     return [best] + ([across] if across is not None else [])
@@ -191,7 +198,8 @@ def _plane_across(first: MirrorPlane, candidates: list[np.ndarray], best_on_grid
         confidence, support, offset = max(score(plane_normal, o, observed, sample) + (o,)
                                           for o in offset + np.linspace(-half, half, 9))
         if (confidence < SECOND_PLANE_CONFIDENCE or support < MIN_SUPPORT
-                or not _pinned(plane_normal, offset, support, observed, sample)):
+                or not _pinned(plane_normal, offset, support, observed, sample)
+                or not _unbounded(plane_normal, offset, observed, sample)):
             continue
         plane = MirrorPlane(plane_normal, float(offset), confidence, support)
         added = len(_usable(observed, plane))
@@ -204,6 +212,20 @@ def _pinned(plane_normal: np.ndarray, offset: float, support: float, observed: O
     """Whether the support of the plane falls when its offset moves by ``PIN_SHIFT`` (see there)."""
     shifted = max(score(plane_normal, offset + shift, observed, sample)[1] for shift in (-PIN_SHIFT, PIN_SHIFT))
     return shifted <= PIN_RATIO * support
+
+
+def far_support(plane_normal: np.ndarray, offset: float, observed: Observed, sample: np.ndarray) -> float:
+    """The share of the mirrored ``sample`` points that come from farther than ``BOUND_DISTANCE`` from the
+    plane and support it."""
+    source = observed.points[sample]
+    plane = MirrorPlane(plane_normal, offset, 0.0, 0.0)
+    supports, _ = classify(observed, plane.reflect(source), plane.reflect_directions(observed.normals[sample]))
+    return float((supports & (np.abs(source @ plane_normal - offset) > BOUND_DISTANCE)).mean())
+
+
+def _unbounded(plane_normal: np.ndarray, offset: float, observed: Observed, sample: np.ndarray) -> bool:
+    """Whether the mirrored data agree with data that the plane does not bound (``MIN_FAR_SUPPORT``)."""
+    return far_support(plane_normal, offset, observed, sample) >= MIN_FAR_SUPPORT
 
 
 def _refine(plane: MirrorPlane, observed: Observed, sample: np.ndarray) -> MirrorPlane:

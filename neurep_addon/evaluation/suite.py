@@ -2,7 +2,8 @@
 
 A ``Case`` is a partial observation with its complete ground truth, in the same coordinates. Cases come
 from the development data (``pairs/`` real hole pairs, ``scans/abc/`` simulated time-of-flight scans,
-2-view depth scans and ball holes cut from a fixed subset of ``meshes/``) or are generated (``--quick``).
+2-view depth scans and ball holes cut from a fixed subset of ``meshes/``) or are generated (``--quick``;
+``--cuts``: scans cut by a plane).
 
 Every method maps an observation to a mesh through one runner: screened Poisson (``baselines``) or the
 engine's own ``pipeline.complete`` with a method-specific configuration. Neural runs are also scored at
@@ -236,6 +237,54 @@ def quality_cases() -> list[Case]:
                        depth_scan(blob, QUALITY_VIEWS, np.random.default_rng(0), resolution=128))]
 
 
+CUT_SAMPLES = 20_000
+CUT_DIRECTIONS = {"x": (1.0, 0.0, 0.0), "z": (0.0, 0.0, 1.0), "xz": (0.6, 0.0, 0.8)}
+CUT_KEEP = 0.6
+"""Cut cases: of ``CUT_SAMPLES`` surface samples (points only), the share ``CUT_KEEP`` lowest along each of
+``CUT_DIRECTIONS`` is kept, so the data end at a plane that is no mirror plane."""
+CUT_SHAPES = ("torus", "box", "animal", "blob")
+"""A torus, a box and ``mirrored_animal`` have mirror planes that no cut bounds; ``asymmetric_blob`` has none."""
+ABOVE_AND_SIDE = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+"""The cameras of the torus seen only from above and from one side (issue 26)."""
+
+
+def cut_shape(name: str) -> trimesh.Trimesh:
+    """The shapes of the cut cases (``CUT_SHAPES``)."""
+    if name == "torus":
+        return trimesh.creation.torus(major_radius=0.35, minor_radius=0.15, major_sections=64, minor_sections=32)
+    if name == "box":
+        return trimesh.creation.box(extents=(0.8, 0.5, 0.3))
+    return {"animal": mirrored_animal, "blob": asymmetric_blob}[name]()
+
+
+def cut_observation(mesh: trimesh.Trimesh, direction, keep: float, rng: np.random.Generator) -> Observation:
+    """Surface samples (points only) on the side of a plane normal to ``direction`` that holds the share
+    ``keep`` of them."""
+    points, _ = surface_samples(mesh, CUT_SAMPLES, rng)
+    along = points @ (np.asarray(direction) / np.linalg.norm(direction))
+    kept = along <= np.quantile(along, keep)
+    return Observation(points[kept], None, (f"{CUT_SAMPLES:,} surface samples cut by a plane, {keep:.0%} kept",))
+
+
+def cut_case(shape: str, direction: str, keep: float = CUT_KEEP) -> Case:
+    """``shape`` (of ``CUT_SHAPES``) cut across ``direction`` (of ``CUT_DIRECTIONS``, or "y"), ``keep`` kept."""
+    mesh = cut_shape(shape)
+    name = f"cut/{shape}-{direction}" + ("" if keep == CUT_KEEP else f"-{keep:.0%}")
+    vector = CUT_DIRECTIONS.get(direction, (0.0, 1.0, 0.0) if direction == "y" else None)
+    return _mesh_case(name, "cut scan", mesh, cut_observation(mesh, vector, keep, np.random.default_rng(_seed(name))))
+
+
+def cut_cases() -> list[Case]:
+    """Scans cut by a plane (``--cuts``): each of ``CUT_SHAPES`` cut across each of ``CUT_DIRECTIONS``; the
+    torus and the box also cut in half at a mirror plane (the data end there, so it shows nothing), and the
+    torus seen only from above and from one side (2 views, points only)."""
+    cases = [cut_case(shape, direction) for shape in CUT_SHAPES for direction in CUT_DIRECTIONS]
+    cases += [cut_case("torus", "z", 0.5), cut_case("box", "y", 0.5)]
+    torus = cut_shape("torus")
+    return cases + [_mesh_case("cut/torus-above-side", "one-sided scan", torus,
+                               depth_scan(torus, ABOVE_AND_SIDE, np.random.default_rng(0), resolution=128))]
+
+
 def generated_cases() -> list[Case]:
     """Two small cases on generated shapes (no data needed): a scanned torus and a holed capsule."""
     torus = trimesh.creation.torus(major_radius=0.35, minor_radius=0.15, major_sections=48, minor_sections=24)
@@ -263,6 +312,8 @@ METHODS: dict[str, tuple[str, str, str, Callable[[FitConfig], FitConfig] | None]
     "neurep-prior": ("NeuRep, preset default + default prior", "default", "default", None),
     "neurep-prior-flat": ("NeuRep, preset default + default prior, no curvature term", "default", "default",
                           lambda config: config.replace(weights=dataclasses.replace(config.weights, curvature=0.0))),
+    "neurep-fast-nosymmetry": ("NeuRep, preset fast, --symmetry off", "fast", "none",
+                               lambda config: config.replace(symmetry="off")),
     "neurep-prior-nosymmetry": ("NeuRep, preset default + default prior, --symmetry off", "default", "default",
                                 lambda config: config.replace(symmetry="off")),
 }
