@@ -10,7 +10,9 @@ the unseen half maps onto nothing. A candidate plane is scored on what its mirro
   whose normals disagree;
 - the rest land where nothing was observed and count for neither.
 
-confidence = support / (support + contradiction). Candidate normals are the principal axes, the coordinate
+confidence = support / (support + contradiction). A plane must also be pinned (``PIN_SHIFT``) and supported
+by points far from it (``MIN_FAR_SUPPORT``): data that end at a plane mirror onto themselves only near it,
+which is no evidence of a mirror. Candidate normals are the principal axes, the coordinate
 axes and the directions voted by point pairs whose normals are mirror images of each other; each normal
 is tried at offsets across the data (the centroid of a partial scan is not on the plane).
 
