@@ -191,7 +191,7 @@ def fill_holes_section(data: str, out: Path) -> None:
 CUT_SETTINGS = ("auto", "off")
 
 
-def cuts_section(out: Path, preset: str, quick: bool, resume: bool = False) -> None:
+def cuts_section(out: Path, preset: str, quick: bool, resume: bool = False, threads: int = 1) -> None:
     """Fit every cut case with each of ``CUT_SETTINGS``; print and write ``cut_results.json`` and the "cuts"
     section: F@1% per setting, the planes auto used, and the largest loss of auto against off. ``resume``
     keeps the cases already in ``cut_results.json``."""
@@ -221,7 +221,7 @@ def cuts_section(out: Path, preset: str, quick: bool, resume: bool = False) -> N
     quick_flag = " --quick" if quick else ""
     lines = ["## Scans cut by a plane (`scripts/benchmark.py --cuts`)", "",
              f"`python scripts/benchmark.py --cuts --preset {preset}{quick_flag}`, prior none, seed 0, "
-             f"{samples:,} samples per surface. Symmetry `auto` against `off` on the same fit. Cases: "
+             f"{threads} CPU thread(s), {samples:,} samples per surface. Symmetry `auto` against `off` on the same case. Cases: "
              f"{evaluation.CUT_SAMPLES:,} surface samples (points only) of a torus, a box, a mirror-symmetric "
              f"animal and an asymmetric blob, {evaluation.CUT_KEEP:.0%} kept below a plane across x, z and "
              "x+z (and half the torus below z = 0 and half the box below y = 0: cut at a mirror plane), and the "
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        cuts_section(Path(args.out), args.preset, args.quick, args.resume)
+        cuts_section(Path(args.out), args.preset, args.quick, args.resume, args.threads)
         return 0
     if args.fill_holes:
         import torch
