@@ -120,3 +120,20 @@ def test_the_selection_set_is_procedural_shapes_scanned_like_the_held_out_meshes
         assert trimesh.Trimesh(case.gt_vertices, case.gt_faces).is_watertight
     observed = [len(c.observation.points) for c in cases]
     assert min(observed) > 1000 and len(set(observed)) == 3
+
+
+def test_the_cut_cases_end_at_their_plane_and_have_no_normals():
+    cases = evaluation.cut_cases()
+    assert len({case.name for case in cases}) == len(cases) == 3 * len(evaluation.CUT_SHAPES) + 3
+    for case in cases:
+        assert not case.observation.has_normals
+        assert np.isfinite(case.gt_vertices).all()
+    for shape in evaluation.CUT_SHAPES:
+        for label, direction in evaluation.CUT_DIRECTIONS.items():
+            case = evaluation.cut_case(shape, label)
+            mesh = trimesh.Trimesh(case.gt_vertices, case.gt_faces)
+            direction = np.asarray(direction) / np.linalg.norm(direction)
+            cut = float((case.observation.points @ direction).max())
+            surface = mesh.sample(20_000, seed=0) @ direction
+            assert surface.max() - cut > 0.1 * (surface.max() - surface.min())  # a slab of the shape is gone
+            assert 0.55 < len(case.observation.points) / evaluation.CUT_SAMPLES <= 0.6 + 1e-3
