@@ -123,15 +123,29 @@ def install_command(variant: str, target: str, wheels_dir: str = "", python: str
     command = [python or PYTHON_EXECUTABLE, "-m", "pip", "install", "--upgrade", "--no-input",
                "--disable-pip-version-check", "--progress-bar", "raw" if raw_progress else "on",
                "--target", target]
-    torch_requirement = MODULE_REQUIREMENTS["torch"]
     if wheels_dir:
         command += ["--no-index", "--find-links", wheels_dir]
     elif system != "Darwin":
         command += ["--extra-index-url", TORCH_INDEXES["CUDA" if variant == "CUDA" else "CPU"]]
-    if system != "Darwin" and variant == "CPU":
-        torch_requirement += "+cpu"
+    cpu_build = not wheels_dir and system != "Darwin" and variant == "CPU"
+    return command + requirements(numpy.__version__, cpu_build)
+
+
+def requirements(numpy_version: str, cpu_build: bool = False) -> list[str]:
+    """What pip is asked for: the pinned dependencies and numpy at Blender's version; ``cpu_build`` pins
+    PyTorch's CPU build (``+cpu``, from its own index). Without it ``torch==2.13.0`` takes either build, so a
+    wheels folder may hold PyPI's ``torch-2.13.0`` or the index's ``torch-2.13.0+cpu`` (PEP 440: a version
+    without a local label matches every local label)."""
+    torch = MODULE_REQUIREMENTS["torch"] + ("+cpu" if cpu_build else "")
     others = [requirement for name, requirement in MODULE_REQUIREMENTS.items() if name != "torch"]
-    return command + [torch_requirement, *others, f"numpy=={numpy.__version__}"]
+    return [torch, *others, f"numpy=={numpy_version}"]
+
+
+def download_command(numpy_version: str, platform_tag: str = "<your platform>") -> str:
+    """The ``pip download`` line that fills a Wheels Folder on another computer (docs/first_completion.md):
+    the same requirements the offline install asks for."""
+    return (f"pip download {' '.join(requirements(numpy_version))} --only-binary=:all: --python-version 3.11 "
+            f"--platform {platform_tag} -d wheels")
 
 
 def user_site_packages(create: bool = False) -> str | None:
