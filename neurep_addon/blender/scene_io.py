@@ -206,6 +206,13 @@ def _mesh_arrays(mesh, matrix: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray
     return (vertices, placement.oriented(triangles.reshape(-1, 3).astype(np.int64), matrix)), np.empty((0, 3))
 
 
+def read_array(collection, name: str, count: int, dtype, width: int = 1) -> np.ndarray:
+    """``collection``'s ``name`` for ``count`` items, [count] or [count, width]."""
+    values = np.empty(count * width, dtype=dtype)
+    collection.foreach_get(name, values)
+    return values.reshape(-1, width) if width > 1 else values
+
+
 def _read_vectors(collection, name: str) -> np.ndarray:
     values = np.empty(len(collection) * 3, dtype=np.float32)
     collection.foreach_get(name, values)
@@ -563,7 +570,9 @@ def copy_source_mesh(ob, depsgraph, name: str):
 def append_triangles(mesh, vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Append ``vertices`` (float [N, 3], after the mesh's own) and ``triangles`` (int [P, 3], indices into the
     mesh's vertices followed by the new ones) to ``mesh``; the existing vertices, loops, faces and their
-    attributes are kept as they are. Returns bool [F + P], True for the new faces."""
+    attributes are kept as they are. The new faces take their neighbours' shading and every UV map is
+    continued into them from the boundary (``continue_into_patches``). Returns bool [F + P], True for the
+    new faces."""
     old_vertices, old_loops, old_faces = len(mesh.vertices), len(mesh.loops), len(mesh.polygons)
     triangles = np.asarray(triangles, dtype=np.int32).reshape(-1, 3)
     positions = np.empty(old_vertices * 3, dtype=np.float32)
@@ -580,4 +589,82 @@ def append_triangles(mesh, vertices: np.ndarray, triangles: np.ndarray) -> np.nd
     mesh.polygons.foreach_set("loop_start", np.concatenate(
         [starts, old_loops + np.arange(0, triangles.size, 3, dtype=np.int32)]))
     mesh.update(calc_edges=True)
-    return np.arange(len(mesh.polygons)) >= old_faces
+    added = np.arange(len(mesh.polygons)) >= old_faces
+    continue_into_patches(mesh, added, old_vertices)
+    return added
+
+
+def continue_into_patches(mesh, added: np.ndarray, old_vertices: int) -> None:
+    """Patches (the faces flagged in ``added``, bool [F]) continue the mesh around them.
+
+    Shading: a patch face is flat (``sharp_face``) when most faces around it are, found outward from the
+    boundary (a flat-shaded scan gets flat patches). UVs: each UV map's value at a boundary vertex is the one
+    an old face gives it there; the patch's own vertices get the harmonic interpolation of those (each the
+    mean of its neighbours), so the texture stretches across the patch instead of collapsing to (0, 0).
+    """
+    if not added.any():
+        return
+    corners = read_array(mesh.loops, "vertex_index", len(mesh.loops), np.int32)
+    sizes = read_array(mesh.polygons, "loop_total", len(mesh.polygons), np.int32)
+    face_of_corner = np.repeat(np.arange(len(sizes)), sizes)
+    sharp_attribute = mesh.attributes.get("sharp_face")
+    if sharp_attribute is not None:
+        sharp = read_array(sharp_attribute.data, "value", len(mesh.polygons), bool)
+        spread = _spread(corners, face_of_corner, sharp.astype(np.float64), ~added, len(mesh.vertices))
+        sharp[added] = spread[added] >= 0.5
+        sharp_attribute.data.foreach_set("value", sharp)
+    new_corner = added[face_of_corner]
+    for layer in mesh.uv_layers:
+        uv = read_array(layer.data, "uv", len(mesh.loops), np.float32, 2).astype(np.float64)
+        known = np.zeros(len(mesh.vertices), dtype=bool)
+        at_vertex = np.zeros((len(mesh.vertices), 2))
+        at_vertex[corners[~new_corner]] = uv[~new_corner]
+        known[corners[~new_corner]] = True
+        uv[new_corner] = _harmonic(corners[new_corner].reshape(-1, 3), at_vertex, known)[corners[new_corner]]
+        layer.data.foreach_set("uv", uv.astype(np.float32).ravel())
+
+
+def _spread(corners: np.ndarray, face_of_corner: np.ndarray, value: np.ndarray, known: np.ndarray,
+            vertex_count: int) -> np.ndarray:
+    """Per face, ``value`` where ``known``, else the mean of the known faces sharing a vertex with it, taken
+    in rings outward from the known faces."""
+    value, known = value.copy(), known.copy()
+    while not known.all():
+        mask = known[face_of_corner]
+        total = np.bincount(corners[mask], weights=value[face_of_corner[mask]], minlength=vertex_count)
+        count = np.bincount(corners[mask], minlength=vertex_count)
+        reached = count[corners] > 0
+        face_total = np.bincount(face_of_corner, weights=np.where(reached, total[corners] / np.maximum(
+            count[corners], 1), 0.0), minlength=len(known))
+        face_count = np.bincount(face_of_corner, weights=reached, minlength=len(known))
+        new = ~known & (face_count > 0)
+        if not new.any():  # faces no known face reaches: smooth
+            value[~known] = 0.0
+            break
+        value[new] = face_total[new] / face_count[new]
+        known |= new
+    return value
+
+
+def _harmonic(triangles: np.ndarray, values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``values`` [V, 2] with every vertex of ``triangles`` that is not ``known`` set to the mean of its
+    neighbours (the discrete harmonic interpolation of the known ones; a part with none keeps (0, 0))."""
+    from scipy.sparse import coo_matrix, diags
+    from scipy.sparse.linalg import spsolve
+
+    free = np.setdiff1d(np.unique(triangles), np.flatnonzero(known))
+    if not len(free):
+        return values
+    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    edges = np.concatenate([edges, edges[:, ::-1]])
+    count = len(values)
+    adjacency = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(count, count)).tocsr()
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    inner = adjacency[free][:, free]
+    system = diags(degree[free] + 1e-9) - inner
+    fixed = np.flatnonzero(known)
+    rhs = adjacency[free][:, fixed] @ values[fixed]
+    values = values.copy()
+    values[free] = np.column_stack([spsolve(system.tocsc(), rhs[:, axis]) for axis in range(2)])
+    return values

@@ -172,3 +172,23 @@ def test_only_selected_holes_needs_a_selected_vertex(scene):
     with pytest.raises(RuntimeError, match="no vertex is selected"):
         bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES", only_selected_holes=True)
     assert "Scan_filled" not in bpy.data.objects
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_patches_take_their_neighbours_shading_and_uvs_continued_from_the_boundary(scene, flat):
+    source = holed_scan()
+    for polygon in source.data.polygons:
+        polygon.use_smooth = not flat
+    select_only(source)
+    assert bpy.ops.neurep.complete(**{**TINY_FIT, "steps": 80}, mode="FILL_HOLES") == {"FINISHED"}
+    mesh = bpy.data.objects["Scan_filled"].data
+    old_faces, old_loops = len(source.data.polygons), len(source.data.loops)
+    assert len(mesh.polygons) > old_faces
+    smooth = read(mesh.polygons, "use_smooth", len(mesh.polygons), dtype=bool)
+    assert (smooth[old_faces:] == (not flat)).all()  # like the scan's, not Blender's default
+    uv = read(mesh.uv_layers["UVMap"].data, "uv", len(mesh.loops), 2)
+    assert np.array_equal(uv[:old_loops], read(source.data.uv_layers["UVMap"].data, "uv", old_loops, 2))
+    patch, kept = uv[old_loops:], uv[:old_loops]
+    assert not np.any(np.all(patch == 0.0, axis=1))  # no corner left at (0, 0)
+    assert np.all(patch >= kept.min(axis=0) - 1e-6) and np.all(patch <= kept.max(axis=0) + 1e-6)  # harmonic
+    assert len(np.unique(patch.round(4), axis=0)) > 3  # continued, not one value
