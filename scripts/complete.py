@@ -225,14 +225,15 @@ def run_files(args: argparse.Namespace, destinations: list[Path], config, prior)
     return results
 
 
-def run_blend(args: argparse.Namespace, config, prior) -> list[dict]:
-    from neurep_addon.blender.batch import complete_objects_in_blend
+def run_blend(args: argparse.Namespace, objects: list, config, prior) -> list[dict]:
+    """Complete ``objects`` of the open .blend file (``batch.open_objects``) and save the copy."""
+    from neurep_addon.blender.batch import complete_objects
 
     bar = ProgressBar(Path(args.blend).name, not args.quiet)
     record = {"input": args.blend, "objects": args.object, "output": args.save, "ok": False}
     try:
-        stats = complete_objects_in_blend(args.blend, args.object, args.save, config, prior,
-                                          device=args.device, seed=args.seed, progress=bar)
+        stats = complete_objects(objects, args.save, config, prior, device=args.device, seed=args.seed,
+                                 progress=bar)
         bar.close()
         record.update(ok=True, **stats)
         say_result(Path(args.blend).name, f"{args.save} ({stats.get('object', '?')})", stats)
@@ -251,12 +252,17 @@ def failure(exc: Exception) -> str:
 
 
 def prepare(args: argparse.Namespace):
-    """Settings, prior and output paths, every one checked before any work; raises ``NeuRepError``."""
+    """Settings, prior, output paths and, with ``--blend``, the file's objects (the file is opened), every one
+    checked before any work; raises ``NeuRepError``. Returns (config, prior, destinations, objects)."""
     config, prior = check_options(args)
+    objects = None
     if args.blend:
+        from neurep_addon.blender.batch import open_objects
+
         destinations = [check_writable(args.save, (".blend",))]
         if same_file(Path(args.save), Path(args.blend)):
             raise OutputError(f"{args.save}: is the input {args.blend}; save the result to another file")
+        objects = open_objects(args.blend, args.object)
         inputs = [args.blend]
     else:
         destinations, inputs = output_paths(args.inputs, args.output, args.mode), args.inputs
@@ -265,7 +271,7 @@ def prepare(args: argparse.Namespace):
         check_report(args.report, inputs, destinations, new_folder)
     if new_folder is not None:
         new_folder.mkdir()
-    return config, prior, destinations
+    return config, prior, destinations, objects
 
 
 def main(argv: list[str]) -> int:
@@ -275,14 +281,14 @@ def main(argv: list[str]) -> int:
         return exc.code
     try:
         try:
-            config, prior, destinations = prepare(args)
+            config, prior, destinations, objects = prepare(args)
         except ConfigError as exc:
             print(f"error: {exc.describe(FLAGS.get(exc.setting, exc.setting))}", file=sys.stderr)
             return 2
         except (NeuRepError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        results = run_blend(args, config, prior) if args.blend else run_files(args, destinations, config, prior)
+        results = run_blend(args, objects, config, prior) if args.blend else run_files(args, destinations, config, prior)
         failed = sum(not r["ok"] for r in results)
         if len(results) > 1:
             print(f"{len(results) - failed} of {len(results)} {LABELS[args.mode]}"

@@ -1,8 +1,9 @@
 """Operators: gather inputs, call the core, report its errors (never a traceback to the user).
 
-``neurep.complete`` and ``neurep.complete_files`` run blocking from scripts and in background mode, and
-modal from the UI: the fits run one after another in a worker process, a window timer reads what it sends,
-Esc cancels. Neither offers the redo panel (F9): a redo would re-run the fits blocking, without Esc.
+``neurep.complete`` and ``neurep.complete_files`` take the panel's settings saved in the .blend for every
+setting the caller does not give (``bpy.ops.neurep.complete()`` in ``blender -b file.blend`` fits as the
+panel says). They run blocking from scripts and in background mode, and modal from the UI: the fits run one
+after another in a worker process, a window timer reads what it sends, Esc cancels. Neither offers the redo panel (F9): a redo would re-run the fits blocking, without Esc.
 ``neurep.install_dependencies`` runs pip in a background process polled by a timer; ``neurep.train_prior``
 likewise runs a training in the worker process (``priors``), blocking from scripts and in background mode.
 """
@@ -102,7 +103,8 @@ def _interactive(operator, context) -> bool:
 
 
 def _took_settings(operator, context) -> bool:
-    """The panel's settings for what the caller did not give; False (reported) when one is unusable."""
+    """The panel's settings (saved in the .blend) for what the caller did not give, from the UI, a script or
+    background mode alike; False (reported) when one is unusable."""
     try:
         operator.take_unset_settings_from(context.scene.neurep_settings)
     except NeuRepError as exc:
@@ -134,11 +136,11 @@ class NEUREP_OT_complete(ModalRun, FitSettings, bpy.types.Operator):
         return _run_poll(cls, context)
 
     def invoke(self, context, event):
-        if not _took_settings(self, context):
-            return {"CANCELLED"}
         return self.execute(context)
 
     def execute(self, context):
+        if not _took_settings(self, context):
+            return {"CANCELLED"}
         device = prefs.device_preference(context) if self.device == "PREFERENCES" else self.device
         try:
             requests = prepare_requests(context.selected_objects, context.active_object, context.scene,
@@ -182,6 +184,8 @@ class NEUREP_OT_complete_files(ModalRun, FitSettings, bpy.types.Operator, Import
             layout.prop(self, name)
 
     def execute(self, context):
+        if not _took_settings(self, context):
+            return {"CANCELLED"}
         paths = [os.path.join(self.directory, f.name) for f in self.files if f.name] or \
             ([self.filepath] if self.filepath and os.path.isfile(self.filepath) else [])
         output = bpy.path.abspath(self.output_directory) if self.output_directory else \

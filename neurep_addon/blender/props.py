@@ -49,8 +49,8 @@ def preset_override(name: str) -> IntProperty:
 class FitSettings:
     """Mixin: the per-run settings, as operator properties (redo panel, presets, scripting) and on the scene.
 
-    The operator does not remember its last values (SKIP_SAVE): from the UI it takes the panel's settings,
-    from a script the defaults plus the arguments given.
+    The operator does not remember its last values (SKIP_SAVE): it takes the panel's settings (saved in the
+    .blend) for every one the caller does not give, from the UI, a script or background mode alike.
     """
 
     mode: EnumProperty(
@@ -144,7 +144,8 @@ class FitSettings:
 
         for name in SETTING_NAMES:
             if not self.properties.is_property_set(name):
-                if getattr(other, name) == "":  # an enum whose stored value left its menu: a removed prior
+                if getattr(other, name) == "" and other.bl_rna.properties[name].type == "ENUM":
+                    # an enum whose stored value left its menu: a removed prior
                     raise ConfigError(name, "names a prior that was removed; choose another one")
                 setattr(self, name, getattr(other, name))
 

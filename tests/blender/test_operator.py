@@ -116,3 +116,21 @@ def test_bad_settings_are_reported(scene):
 def test_operator_is_in_the_object_menu(scene):
     menu_entries = bpy.types.VIEW3D_MT_object._dyn_ui_initialize()
     assert any(getattr(entry, "__name__", "") == "draw_object_menu_entry" for entry in menu_entries)
+
+
+def test_a_script_or_background_call_fits_as_the_panel_saved_in_the_blend_says(scene, tmp_path):
+    """``blender -b file.blend`` then ``bpy.ops.neurep.complete()``: the settings come from the saved panel."""
+    holed_sphere()
+    settings = scene.neurep_settings
+    for name, value in TINY_FIT.items():
+        setattr(settings, name, value)
+    settings.mode, settings.mark_invented = "FILL_HOLES", False
+    path = tmp_path / "panel.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    assert bpy.app.background
+    select_only(bpy.data.objects["Scan"])
+    assert bpy.ops.neurep.complete() == {"FINISHED"}
+    assert "Scan_filled" in bpy.data.objects and "Scan_completed" not in bpy.data.objects  # the panel's mode
+    filled = bpy.data.objects["Scan_filled"]
+    assert "NeuRep: invented" not in [m.name for m in filled.data.materials if m is not None]  # its switch too

@@ -12,11 +12,11 @@ import zipfile
 from .conftest import PACKAGE, ROOT
 
 
-def test_zip_holds_only_the_add_on(extension_zip):
+def test_zip_holds_only_the_add_on_and_the_command_line(extension_zip):
     names = zipfile.ZipFile(extension_zip).namelist()
     assert {"__init__.py", "blender_manifest.toml", "LICENSE"} <= set(names)
-    assert all(name in {"__init__.py", "blender_manifest.toml", "LICENSE"} or name.startswith("neurep_addon/")
-               for name in names), names
+    assert all(name in {"__init__.py", "blender_manifest.toml", "LICENSE", "scripts/complete.py"}
+               or name.startswith("neurep_addon/") for name in names), names
     assert not any("__pycache__" in name for name in names)
     assert "neurep_addon/blender/operators.py" in names and "neurep_addon/core/pipeline.py" in names
     assert "neurep_addon/meta/learner.py" in names and "neurep_addon/tasks/tasks.py" in names
