@@ -37,6 +37,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="prior file to write (.safetensors)")
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-clock budget of this run")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    parser.add_argument("--max-steps", type=int, help="stop after this many training steps in all, if sooner")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", choices=[d for d in DEVICES if d != "mps"])
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -85,7 +86,8 @@ def main(argv: list[str]) -> int:
 
     try:
         out = train_shape_space(mesh_files(args.data), args.out, args.minutes, seed=args.seed, progress=show,
-                                cancel=cancel, resume=args.resume, log=log, device=device)
+                                cancel=cancel, resume=args.resume, log=log, device=device,
+                                max_steps=args.max_steps)
     except NeuRepError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,8 @@
     train:     the base and one code per shape together (auto-decoding, DeepSDF), Adam, batches of shapes
     validate:  held-out shapes, seen from one side in two depth views (points only, as users scan): the engine's
                own code fit (``shape_fit``), scored on the part the views never saw; the best state is kept
-    gate:      the threshold is ``GATE_MARGIN`` times the largest residual of those validation fits
+    gate:      the threshold is ``GATE_MARGIN`` times the largest residual of those validation fits, lowered
+               towards the residuals of scans of shapes of other kinds (``calibrate``)
 
 State is checkpointed to ``OUT.ckpt`` at each validation and when the run is stopped (Ctrl-C, SIGTERM, a cancel
 event), so a run resumes (``resume=True``) where it stopped; OUT always holds the best prior found so far.
@@ -34,9 +35,9 @@ from ..core.io import write_json
 from ..core.observation import Normalization, Observation, sample_surface
 from ..core.pipeline import prepare
 from ..core.prior_io import save_prior
-from ..core.shape_fit import CODE_STEPS, PosedShapes, _stage
+from ..core.shape_fit import fit_code
 from ..core.shape_space import CODE_SIZE, ModulatedSiren, ShapeSpace
-from ..tasks.shapes import load_mesh
+from ..tasks.shapes import load_mesh, procedural_mesh
 from ..tasks.synth import depth_scan
 
 NETWORK = NetworkConfig(width=128, depth=4)
@@ -47,6 +48,8 @@ VOLUME_SAMPLES = 32_768
 """Points per shape with a signed distance: near the surface (two scales) and uniform in the box."""
 WINDING_DIPOLES = 4096
 """Surface samples whose dipoles give the winding number (the sign of the points away from the surface)."""
+WINDING_CHUNK = 1 << 20
+"""Query-dipole pairs per block of the winding-number sum (blocks that stay in the cache run several times faster)."""
 NEAR_SCALES = (0.01, 0.05)
 """Standard deviations (box units) of the offsets of the near-surface points."""
 SHAPES_PER_STEP = 8
@@ -56,15 +59,19 @@ BASE_RATE = 2e-4
 CODE_RATE = 1e-3
 CODE_REGULARISER = 1e-4
 """Weight of the mean squared code: keeps the codes of the collection near the origin (DeepSDF's prior)."""
-NORMAL_WEIGHT = 0.1
-EIKONAL_WEIGHT = 0.05
+CLAMP = 0.1
+"""Signed distances are compared clamped to +-this (box units): the field is learnt where it matters."""
 VALIDATION_FRACTION = 0.15
 """Share of the collection held out to validate (at least one shape with four or more)."""
+VALIDATION_SHAPES = 4
+"""Most shapes held out (each validation fits all of them)."""
 VALIDATION_VIEWS = 2
-VALIDATE_EVERY = 60.0
+VALIDATE_EVERY = 90.0
 """Seconds of training between two validations."""
 GATE_MARGIN = 2.0
-"""The gate's threshold as a multiple of the largest validation residual."""
+"""The gate's threshold as a multiple of the largest validation residual (see ``calibrate``)."""
+REFERENCE_FAMILIES = ("handles", "thin", "csg", "blobby")
+"""Procedural families (``tasks.shapes``) whose scans calibrate the gate from the other side."""
 UNSEEN_DISTANCE = 0.02
 """A ground-truth sample farther than this (box units) from every observed point counts as unseen."""
 
@@ -118,14 +125,14 @@ def read_collection(files: list[Path], log: Callable[[str], None] = print) -> li
 
 
 def winding_numbers(queries: torch.Tensor, points: torch.Tensor, normals: torch.Tensor, areas: torch.Tensor,
-                    chunk: int = 8192) -> torch.Tensor:
+                    ) -> torch.Tensor:
     """Generalised winding numbers [Q] of queries [Q, 3] with respect to a surface given by samples [P, 3],
     their outward normals [P, 3] and areas [P]: sum of a (p - q) . n / (4 pi |p - q|^3), about 1 inside and 0
     outside, robust to holes (the dipole approximation of Barill et al. 2018)."""
     weighted = areas / (4 * math.pi)
     along_points = (points * normals).sum(-1)  # p . n  [P]
     out = []
-    for q in queries.split(chunk):
+    for q in queries.split(max(16, WINDING_CHUNK // len(points))):
         along = along_points[None] - q @ normals.T  # (p - q) . n  [C, P]
         distance = torch.cdist(q, points).clamp(min=1e-3)
         out.append((along * weighted / distance ** 3).sum(-1))
@@ -191,47 +198,73 @@ def validation_case(name: str, mesh: trimesh.Trimesh, seed: int) -> Validation:
 
 
 def validate(space: ShapeSpace, cases: list[Validation], seed: int = 0) -> tuple[float, list[float]]:
-    """The mean distance (box units) from each case's unseen ground truth to its code fit in the collection's
-    pose (the engine's final code stage, no pose search), and the fits' residuals on the observed points."""
+    """The mean distance (box units) from each case's unseen ground truth to its code fit (the engine's, from the
+    collection's pose: the held-out scans are in it), and the fits' residuals on the observed points."""
     config = preset("default")
     scores, residuals = [], []
-    base = space.build()
     for case in cases:
-        shapes = PosedShapes(base, space.code_mean, space.code_std, torch.eye(3)[None])
-        session = _stage(case.points, case.normals, config, shapes, CODE_STEPS, config.points_per_step, "cpu",
-                         seed, None)
-        session.run()
-        scores.append(float(np.abs(session.sdf(case.unseen)).mean()))
-        residuals.append(float(np.abs(session.sdf(case.observed)).mean()))
+        fitted = fit_code(case.points, case.normals, space, config, "cpu", seed, residual_points=case.observed,
+                          rotations=torch.eye(3)[None])
+        scores.append(float(np.abs(fitted.session.sdf(case.unseen)).mean()))
+        residuals.append(fitted.residual)
     return float(np.mean(scores)), residuals
+
+
+def reference_cases(seed: int = 0) -> list[Validation]:
+    """Scans of shapes of other kinds (one per family of ``REFERENCE_FAMILIES``), seen as the held-out shapes are:
+    what the gate must turn away."""
+    cases = []
+    for index, family in enumerate(REFERENCE_FAMILIES):
+        mesh = procedural_mesh(np.random.default_rng(seed + index), resolution=64, family=family)
+        mesh = trimesh.Trimesh(Normalization.fit(mesh.vertices).to_box(mesh.vertices), mesh.faces, process=False)
+        cases.append(validation_case(family, mesh, seed + index))
+    return cases
+
+
+def calibrate(space: ShapeSpace, out: Path, seed: int, log: Callable[[str], None]) -> None:
+    """Set the gate of the best ``space`` between its own shapes and shapes of other kinds, and write it to ``out``.
+
+    The threshold is ``GATE_MARGIN`` times the largest residual of the held-out shapes (from the validation that
+    chose ``space``), lowered to the geometric mean of that residual and the smallest residual of the reference
+    shapes (fitted with the full pose search, as a user's scan is) when those lie above it.
+    """
+    inside = max(float(r) for r in space.provenance["residuals"].split(", "))
+    outside = [fit_code(case.points, case.normals, space, preset("default"), "cpu", seed,
+                        residual_points=case.observed).residual for case in reference_cases(seed)]
+    space.threshold = GATE_MARGIN * inside
+    if min(outside) > inside:
+        space.threshold = min(space.threshold, math.sqrt(inside * min(outside)))
+    space.provenance["reference_residuals"] = ", ".join(f"{r:.5f}" for r in outside)
+    space.provenance["threshold"] = f"{space.threshold:.5f}"
+    log(f"gate: held-out shapes leave at most {inside:.4f}, shapes of other kinds at least {min(outside):.4f}; "
+        f"threshold {space.threshold:.4f}")
+    save_prior(space, out)
 
 
 def _losses(base: ModulatedSiren, codes: torch.Tensor, batch: list[ShapeSamples], generator: torch.Generator
             ) -> torch.Tensor:
-    """The auto-decoding loss of a batch of shapes (``codes`` [B, D], theirs)."""
-    picks = [torch.randint(len(s.volume), (POINTS_PER_SHAPE,), generator=generator, device=generator.device) for s in batch]
-    on = [torch.randint(len(s.surface), (POINTS_PER_SHAPE // 2,), generator=generator, device=generator.device) for s in batch]
-    volume = torch.stack([s.volume[i] for s, i in zip(batch, picks)])
+    """The auto-decoding loss of a batch of shapes (``codes`` [B, D], theirs): the L1 error of the signed distance
+    (clamped to +-``CLAMP``, as DeepSDF) at points of the box, |f| on the surface and the code prior. No gradient
+    terms: they cost a second backward pass, and the distances already make the field a distance near the data."""
+    picks = [torch.randint(len(s.volume), (POINTS_PER_SHAPE,), generator=generator, device=generator.device)
+             for s in batch]
+    on = [torch.randint(len(s.surface), (POINTS_PER_SHAPE // 4,), generator=generator, device=generator.device)
+          for s in batch]
+    x = torch.stack([torch.cat([s.volume[i], s.surface[j]]) for s, i, j in zip(batch, picks, on)])
     distance = torch.stack([s.distance[i] for s, i in zip(batch, picks)])
-    surface = torch.stack([s.surface[i] for s, i in zip(batch, on)]).requires_grad_(True)
-    normals = torch.stack([s.normals[i] for s, i in zip(batch, on)])
-    x = torch.cat([volume, surface], dim=1).requires_grad_(True)
     values = base(x, codes)[..., 0]
-    (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=True)
-    v_volume, v_surface = values.split([POINTS_PER_SHAPE, POINTS_PER_SHAPE // 2], dim=1)
-    g_surface = gradient[:, POINTS_PER_SHAPE:]
-    return ((v_volume - distance).abs().mean() + v_surface.abs().mean()
-            + NORMAL_WEIGHT * (1 - torch.nn.functional.cosine_similarity(g_surface, normals, dim=-1)).mean()
-            + EIKONAL_WEIGHT * (gradient.norm(dim=-1) - 1).abs().mean()
+    v_volume, v_surface = values.split([POINTS_PER_SHAPE, POINTS_PER_SHAPE // 4], dim=1)
+    return ((v_volume.clamp(-CLAMP, CLAMP) - distance.clamp(-CLAMP, CLAMP)).abs().mean() + v_surface.abs().mean()
             + CODE_REGULARISER * codes.square().sum(-1).mean())
 
 
 def train_shape_space(files: list[Path], out: str | Path, minutes: float, seed: int = 0,
                       progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
                       resume: bool = False, log: Callable[[str], None] = print,
-                      device: str = "cpu", network: NetworkConfig = NETWORK) -> Path:
+                      device: str = "cpu", network: NetworkConfig = NETWORK, max_steps: int | None = None) -> Path:
     """Train a shape space from the complete meshes ``files`` for ``minutes`` of wall-clock time (this run's) and
-    write the best one found to ``out`` (and its state to ``out.ckpt``). Returns ``out``.
+    write the best one found to ``out`` (and its state to ``out.ckpt``); ``max_steps`` ends it earlier after that many
+    steps in all. Returns ``out``.
 
     Raises ``InputError`` when fewer than two meshes are usable, ``PriorError`` when the run stopped before its
     first validation (nothing worth writing; the checkpoint still holds the state).
@@ -245,7 +278,7 @@ def train_shape_space(files: list[Path], out: str | Path, minutes: float, seed: 
     if len(meshes) < 2:
         raise InputError(f"a shape space needs at least two usable meshes, found {len(meshes)}")
     order = np.random.default_rng(seed).permutation(len(meshes))
-    held = max(1, round(VALIDATION_FRACTION * len(meshes))) if len(meshes) >= 4 else 0
+    held = min(VALIDATION_SHAPES, max(1, round(VALIDATION_FRACTION * len(meshes)))) if len(meshes) >= 4 else 0
     validation_meshes = [meshes[i] for i in sorted(order[:held])]
     training_meshes = [meshes[i] for i in sorted(order[held:])] or meshes
     validation_meshes = validation_meshes or training_meshes[:2]
@@ -306,7 +339,9 @@ def train_shape_space(files: list[Path], out: str | Path, minutes: float, seed: 
     latest = state["curve"][-1]["validation"] if state["curve"] else None
     loss = float("nan")
     try:
-        while time.perf_counter() - clock + validation_cost[0] < budget and not cancel.is_set():
+        # Stop early enough for the last validation and the calibration (about twice a validation's time).
+        while (time.perf_counter() - clock + 3 * validation_cost[0] < budget and not cancel.is_set()
+               and (max_steps is None or state["step"] < max_steps)):
             started = time.perf_counter()
             chosen = torch.randperm(len(samples), generator=generator, device=device)[:SHAPES_PER_STEP]
             batch = [samples[i] for i in chosen]
@@ -329,6 +364,11 @@ def train_shape_space(files: list[Path], out: str | Path, minutes: float, seed: 
         cancel.set()
     if state["seconds"] > last_validation or state["best"] is None:
         check()
+    if cancel.is_set():
+        log("stopped before the gate's calibration: the prior's gate only knows its own shapes "
+            f"(threshold {state['best_space'].threshold:.4f})")
+    else:
+        calibrate(state["best_space"], out, seed, log)
     if progress is not None:
         progress(Progress(time.perf_counter() - clock, budget, state["step"], loss, state["curve"][-1]["validation"],
                           state["best"]))
