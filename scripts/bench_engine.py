@@ -32,7 +32,8 @@ from neurep_addon.core.fit import FitSession  # noqa: E402
 from neurep_addon.evaluation.metrics import evaluate  # noqa: E402
 from neurep_addon.core.normals import in_box  # noqa: E402
 from neurep_addon.core.observation import Observation  # noqa: E402
-from neurep_addon.core.pipeline import complete, settings  # noqa: E402
+from neurep_addon.core.fit_settings import settings  # noqa: E402
+from neurep_addon.core.completion import complete  # noqa: E402
 from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH  # noqa: E402
 from neurep_addon.tasks.synth import depth_scan  # noqa: E402
 

@@ -32,7 +32,8 @@ from scripts.docsection import write_section  # noqa: E402
 from neurep_addon.core.config import FitConfig, NetworkConfig  # noqa: E402
 from neurep_addon.core.errors import FitError  # noqa: E402
 from neurep_addon.core.observation import validate  # noqa: E402
-from neurep_addon.core.pipeline import finish, prepare, settings, start_fit  # noqa: E402
+from neurep_addon.core.fit_settings import settings  # noqa: E402
+from neurep_addon.core.completion import finish, prepare, start_fit  # noqa: E402
 from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH  # noqa: E402
 from neurep_addon.core.prior_io import load_prior  # noqa: E402
 from neurep_addon.evaluation.suite import Case, held_out_cases, selection_cases  # noqa: E402
@@ -52,7 +53,7 @@ def run_neural(method: str, case: Case, prior_path: Path | None, preset_name: st
                checkpoints: tuple[int, ...] = CHECKPOINTS, **overrides) -> list[dict]:
     """Fit from ``method``'s initialisation; the scores and seconds at every checkpoint.
 
-    The engine's own steps: ``pipeline.prepare`` once, then one ``FitSession`` scored by ``pipeline.finish``
+    The engine's own steps: ``completion.prepare`` once, then one ``FitSession`` scored by ``completion.finish``
     at each checkpoint (an empty surface scores as an empty mesh)."""
     from neurep_addon.evaluation.metrics import evaluate
 

@@ -36,7 +36,8 @@ from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, Outpu
 from neurep_addon.core.fit import resolve_device  # noqa: E402
 from neurep_addon.core.io import (MESH_SUFFIXES, READ_SUFFIXES, WRITE_SUFFIXES, check_writable,  # noqa: E402
                                   write_json)
-from neurep_addon.core.pipeline import check_steps, settings  # noqa: E402
+from neurep_addon.core.fit_settings import settings  # noqa: E402
+from neurep_addon.core.completion import check_steps  # noqa: E402
 from neurep_addon.jobs import wording  # noqa: E402
 from neurep_addon.jobs.cases import file_case  # noqa: E402
 from neurep_addon.jobs.kinds import Mode  # noqa: E402

@@ -2,7 +2,7 @@
 
     python scripts/render_fill.py [OUT.png]      (default docs/img/fill_holes_sphere.png)
 
-A unit icosphere (level 4) loses its top cap (z > 0.72) and a side window; ``pipeline.fill_holes`` closes them
+A unit icosphere (level 4) loses its top cap (z > 0.72) and a side window; ``fill.fill_holes`` closes them
 (preset default, the default prior, given face normals, seed 0). Prints the patches' largest distance from the
 true sphere (over 100k samples of the patches) and renders with matplotlib's 3D axes (headless): the scan, its
 boundary loops in red, and the result with the invented patches in orange.
@@ -27,7 +27,8 @@ import trimesh  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection  # noqa: E402
 
 from neurep_addon.core.holes import boundary_loops  # noqa: E402
-from neurep_addon.core.pipeline import fill_holes, settings  # noqa: E402
+from neurep_addon.core.fit_settings import settings  # noqa: E402
+from neurep_addon.core.fill import fill_holes  # noqa: E402
 
 SCAN, PATCH = (0.75, 0.75, 0.78), (1.0, 0.55, 0.1)
 LIGHT = np.array([0.4, -0.6, 0.7]) / np.linalg.norm([0.4, -0.6, 0.7])

@@ -1,7 +1,7 @@
 """Complete objects inside a .blend file without the UI (``scripts/complete.py --blend``).
 
 Runs under the ``bpy`` module or ``blender -b``; importable as ``neurep_addon.blender.batch`` as well as
-from the installed extension. The fit is ``core.pipeline.complete`` on the same worker as the operator's.
+from the installed extension. The fit is ``core.completion.complete`` on the same worker as the operator's.
 """
 
 from __future__ import annotations

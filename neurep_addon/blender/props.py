@@ -114,7 +114,7 @@ class FitSettings:
 
     def fit_settings(self):
         """(core FitConfig, Prior or None); raises ``ConfigError``/``PriorError`` with a user-facing message."""
-        from ..core.pipeline import settings  # imports torch: only once a fit starts
+        from ..core.fit_settings import settings  # imports torch: only once a fit starts
 
         return settings(self.preset, self.prior_spec(),
                         encoding=None if self.encoding == "PRESET" else self.encoding,
@@ -122,7 +122,7 @@ class FitSettings:
                         symmetry=self.symmetry.lower())
 
     def prior_spec(self) -> str | list[str]:
-        """What ``pipeline.settings`` reads: "default", "none", or a list of one file (taken whole: its name
+        """What ``fit_settings.settings`` reads: "default", "none", or a list of one file (taken whole: its name
         may hold a comma). Raises ``ConfigError`` when no file is chosen or the chosen prior was removed."""
         from ..core.errors import ConfigError
 

@@ -527,7 +527,7 @@ def uses_evaluated_mesh(ob) -> bool:
 
 
 def hole_filling_input(ob, depsgraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A mesh object's geometry for ``core.pipeline.fill_holes``, in its local space: vertices float64 [V, 3]
+    """A mesh object's geometry for ``core.fill.fill_holes``, in its local space: vertices float64 [V, 3]
     in the mesh's own vertex order, its faces triangulated (int64 [T, 3], Blender's loop triangles), and the
     vertices selected in Edit Mode (bool [V]). Raises ``InputError`` when the object is not a mesh with faces.
     """

@@ -160,7 +160,7 @@ class LossWeights:
     """|grad f(x + H u) - 2 grad f(x) + grad f(x - H u)| / H^2 at the same points, with the wider step
     H = ``losses.CURVATURE_VARIATION_STEP``: how fast the curvature changes (zero for a constant Hessian),
     so the fill of a hole keeps the curvature around it instead of a flat lid (measurements:
-    docs/BENCHMARKS.md, "Settings measured"). Fill-holes raises it to ``pipeline.FILL_CURVATURE_VARIATION``."""
+    docs/BENCHMARKS.md, "Settings measured"). Fill-holes raises it to ``fill.FILL_CURVATURE_VARIATION``."""
 
 
 ENCODINGS = ("siren", "fourier", "relu")

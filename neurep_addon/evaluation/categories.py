@@ -27,7 +27,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..core.observation import Observation
-from ..core.pipeline import settings
+from ..core.fit_settings import settings
 from ..core.prior_io import DEFAULT_PRIOR_PATH
 from ..tasks.categories import CATEGORIES, TEST_FIRST_SEED, make_instance
 from ..tasks.synth import depth_scan

@@ -6,13 +6,13 @@ from the development data (``pairs/`` real hole pairs, ``scans/abc/`` simulated 
 ``--cuts``: scans cut by a plane).
 
 Every method maps an observation to a mesh through one runner: screened Poisson (``baselines``) or the
-engine's own ``pipeline.complete`` with a method-specific configuration. Neural runs are also scored at
-intermediate steps through the pipeline's preview callback (a coarse dense mesh), giving quality-vs-steps
+engine's own ``completion.complete`` with a method-specific configuration. Neural runs are also scored at
+intermediate steps through the completion's preview callback (a coarse dense mesh), giving quality-vs-steps
 and quality-vs-seconds curves from the same fit; the time spent meshing and scoring those previews is
 excluded from the reported seconds.
 
 Fill-holes cases (``fill_cases``) keep the partial mesh itself; ``run_fill_method`` closes its holes with
-``pipeline.fill_holes`` (``neurep-fill``) or the minimal-area baseline (``minimal-fill``), or completes it
+``fill.fill_holes`` (``neurep-fill``) or the minimal-area baseline (``minimal-fill``), or completes it
 (``neurep``) for comparison, and ``fill_scores`` scores what each method invented against the ground truth.
 """
 
@@ -34,7 +34,9 @@ from ..core.holes import fill_holes_minimal_area
 from ..core.io import read_mesh, read_observation
 from .metrics import MISSING_DISTANCE, MISSING_TAU, evaluate, unit_transform, wrong_facing
 from ..core.observation import Observation, sample_mesh
-from ..core.pipeline import complete, complete_prepared, fill_holes, prepare, settings
+from ..core.fit_settings import settings
+from ..core.completion import complete, complete_prepared, prepare
+from ..core.fill import fill_holes
 from ..core.prior import Prior
 from ..core.prior_io import DEFAULT_PRIOR_PATH
 from ..tasks.synth import depth_scan, holed_samples, surface_samples
@@ -360,7 +362,7 @@ def run_mesher(mesher: Callable[[Observation], tuple[np.ndarray, np.ndarray]], c
 
 def run_fit(config: FitConfig, prior: Prior | tuple[Prior, ...] | None, case: Case, seed: int = 0,
             samples: int = 100_000) -> Run:
-    """``pipeline.complete`` of ``case`` with ``config`` and ``prior`` (as ``settings`` gives them), scored
+    """``completion.complete`` of ``case`` with ``config`` and ``prior`` (as ``settings`` gives them), scored
     at ``CURVE_POINTS`` checkpoints and at the end."""
     config = config.replace(preview_every=max(1, config.steps // CURVE_POINTS),
                             preview_resolution=CURVE_RESOLUTION)
@@ -377,7 +379,7 @@ def _score(vertices: np.ndarray, faces: np.ndarray, case: Case, samples: int) ->
 
 def _run_neural(config: FitConfig, prior: Prior | tuple[Prior, ...] | None, case: Case, seed: int,
                 samples: int) -> Run:
-    """``pipeline.complete`` with the previews scored; seconds exclude preview meshing and scoring."""
+    """``completion.complete`` with the previews scored; seconds exclude preview meshing and scoring."""
     curve: list[dict] = []
     clock = {"last_step": 0.0, "excluded": 0.0, "start": time.perf_counter()}
 

@@ -30,7 +30,13 @@ from .kinds import Mode
 if TYPE_CHECKING:  # the fit's types import torch
     from ..core.config import FitConfig
     from ..core.observation import Observation
-    from ..core.pipeline import Completion, HoleFilling, Priors
+    from ..core.fit_settings import Priors
+
+
+    from ..core.completion import Completion
+
+
+    from ..core.fill import HoleFilling
 
 
 @dataclass(kw_only=True)
@@ -48,19 +54,19 @@ class Fitting:
 
 @dataclass(kw_only=True)
 class Complete(Fitting):
-    """``pipeline.complete`` of an observation."""
+    """``completion.complete`` of an observation."""
 
     observation: Observation
 
     def run(self, progress=None, preview=None, cancel: threading.Event | None = None, log=None) -> Completion:
-        from ..core.pipeline import complete
+        from ..core.completion import complete
 
         return complete(self.observation, **self.settings(), progress=progress, preview=preview, cancel=cancel)
 
 
 @dataclass(kw_only=True)
 class FillHoles(Fitting):
-    """``pipeline.fill_holes`` of a triangle mesh (vertices [V, 3], faces [F, 3]); no previews.
+    """``fill.fill_holes`` of a triangle mesh (vertices [V, 3], faces [F, 3]); no previews.
     ``max_hole_size`` (None: no limit) and ``selected`` (vertex indices, None: every hole) pass on as they are."""
 
     vertices: np.ndarray
@@ -69,7 +75,7 @@ class FillHoles(Fitting):
     selected: np.ndarray | None = None
 
     def run(self, progress=None, preview=None, cancel: threading.Event | None = None, log=None) -> HoleFilling:
-        from ..core.pipeline import fill_holes
+        from ..core.fill import fill_holes
 
         return fill_holes(self.vertices, self.faces, **self.settings(), progress=progress, cancel=cancel,
                           max_hole_size=self.max_hole_size, selected=self.selected)

@@ -34,7 +34,7 @@ from .wording import user_message
 if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
     from ..core.config import FitConfig
     from ..core.fit import StepInfo
-    from ..core.pipeline import Completion
+    from ..core.completion import Completion
     from ..core.prior import Prior
 
 RUNNING, FINISHED, CANCELLED, FAILED = JobState
@@ -97,7 +97,7 @@ class JobUpdate:
 
 
 class FitJob:
-    """``core.pipeline.complete`` in a worker process; ``result`` (a ``Completion``) or ``error`` at the end.
+    """``core.completion.complete`` in a worker process; ``result`` (a ``Completion``) or ``error`` at the end.
     Subclasses change the work by overriding ``_request`` (``FillJob``)."""
 
     def __init__(self, observation: Observation | Callable[[], Observation], config: FitConfig,
@@ -229,7 +229,7 @@ class FitJob:
 
 
 class FillJob(FitJob):
-    """``core.pipeline.fill_holes`` in the worker process; ``result`` is a ``HoleFilling`` (no previews).
+    """``core.fill.fill_holes`` in the worker process; ``result`` is a ``HoleFilling`` (no previews).
 
     vertices float64 [V, 3] and triangles int64 [F, 3] are snapshots taken on the main thread; the patches
     come back in the same space as ``vertices``. ``max_hole_size`` (None: no limit) and ``selected`` (vertex

@@ -33,7 +33,7 @@ from ..core.config import NetworkConfig, preset
 from ..core.errors import InputError, PriorError
 from ..core.io import write_json
 from ..core.observation import Normalization, Observation, sample_surface
-from ..core.pipeline import prepare
+from ..core.completion import prepare
 from ..core.prior_io import save_prior
 from ..core.shape_fit import fit_code
 from ..core.shape_space import CODE_SIZE, ModulatedSiren, ShapeSpace

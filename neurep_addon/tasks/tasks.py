@@ -4,7 +4,7 @@ A task is made the way a user's scan reaches the engine: a complete mesh is rand
 (anisotropically) scaled, a partial observation is taken from it (a 1-4 view depth scan with occlusion, or
 surface samples minus random balls or beyond a random plane; cameras sometimes only from above, so the
 underside is never seen; with given or estimated normals; optionally noisy with stray points), and the box
-normalisation is computed from the *partial* points, as ``pipeline.complete`` does at run time. The ground
+normalisation is computed from the *partial* points, as ``completion.complete`` does at run time. The ground
 truth of the complete shape is expressed in that same box: surface samples with normals, and approximate
 signed distances at points spread over the box, so the meta-learner can score how well a fit completes.
 

@@ -31,8 +31,8 @@ def batch(addon):
 
 
 def tiny_config(batch):
-    pipeline = importlib.import_module(batch.__name__.replace(".blender.batch", ".core.pipeline"))
-    return pipeline.settings("fast", "default", steps=30, resolution=32)
+    fit_settings = importlib.import_module(batch.__name__.replace(".blender.batch", ".core.fit_settings"))
+    return fit_settings.settings("fast", "default", steps=30, resolution=32)
 
 
 def installed_script(addon) -> str:

@@ -18,7 +18,7 @@ def test_zip_holds_only_the_add_on_and_the_command_line(extension_zip):
     assert all(name in {"__init__.py", "blender_manifest.toml", "LICENSE", "scripts/complete.py"}
                or name.startswith("neurep_addon/") for name in names), names
     assert not any("__pycache__" in name for name in names)
-    assert "neurep_addon/blender/operators.py" in names and "neurep_addon/core/pipeline.py" in names
+    assert "neurep_addon/blender/operators.py" in names and "neurep_addon/core/completion.py" in names
     assert "neurep_addon/meta/learner.py" in names and "neurep_addon/tasks/tasks.py" in names
     assert "neurep_addon/setup/dependencies.py" in names and "neurep_addon/jobs/job.py" in names
     assert not any(name.startswith("neurep_addon/evaluation/") for name in names), "the evaluation is not shipped"

@@ -8,7 +8,7 @@ import torch
 from neurep_addon.core.config import NetworkConfig
 from neurep_addon.core.errors import OutputError, PriorError
 from neurep_addon.core.networks import build_network
-from neurep_addon.core.pipeline import settings
+from neurep_addon.core.fit_settings import settings
 from neurep_addon.core.prior import Prior
 from neurep_addon.core.prior_io import DEFAULT_PRIOR_PATH, load_prior, resolve_prior, save_prior
 

@@ -7,7 +7,9 @@ import trimesh
 from neurep_addon.core.config import FitConfig
 from neurep_addon.core.errors import ConfigError
 from neurep_addon.core.observation import Observation
-from neurep_addon.core.pipeline import complete, fill_holes, settings
+from neurep_addon.core.fit_settings import settings
+from neurep_addon.core.completion import complete
+from neurep_addon.core.fill import fill_holes
 from neurep_addon.jobs import wording
 
 FIGURES = {"points": 5000, "normals": "given", "steps": 80, "device": "cpu", "final_loss": 0.5,

@@ -14,7 +14,8 @@ import trimesh
 from neurep_addon.core.config import NetworkConfig
 from neurep_addon.core.errors import InputError
 from neurep_addon.core.observation import Observation
-from neurep_addon.core.pipeline import complete, settings
+from neurep_addon.core.fit_settings import settings
+from neurep_addon.core.completion import complete
 from neurep_addon.core.prior_io import load_prior
 from neurep_addon.core.shape_space import ShapeSpace
 from neurep_addon.evaluation.metrics import evaluate

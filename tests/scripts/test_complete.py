@@ -17,7 +17,7 @@ import torch
 import trimesh
 
 from neurep_addon.core import io as core_io
-from neurep_addon.core import pipeline
+from neurep_addon.core import completion
 from neurep_addon.core.config import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +92,7 @@ def test_invalid_options_and_paths_exit_2_before_any_work(tmp_path, scan, capsys
         pytest.skip("this machine has MPS")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sub").mkdir()
-    monkeypatch.setattr(pipeline, "complete", lambda *a, **k: pytest.fail("a fit started"))
+    monkeypatch.setattr(completion, "complete", lambda *a, **k: pytest.fail("a fit started"))
     before = files(tmp_path)
     inputs, options = (extra, []) if name.startswith("input") else ([], extra)
     argv = [*TINY, "-o", "out" if inputs else "out.ply", *options, "scan.xyz", *inputs]
@@ -154,7 +154,7 @@ def test_batch_output_that_would_overwrite_an_input_is_refused(tmp_path, capsys)
 @pytest.mark.parametrize("output", ["res.stl", "res.PLY", "res.off", "res.xyz"])
 def test_batch_output_with_a_file_suffix_is_refused_before_any_work(tmp_path, scan, capsys, monkeypatch, output):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(pipeline, "complete", lambda *a, **k: pytest.fail("a fit started"))
+    monkeypatch.setattr(completion, "complete", lambda *a, **k: pytest.fail("a fit started"))
     code, _, err = run([scan, sphere(tmp_path / "b.xyz"), "-o", output, *TINY], capsys)
     assert code == 2 and "usage:" in err
     assert f"2 inputs need an output folder, not the file {output}" in err

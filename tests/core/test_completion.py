@@ -8,7 +8,8 @@ from scipy.spatial import cKDTree
 
 from neurep_addon.core.errors import ConfigError, FitCancelled, FitError, PriorError
 from neurep_addon.core.observation import Observation
-from neurep_addon.core.pipeline import complete, settings
+from neurep_addon.core.fit_settings import settings
+from neurep_addon.core.completion import complete
 from neurep_addon.core.prior import Prior
 from neurep_addon.tasks.synth import depth_scan
 

@@ -7,13 +7,14 @@ import pytest
 import trimesh
 
 from neurep_addon.core.errors import ConfigError, FitCancelled, InputError
-from neurep_addon.core.pipeline import AUTO_SYMMETRY_NOT_USED, fill_holes, settings
+from neurep_addon.core.fit_settings import settings
+from neurep_addon.core.fill import AUTO_SYMMETRY_NOT_USED, fill_holes
 from tests import helpers
 
 FITTED_BOUND = 0.05
 """The issue's bound: how far the patches of a preset-default fit (200 steps, the default prior) may stray from
 the unit sphere. The fit behind fill-holes keeps the curvature around the holes
-(``pipeline.FILL_CURVATURE_VARIATION``): measured 0.030, 0.032 and 0.033 here for seeds 0, 2 and 3; without
+(``fill.FILL_CURVATURE_VARIATION``): measured 0.030, 0.032 and 0.033 here for seeds 0, 2 and 3; without
 that term the patch over the top hole sat up to 0.235 below the sphere, as ``complete``'s fill does."""
 
 

@@ -1,17 +1,15 @@
-"""Observation in, completed mesh out: the whole job behind every front end, in two reusable steps.
+"""Observation in, completed mesh out: the whole job behind every front end, in reusable steps.
 
-    prepare:  validate -> normalise into the box -> normals (given, or estimated and oriented)
-    fit:      FitSession (from a prior or random init), the only fitting loop
+    prepare:  validate -> normalise into the box -> normals (given, or estimated and oriented) -> symmetry
+    fit:      a shape space first when one is given (``shape_fit``: pose search, code, gate, refinement);
+              else, or when none explains the scan, FitSession (from an initialisation or random weights)
     finish:   sparse extraction + marching cubes -> back to the user's units -> drop small floating parts
               -> distance to the observed data -> figures
 
-``complete`` runs the three; ``complete_prepared`` the last two, for a caller that also needs what
+``complete`` runs them all; ``complete_prepared`` all but ``prepare``, for a caller that also needs what
 ``prepare`` made (the evaluation scores the estimated normals). A benchmark that scores a fit at several
 step counts calls ``prepare`` once, steps its own ``FitSession`` and calls ``finish`` at each count; no
-front end builds a fit from the pieces.
-
-``fill_holes`` keeps a mesh as it is and closes its holes instead: ``prepare`` and the same fit on samples
-of the mesh, then ``holes.fill_holes`` with the fitted field in the mesh's units.
+front end builds a fit from the pieces. Filling holes instead is ``fill.fill_holes``.
 """
 
 from __future__ import annotations
@@ -21,22 +19,18 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from .config import NetworkConfig, FitConfig, preset
+from .config import FitConfig
 from .errors import ConfigError, FitError
 from .extract import drop_small_components
 from .fit import FitSession, PreviewCallback, ProgressCallback, StepInfo
-from .holes import Field, Hole, boundary_loops, check_mesh
-from .holes import fill_holes as fill_holes_on_field
+from .fit_settings import Priors, inits, spaces
 from .normals import in_box
-from .observation import MESH_SAMPLES, Normalization, Observation, sample_mesh, validate
-from .prior import Prior
-from .prior_io import resolve_priors
+from .observation import Normalization, Observation, validate
 from .shape_fit import ShapeFit, fit_code, refine
 from .shape_space import ShapeSpace
 from .symmetry import mirrored_evidence, planes_for
@@ -110,49 +104,6 @@ class Completion:
     history: list[StepInfo] = field(default_factory=list)
 
 
-Priors = Prior | ShapeSpace | tuple[Prior | ShapeSpace, ...] | None
-"""No prior (random initialisation), one, or several candidates to choose from per input. A shape space is
-tried first (``shape_fit``); when none explains the input, the fit starts from the best initialisation prior
-among the candidates, or from random weights."""
-
-
-def settings(preset_name: str = "default", prior_spec: str = "none", **overrides) -> tuple[FitConfig, Priors]:
-    """The fit settings and prior(s) for a preset, a prior choice and individual overrides.
-
-    A prior fixes the network: its architecture is used unless the caller overrides a network field,
-    in which case a mismatch is an error (``PriorError``) rather than a silent change. Several priors
-    (``"default,mine.safetensors"``) are candidates: each fit starts from the one that suits its input
-    best (``start_fit``).
-    """
-    config = preset(preset_name, **overrides)
-    candidates = resolve_priors(prior_spec)
-    for candidate in _inits(candidates):
-        _check_network(candidate, config, overrides)
-    if _inits(candidates):
-        config = config.replace(network=_inits(candidates)[0].network)
-    if len(candidates) > 1:
-        return config, candidates
-    return config, candidates[0] if candidates else None
-
-
-def _inits(priors: Priors) -> tuple[Prior, ...]:
-    """The initialisation priors among ``priors``."""
-    priors = priors if isinstance(priors, tuple) else (priors,)
-    return tuple(p for p in priors if isinstance(p, Prior))
-
-
-def _spaces(priors: Priors) -> tuple[ShapeSpace, ...]:
-    """The shape spaces among ``priors``."""
-    priors = priors if isinstance(priors, tuple) else (priors,)
-    return tuple(p for p in priors if isinstance(p, ShapeSpace))
-
-
-def _check_network(prior: Prior, config: FitConfig, overrides: dict) -> None:
-    """``PriorError`` if the caller asked for a network setting that ``prior`` does not have."""
-    if any(v is not None and k in NetworkConfig.__dataclass_fields__ for k, v in overrides.items()):
-        prior.check_matches(config.network)
-
-
 def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepared:
     """Check ``observation`` and map it into the box with oriented normals; ``InputError`` if unusable."""
     clock = time.perf_counter()
@@ -185,7 +136,7 @@ def start_fit(prepared: Prepared, config: FitConfig, prior: Priors = None, devic
     Shape spaces among ``prior`` are left out (``complete_prepared`` tries them first).
     """
     if isinstance(prior, tuple):
-        prior = _inits(prior)
+        prior = inits(prior)
         prior = prior if len(prior) > 1 else prior[0] if prior else None
     if isinstance(prior, ShapeSpace):
         prior = None
@@ -271,8 +222,8 @@ def complete_prepared(prepared: Prepared, config: FitConfig, prior: Priors = Non
 
     box_preview = world_preview if preview is not None else None
     report = None
-    if _spaces(prior):
-        fitted, report = _shape_space_fit(prepared, config, _spaces(prior), device, seed, cancel, progress,
+    if spaces(prior):
+        fitted, report = _shape_space_fit(prepared, config, spaces(prior), device, seed, cancel, progress,
                                           box_preview)
         if fitted is not None:
             return finish(prepared, fitted.session, time.perf_counter() - clock, fitted.history, report)
@@ -282,14 +233,14 @@ def complete_prepared(prepared: Prepared, config: FitConfig, prior: Priors = Non
     return finish(prepared, session, time.perf_counter() - clock, history, report)
 
 
-def _shape_space_fit(prepared: Prepared, config: FitConfig, spaces: tuple[ShapeSpace, ...], device: str,
+def _shape_space_fit(prepared: Prepared, config: FitConfig, candidates: tuple[ShapeSpace, ...], device: str,
                      seed: int, cancel: threading.Event | None, progress: ProgressCallback | None,
                      preview: PreviewCallback | None) -> tuple[ShapeFit | None, dict]:
     """The refined fit of the shape space that explains the observation best, or ``None`` when none passes its
     gate; and the report of what happened (``CompletionStats.prior``)."""
     observed = prepared.normalization.to_box(prepared.observation.points)
     fits = [fit_code(prepared.points, prepared.normals, space, config, device, seed, cancel, progress, preview,
-                     residual_points=observed) for space in spaces]
+                     residual_points=observed) for space in candidates]
     best = min(fits, key=lambda fitted: fitted.residual / fitted.threshold)
     report = {"name": best.space.name, "kind": best.space.kind, "used": best.explains,
               "residual": round(best.residual, 5), "threshold": round(best.threshold, 5), "pose": best.pose}
@@ -309,123 +260,3 @@ def check_steps(steps: int) -> None:
     """``ConfigError`` unless a completion or a fill takes at least one step."""
     if steps < 1:
         raise ConfigError("steps", f"must be at least 1, got {steps}")
-
-
-@dataclass(kw_only=True)
-class FillStats(CompletionStats):
-    """The figures of one hole filling: those of a completion (``grid_evaluations`` counts the points at which
-    the patches evaluated the field; ``vertices``, ``faces``, ``components``, ``watertight`` describe the
-    filled mesh) and what became of the holes (``added_area`` in the input's units, squared)."""
-
-    holes_closed: int
-    holes_left_open: int
-    added_faces: int
-    added_area: float
-
-
-@dataclass
-class HoleFilling:
-    """A mesh with its holes closed by patches on the fitted surface, in the input's units.
-
-    vertices: float64 [V + N, 3] and faces: int64 [F + P, 3], the input's first and unchanged, then the
-    patches' (``faces[input_faces:]``); holes: one record per boundary loop (closed, or why it stays open);
-    stats, notes and history as in ``Completion``.
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    input_faces: int
-    holes: list[Hole]
-    stats: FillStats
-    notes: tuple[str, ...] = ()
-    history: list[StepInfo] = field(default_factory=list)
-
-    @property
-    def added(self) -> np.ndarray:
-        """bool [F + P]: True for the patches' faces."""
-        return np.arange(len(self.faces)) >= self.input_faces
-
-
-FILL_CURVATURE_VARIATION = 0.12
-"""Weight of ``LossWeights.curvature_variation`` in the fit behind fill-holes patches. Only the patches come
-from the field there, so the fit may trade detail away from the holes for a fill that keeps the curvature
-around them. Unit icosphere without its top (z > 0.72) and a side window, preset default, default prior,
-seeds 0-4: the patches lie 0.029-0.037 from the sphere at most (0.235 without the term; with the term's
-step at 0.02 instead of ``losses.CURVATURE_VARIATION_STEP``, 0.035-0.063). ``complete`` keeps the default,
-0.01 (``LossWeights.curvature_variation``): this much costs detail everywhere (F@1% of a 2-view spot scan
-0.75 -> 0.60 at 0.08), which does not matter where the scan itself is kept."""
-
-
-AUTO_SYMMETRY_NOT_USED = ("symmetry auto is not used by Fill Holes (a detected mirror plane could keep a hole "
-                          "open); choose an axis, x, y or z, to mirror")
-"""The note of a fill whose symmetry setting was ``auto``: it fits without a plane."""
-
-
-def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior: Priors = None,
-               device: str = "auto", seed: int = 0, progress: ProgressCallback | None = None,
-               cancel: threading.Event | None = None, max_hole_size: float | None = None,
-               selected: Iterable[int] | None = None, samples: int = MESH_SAMPLES) -> HoleFilling:
-    """Close the holes of a triangle mesh (vertices [V, 3], faces int [F, 3]) with the completed surface.
-
-    The mesh's ``samples`` surface samples, with their face normals, go through ``prepare`` and the same fit
-    as ``complete``, with the curvature variation raised to at least ``FILL_CURVATURE_VARIATION``; each
-    boundary loop then gets a patch on the fitted zero level set (``holes.fill_holes``).
-    Symmetry ``auto`` is not used (a note says so); an explicit axis is. ``max_hole_size`` (input units)
-    leaves open the holes whose bounding-box diagonal is larger; ``selected`` (vertex indices) fills only the
-    holes that touch them. A mesh without holes comes back without a fit.
-    Raises ``InputError`` for a mesh that is not a usable triangle mesh, ``ConfigError`` for a fit of no
-    steps, ``FitCancelled`` when ``cancel`` is set.
-    """
-    check_steps(config.steps)
-    notes = []
-    if config.symmetry == "auto":
-        # Detected planes stay out of Fill Holes (an explicit axis still applies): with the detected plane the
-        # holed UV sphere of the Blender tests (preset fast, 80 steps) at times kept its hole ("projection onto
-        # the fitted surface did not converge"); not yet understood. Fill Holes was validated without them.
-        config = config.replace(symmetry="off")
-        notes.append(AUTO_SYMMETRY_NOT_USED)
-    if config.weights.curvature_variation < FILL_CURVATURE_VARIATION:
-        config = config.replace(weights=dataclasses.replace(config.weights,
-                                                            curvature_variation=FILL_CURVATURE_VARIATION))
-    vertices, faces = check_mesh(vertices, faces)
-    prepared = prepare(sample_mesh(vertices, faces, samples, seed), config, seed)
-    clock = time.perf_counter()
-    session = start_fit(prepared, config, prior, device, seed, cancel)
-    history = session.run(progress=progress) if boundary_loops(faces) else []
-    fit_seconds = time.perf_counter() - clock
-    clock = time.perf_counter()
-    field, evaluations = _world_field(session, prepared)
-    filled = fill_holes_on_field(vertices, faces, field, max_hole_size, selected)
-    notes += list(prepared.notes) + session.notes
-    if not filled.holes:
-        notes.append("the mesh has no holes (every edge has two faces); nothing was added")
-    notes += [f"a hole of {len(hole.vertices)} edges stays open: {hole.reason}" for hole in filled.holes
-              if not hole.closed]
-    mesh = trimesh.Trimesh(filled.vertices, filled.faces, process=False)
-    stats = FillStats(
-        points=len(prepared.observation.points), normals=prepared.normals_source, steps=session.steps_done,
-        device=str(session.device), final_loss=history[-1].loss if history else None,
-        seconds={"prepare": round(prepared.seconds, 3), "fit": round(fit_seconds, 3),
-                 "fill": round(time.perf_counter() - clock, 3)},
-        grid_evaluations=evaluations[0], vertices=len(filled.vertices), faces=len(filled.faces),
-        components=len(trimesh.graph.connected_components(mesh.face_adjacency, nodes=np.arange(len(mesh.faces)))),
-        watertight=bool(mesh.is_watertight), holes_closed=filled.holes_closed, holes_left_open=filled.holes_left_open,
-        added_faces=len(filled.faces) - filled.input_faces, added_area=filled.added_area)
-    return HoleFilling(filled.vertices, filled.faces, filled.input_faces, filled.holes, stats, tuple(notes),
-                       history)
-
-
-def _world_field(session: FitSession, prepared: Prepared) -> tuple[Field, list[int]]:
-    """The fitted network as a ``holes.Field`` in the input's units, and a counter of the points it evaluated.
-
-    Box distances scale back by 1 / normalization.scale; the gradient of a distance is unit-free, so the
-    box gradient is the world gradient.
-    """
-    normalization, evaluations = prepared.normalization, [0]
-
-    def field(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        evaluations[0] += len(points)
-        values, gradients = session.sdf_and_gradient(normalization.to_box(points))
-        return values / normalization.scale, gradients
-
-    return field, evaluations
