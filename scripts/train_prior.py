@@ -24,6 +24,7 @@ import torch  # noqa: E402
 
 from neurep_addon.core.config import DEVICES  # noqa: E402
 from neurep_addon.core.errors import NeuRepError  # noqa: E402
+from neurep_addon.jobs.training import progress_text, training_device  # noqa: E402
 from neurep_addon.meta.shape_space import Progress, train_shape_space  # noqa: E402
 from neurep_addon.tasks.shapes import mesh_files  # noqa: E402
 
@@ -50,21 +51,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def progress_line(progress: Progress) -> str:
-    """One line of the progress bar: share of the budget, time left, step, loss, validation."""
+    """The progress bar, then the line the panel shows (``jobs.training.progress_text``) and the loss."""
     share = min(1.0, progress.seconds / progress.budget)
-    left = max(0.0, progress.budget - progress.seconds)
     bar = "#" * round(share * BAR) + "-" * (BAR - round(share * BAR))
-    validation = ("validation -" if progress.validation is None
-                  else f"validation {progress.validation:.4f} (best {progress.best:.4f})")
-    return (f"[{bar}] {share:4.0%}  {int(left // 60)}:{int(left % 60):02d} left  step {progress.step}  "
-            f"loss {progress.loss:.4f}  {validation}")
+    return f"[{bar}] {progress_text(progress)}, loss {progress.loss:.4f}"
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    device = training_device(args.device)
     cancel, terminated = threading.Event(), threading.Event()
 
     def on_term(*_) -> None:

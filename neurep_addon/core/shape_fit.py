@@ -45,7 +45,7 @@ SEARCH_STEPS = 30
 NARROW_STEPS = 40
 """Steps of the ``KEEP`` best candidates."""
 CODE_STEPS = 80
-"""Steps of the best candidate, code and pose together."""
+"""Steps of the best candidate's code, its pose fixed."""
 SEARCH_POINTS = 512
 """Observed points per step in the search and narrowing stages (the final stage takes the preset's)."""
 CODE_RATE = 0.05
@@ -234,9 +234,8 @@ def fit_code(points: np.ndarray, normals: np.ndarray, space: ShapeSpace, config:
         shapes = session.network.select(best)
         if preview is not None and len(history) < total:
             preview(*shape_mesh(shapes.select([0]), config.preview_resolution), len(history))
-    final = _stage(points, normals, config, shapes, 0, config.points_per_step, device, seed, cancel)
-    residual = float(np.abs(final.sdf(points if residual_points is None else residual_points)).mean())
-    return ShapeFit(space, final, residual, space.threshold, shapes.pose(), history, time.perf_counter() - clock)
+    residual = float(np.abs(session.sdf(points if residual_points is None else residual_points)).mean())
+    return ShapeFit(space, session, residual, space.threshold, shapes.pose(), history, time.perf_counter() - clock)
 
 
 def refine(fitted: ShapeFit, points: np.ndarray, normals: np.ndarray, config: FitConfig, device: str = "auto",

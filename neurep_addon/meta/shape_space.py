@@ -17,6 +17,7 @@ event), so a run resumes (``resume=True``) where it stopped; OUT always holds th
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 import time
@@ -31,7 +32,7 @@ from scipy.spatial import cKDTree
 
 from ..core.config import NetworkConfig, preset
 from ..core.errors import InputError, PriorError
-from ..core.io import write_json
+from ..core.io import write_atomically, write_json
 from ..core.observation import Normalization, Observation, sample_surface
 from ..core.completion import prepare
 from ..core.prior_io import save_prior
@@ -313,9 +314,9 @@ def train_shape_space(files: list[Path], out: str | Path, minutes: float, seed: 
     def save_state() -> None:
         payload = {"names": [s.name for s in samples], "base": base.state_dict(), "codes": codes.detach(),
                    "optimizer": optimizer.state_dict(), "state": state}
-        temp = checkpoint.with_name(f".{checkpoint.name}.part")
-        torch.save(payload, temp)
-        temp.replace(checkpoint)
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        write_atomically(checkpoint, buffer.getvalue())
 
     def check() -> None:
         space = space_now()
