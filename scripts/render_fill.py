@@ -57,7 +57,7 @@ def draw(axis, vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray, tit
 
 def main(out: Path) -> None:
     vertices, faces = holed_sphere()
-    config, prior = settings("default", "default")
+    config, prior = settings("default", "default", keep_open="none")  # both holes, the cap too
     result = fill_holes(vertices, faces, config, prior, device="cpu", seed=0)
     patch = trimesh.Trimesh(result.vertices, result.faces[result.added], process=False)
     samples = trimesh.sample.sample_surface(patch, 100_000, seed=0)[0]

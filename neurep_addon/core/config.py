@@ -169,6 +169,8 @@ CURVATURE_VARIATION_ENCODINGS = ("siren", "relu")
 oscillates at its feature frequencies, so its second difference at the term's step is large everywhere and
 the term flattened the field (docs/BENCHMARKS.md, "Settings measured")."""
 SYMMETRY_CHOICES = ("auto", "off", "x", "y", "z")
+KEEP_OPEN_CHOICES = ("largest", "planar", "none")
+"""Which openings Fill Holes leaves open on purpose (``holes.find_holes``)."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,16 @@ class FitConfig:
                                 "fit, where a residual adds the scan's own detail near the data; 0 keeps the "
                                 "code's shape as it is", cli=True, low=0, high=100_000)
     """``shape_fit.refine``."""
+    keep_open: str = setting("largest", "Keep Open", "fill holes: the openings left open on purpose: largest (the "
+                             "largest hole, such as a scan's border or a statue's base), planar (every planar "
+                             "cut, flat and met at an angle by the surface) or none", cli=True,
+                             choices=KEEP_OPEN_CHOICES)
+    """The default is what artists ask for (the request MeshLab closed as won't-fix): a scan's largest opening
+    is its border or the base it stood on, rarely a hole to close. A mesh with a single hole keeps it open too;
+    none closes every hole. Holes chosen by their selected vertices are filled whatever this says."""
+    max_hole_percent: float = setting(100.0, "Max Hole Percent", "fill holes: leave open the holes whose "
+                                      "bounding-box diagonal is larger than this percentage of the mesh's; 100 "
+                                      "fills every size", cli=True, low=0, low_open=True, high=100)
 
     def __post_init__(self) -> None:
         check_settings(self)

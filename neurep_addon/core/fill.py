@@ -19,7 +19,7 @@ from .completion import CompletionStats, Prepared, check_steps, prepare, start_f
 from .config import FitConfig
 from .fit import FitSession, ProgressCallback, StepInfo
 from .fit_settings import Priors
-from .holes import Field, Hole, boundary_loops, check_mesh
+from .holes import Field, Hole, boundary_of, check_mesh, find_holes
 from .holes import fill_holes as fill_holes_on_field
 from .observation import MESH_SAMPLES, sample_mesh
 
@@ -83,9 +83,10 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
     The mesh's ``samples`` surface samples, with their face normals, go through ``prepare`` and the same fit
     as ``complete``, with the curvature variation raised to at least ``FILL_CURVATURE_VARIATION``; each
     boundary loop then gets a patch on the fitted zero level set (``holes.fill_holes``).
-    Symmetry ``auto`` is not used (a note says so); an explicit axis is. ``max_hole_size`` (input units)
-    leaves open the holes whose bounding-box diagonal is larger; ``selected`` (vertex indices) fills only the
-    holes that touch them. A mesh without holes comes back without a fit.
+    Symmetry ``auto`` is not used (a note says so); an explicit axis is. The holes filled are chosen by
+    ``holes.find_holes``: ``config.keep_open`` and ``config.max_hole_percent``, ``max_hole_size`` (input units)
+    and ``selected`` (vertex indices: only the holes that touch them). A mesh with no hole to fill comes back
+    without a fit.
     Raises ``InputError`` for a mesh that is not a usable triangle mesh, ``ConfigError`` for a fit of no
     steps, ``FitCancelled`` when ``cancel`` is set.
     """
@@ -101,17 +102,22 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
         config = config.replace(weights=dataclasses.replace(config.weights,
                                                             curvature_variation=FILL_CURVATURE_VARIATION))
     vertices, faces = check_mesh(vertices, faces)
+    choice = dict(max_size=max_hole_size, selected=selected, keep_open=config.keep_open,
+                  max_percent=config.max_hole_percent if config.max_hole_percent < 100 else None)
+    to_fill = [hole for hole in find_holes(vertices, boundary_of(vertices, faces), **choice) if not hole.reason]
     prepared = prepare(sample_mesh(vertices, faces, samples, seed), config, seed)
     clock = time.perf_counter()
     session = start_fit(prepared, config, prior, device, seed, cancel)
-    history = session.run(progress=progress) if boundary_loops(faces) else []
+    history = session.run(progress=progress) if to_fill else []
     fit_seconds = time.perf_counter() - clock
     clock = time.perf_counter()
     field, evaluations = _world_field(session, prepared)
-    filled = fill_holes_on_field(vertices, faces, field, max_hole_size, selected)
+    filled = fill_holes_on_field(vertices, faces, field, **choice)
     notes += list(prepared.notes) + session.notes
     if not filled.holes:
         notes.append("the mesh has no holes (every edge has two faces); nothing was added")
+    elif not to_fill:
+        notes.append("no hole is to be filled (each stays open for the reason given); nothing was fitted")
     notes += [f"a hole of {len(hole.vertices)} edges stays open: {hole.reason}" for hole in filled.holes
               if not hole.closed]
     mesh = trimesh.Trimesh(filled.vertices, filled.faces, process=False)

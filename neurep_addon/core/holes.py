@@ -19,6 +19,12 @@ in the manner of Liepa 2003 ("Filling holes in meshes"):
 Step 1 alone is ``fill_holes_minimal_area``, the baseline the evaluation compares against. A patch that
 fails a check (an edge used three times, a crossing with the scan or itself, a triangle facing against
 the field, a projection that does not converge) is dropped and its loop stays open, with the reason.
+
+Which loops are filled at all is decided first, by ``find_holes``, on the boundary alone (no field, no
+torch: Blender's panel lists the holes with it before a run). Artists keep some openings on purpose:
+``keep_open`` "largest" leaves the largest loop open (a scan's outer border, a statue's base), "planar"
+every planar cut (``is_planar_cut``); ``max_size`` and ``max_percent`` leave open the loops larger than a
+size in mesh units or a percentage of the mesh's own size.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from .config import KEEP_OPEN_CHOICES
 from .errors import InputError
 
 Field = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -52,6 +59,15 @@ CROSSING_BLOCK = 256
 """Edges tested at once against all nearby triangles (bounds the memory of the crossing test)."""
 KEY_BASE = 1 << 31
 """A directed edge a -> b is the integer a * KEY_BASE + b (vertex indices stay below 2^31)."""
+PLANAR_FLATNESS = 0.05
+"""A planar cut's loop lies within this fraction of its size (bounding-box diagonal) of its best-fit plane."""
+PLANAR_MIN_ANGLE = 40.0
+"""...and the faces along it meet that plane at this angle (degrees) or more, on average: a cut leaves the
+surface at an angle to the cut plane (90 degrees for a statue's straight sides), while a hole in a smooth
+surface, however round, continues its neighbours (0 degrees for a hole in a flat wall; on a sphere, the
+angle a round hole spans seen from the centre). Measured on a triangulated 32 x 16 UV sphere: its cut-off
+bottom (z < -0.5) 62, its cut-off cap (z > 0.7) 51, a hole of four quads in its side 18 (flat within
+1.7%); the 5-face hole around a vertex of a level-3 icosphere 8, a hole in a flat side 0."""
 
 
 class _Rejected(Exception):
@@ -63,16 +79,38 @@ class Hole:
     """One boundary loop and what became of it.
 
     vertices: int64 [n], the loop's vertex indices in the hole's orientation (the reverse of the scan's
-    boundary edges); size: the bounding-box diagonal of those vertices, in mesh units.
+    boundary edges); size: the bounding-box diagonal of those vertices, in mesh units; share: that size as a
+    fraction of the mesh's own bounding-box diagonal; planar: whether it is a planar cut (``is_planar_cut``).
+    ``reason`` says why it stays open: set by ``find_holes`` for a hole left open on purpose, or by the
+    filling for a patch that failed a check.
     """
 
     vertices: np.ndarray
     perimeter: float
     size: float
+    share: float = 0.0
+    planar: bool = False
     closed: bool = False
     reason: str = ""
     added_faces: int = 0
     added_area: float = 0.0
+
+    def to_dict(self) -> dict:
+        """Its figures as plain values (the command line's report, Blender's result summary)."""
+        return {"edges": len(self.vertices), "perimeter": self.perimeter, "size": self.size, "share": self.share,
+                "planar": self.planar, "closed": self.closed, "reason": self.reason,
+                "added_faces": self.added_faces, "added_area": self.added_area}
+
+
+@dataclass
+class Boundary:
+    """A mesh's boundary edges (used by exactly one face), each directed as a patch must run there (against
+    its face), with the unit normal of that face: edges int64 [B, 2], normals float64 [B, 3].
+
+    ``boundary_of`` reads it from triangles; Blender's panel reads the same from a mesh's own edges."""
+
+    edges: np.ndarray
+    normals: np.ndarray
 
 
 @dataclass
@@ -106,26 +144,41 @@ class HoleFill:
 
 
 def fill_holes(vertices: np.ndarray, faces: np.ndarray, field: Field, max_size: float | None = None,
-               selected: Iterable[int] | None = None) -> HoleFill:
+               selected: Iterable[int] | None = None, keep_open: str = "none",
+               max_percent: float | None = None) -> HoleFill:
     """Close the holes of a triangle mesh with patches that lie on the zero level set of ``field``.
 
-    vertices: float [V, 3]; faces: int [F, 3]. ``max_size`` leaves open the loops whose bounding-box
-    diagonal exceeds it (mesh units); ``selected`` (vertex indices) restricts filling to the loops that
-    contain at least one of them. Raises ``InputError`` for a mesh that cannot be read as triangles.
+    vertices: float [V, 3]; faces: int [F, 3]. The loops to fill are chosen by ``find_holes`` (``max_size``,
+    ``selected``, ``keep_open``, ``max_percent``). Raises ``InputError`` for a mesh that cannot be read as
+    triangles.
     """
     return _fill(vertices, faces, lambda points, forbidden: _field_patch(points, forbidden, field),
-                 max_size, selected)
+                 dict(max_size=max_size, selected=selected, keep_open=keep_open, max_percent=max_percent))
 
 
 def fill_holes_minimal_area(vertices: np.ndarray, faces: np.ndarray, max_size: float | None = None,
-                            selected: Iterable[int] | None = None) -> HoleFill:
+                            selected: Iterable[int] | None = None, keep_open: str = "none",
+                            max_percent: float | None = None) -> HoleFill:
     """The baseline: each loop gets its minimal-area triangulation, without new vertices or a field.
 
     Same arguments, checks and result as ``fill_holes``.
     """
     return _fill(vertices, faces, lambda points, forbidden: (np.zeros((0, 3)),
                                                              _minimal_area_triangulation(points, forbidden)),
-                 max_size, selected)
+                 dict(max_size=max_size, selected=selected, keep_open=keep_open, max_percent=max_percent))
+
+
+def boundary_of(vertices: np.ndarray, faces: np.ndarray) -> Boundary:
+    """The ``Boundary`` of a triangle mesh (vertices [V, 3], faces int [F, 3])."""
+    directed = faces[:, [1, 0, 2, 1, 0, 2]].reshape(-1, 2)  # every face edge, reversed
+    low, high = directed.min(axis=1), directed.max(axis=1)
+    _, inverse, counts = np.unique(low * KEY_BASE + high, return_inverse=True, return_counts=True)
+    on_boundary = np.flatnonzero(counts[inverse.ravel()] == 1)
+    corners = np.asarray(vertices, dtype=np.float64)[faces[on_boundary // 3]]
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    lengths = np.linalg.norm(normals, axis=1, keepdims=True)
+    return Boundary(directed[on_boundary], np.divide(normals, lengths, out=np.zeros_like(normals),
+                                                     where=lengths > 0))
 
 
 def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
@@ -135,10 +188,13 @@ def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
     (the way a patch must run to be consistently oriented). A vertex met twice on one walk (two holes
     touching at a vertex, or a loop touching itself) is where the walk is cut into simple loops.
     """
-    directed = faces[:, [1, 0, 2, 1, 0, 2]].reshape(-1, 2)  # every face edge, reversed
-    undirected = np.sort(directed, axis=1)
-    _, inverse, counts = np.unique(undirected, axis=0, return_inverse=True, return_counts=True)
-    edges = directed[counts[inverse.ravel()] == 1]
+    count = int(faces.max()) + 1 if len(faces) else 0
+    return [loop for loop, _ in _walk(boundary_of(np.zeros((count, 3)), faces).edges)]
+
+
+def _walk(edges: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Directed boundary edges [B, 2] as simple loops: (vertex indices int64 [n], the index in ``edges`` of
+    the edge from each of those vertices to the next) for every loop of n >= 3 (see ``boundary_loops``)."""
     outgoing = defaultdict(list)
     for index, start in enumerate(edges[:, 0].tolist()):
         outgoing[start].append(index)
@@ -147,17 +203,18 @@ def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
     for first in range(len(edges)):
         if used[first]:
             continue
-        path, position, edge = [int(edges[first, 0])], {int(edges[first, 0]): 0}, first
+        path, path_edges, position, edge = [int(edges[first, 0])], [], {int(edges[first, 0]): 0}, first
         while True:
             used[edge] = True
+            path_edges.append(edge)
             vertex = int(edges[edge, 1])
             if vertex in position:
                 cut = position[vertex]
                 if len(path) - cut >= 3:
-                    loops.append(np.array(path[cut:], dtype=np.int64))
+                    loops.append((np.array(path[cut:], dtype=np.int64), np.array(path_edges[cut:], dtype=np.int64)))
                 for dropped in path[cut + 1:]:
                     del position[dropped]
-                path = path[:cut + 1]
+                path, path_edges = path[:cut + 1], path_edges[:cut]
             else:
                 position[vertex] = len(path)
                 path.append(vertex)
@@ -168,33 +225,87 @@ def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
     return loops
 
 
+def find_holes(vertices: np.ndarray, boundary: Boundary, keep_open: str = "none", max_size: float | None = None,
+               max_percent: float | None = None, selected: Iterable[int] | None = None) -> list[Hole]:
+    """Every boundary loop of a mesh (vertices [V, 3], its ``Boundary``) as a ``Hole``, with the ``reason``
+    set on those to leave open.
+
+    ``keep_open`` (``config.KEEP_OPEN_CHOICES``): "largest" leaves the loop of the largest size open, "planar" every planar
+    cut; ``max_size`` (mesh units) and ``max_percent`` (of the mesh's bounding-box diagonal) leave open the
+    loops larger than that; ``selected`` (vertex indices) fills only the loops that contain one of them,
+    whatever ``keep_open`` says (an artist who picks a hole wants it closed). Raises ``InputError`` for a
+    selected vertex that does not exist.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    if keep_open not in KEEP_OPEN_CHOICES:
+        raise ValueError(f"keep_open must be one of {', '.join(KEEP_OPEN_CHOICES)}, got {keep_open!r}")
+    wanted = None if selected is None else _checked_selection(selected, len(vertices))
+    diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0))) if len(vertices) else 0.0
+    holes = []
+    for loop, edges in _walk(boundary.edges):
+        points = vertices[loop]
+        lengths = np.linalg.norm(points - np.roll(points, -1, axis=0), axis=1)
+        size = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+        flatness, angle = planarity(points, boundary.normals[edges], lengths)
+        hole = Hole(loop, float(lengths.sum()), size, size / diagonal if diagonal > 0 else 0.0,
+                    bool(flatness <= PLANAR_FLATNESS and angle >= PLANAR_MIN_ANGLE))
+        if hole.planar:
+            hole.reason = (f"a planar cut (flat within {flatness:.1%} of its size; the surface meets it at "
+                           f"{angle:.0f} degrees)")
+        holes.append(hole)
+    largest = max(holes, key=lambda hole: (hole.size, hole.perimeter), default=None)
+    for hole in holes:
+        if wanted is not None:
+            hole.reason = "" if wanted.intersection(hole.vertices.tolist()) else "not selected"
+        elif keep_open == "largest":
+            hole.reason = "the largest opening" if hole is largest else ""
+        elif keep_open == "none" or not hole.planar:
+            hole.reason = ""
+        if hole.reason:
+            continue
+        if max_size is not None and hole.size > max_size:
+            hole.reason = f"larger than max size ({hole.size:.4g} > {max_size:.4g})"
+        elif max_percent is not None and 100 * hole.share > max_percent:
+            hole.reason = (f"larger than max percent ({100 * hole.share:.3g}% > {max_percent:.3g}% of the "
+                           "mesh's size)")
+    return holes
+
+
+def planarity(points: np.ndarray, normals: np.ndarray, lengths: np.ndarray) -> tuple[float, float]:
+    """How planar a loop is: (the largest distance of its points [n, 3] from their best-fit plane, as a
+    fraction of the loop's bounding-box diagonal; the mean angle in degrees, weighted by the edge ``lengths``
+    [n], at which the faces along it (unit ``normals`` [n]) meet that plane). A planar cut is flat (small
+    first figure) and met steeply (large second one): ``PLANAR_FLATNESS``, ``PLANAR_MIN_ANGLE``."""
+    size = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+    centred = points - points.mean(axis=0)
+    plane = np.linalg.svd(centred, full_matrices=False)[2][-1]
+    flatness = float(np.abs(centred @ plane).max()) / size if size > 0 else 0.0
+    weights = lengths / lengths.sum() if lengths.sum() > 0 else np.full(len(lengths), 1.0 / len(lengths))
+    cosine = float(np.clip(np.abs(normals @ plane) @ weights, 0.0, 1.0))
+    return flatness, float(np.degrees(np.arccos(cosine)))
+
+
 def _fill(vertices: np.ndarray, faces: np.ndarray,
           make_patch: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
-          max_size: float | None, selected: Iterable[int] | None) -> HoleFill:
-    """Shared driver: find the loops, decide which to fill, patch them one by one, check each patch.
+          choice: dict) -> HoleFill:
+    """Shared driver: find the loops, decide which to fill (``find_holes`` with ``choice``), patch them one by
+    one, check each patch.
 
     make_patch(loop points [n, 3], forbidden chords bool [n, n]) returns new points [K, 3] and faces
     [P, 3] indexing the loop (0..n-1) and then the new points (n..n+K-1).
     """
     vertices, faces = check_mesh(vertices, faces)
-    wanted = None if selected is None else _checked_selection(selected, len(vertices))
+    holes = find_holes(vertices, boundary_of(vertices, faces), **choice)
     all_points, all_faces = [vertices], [faces]
     vertex_count = len(vertices)
     edge_keys = _edge_keys(faces)
     directed = set(edge_keys.tolist())
-    holes = []
-    for loop in boundary_loops(faces):
+    for hole in holes:
+        if hole.reason:
+            continue
+        loop = hole.vertices
         points = vertices[loop]
         lengths = np.linalg.norm(points - np.roll(points, -1, axis=0), axis=1)
-        size = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
-        hole = Hole(loop, float(lengths.sum()), size)
-        holes.append(hole)
-        if max_size is not None and size > max_size:
-            hole.reason = f"larger than max size ({size:.4g} > {max_size:.4g})"
-            continue
-        if wanted is not None and not wanted.intersection(loop.tolist()):
-            hole.reason = "not selected"
-            continue
         try:
             new_points, local_faces = make_patch(points, _existing_chords(loop, edge_keys))
             index = np.concatenate([loop, vertex_count + np.arange(len(new_points))])

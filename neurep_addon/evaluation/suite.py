@@ -450,7 +450,7 @@ def run_fill_method(name: str, case: FillCase, seed: int = 0, **overrides) -> di
         vertices, faces, invented = result.vertices, result.faces, result.faces[result.input_faces:]
         holes = (result.holes_closed, result.holes_left_open)
     elif name in FILL_METHODS:
-        config, prior = settings("default", "default", **overrides)
+        config, prior = settings("default", "default", **{"keep_open": "none", **overrides})  # every hole
         if name == "neurep-fill":
             result = fill_holes(case.vertices, case.faces, config, prior, device="cpu", seed=seed)
             vertices, faces, invented = result.vertices, result.faces, result.faces[result.input_faces:]

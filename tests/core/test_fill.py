@@ -9,6 +9,7 @@ import trimesh
 from neurep_addon.core.errors import ConfigError, FitCancelled, InputError
 from neurep_addon.core.fit_settings import settings
 from neurep_addon.core.fill import AUTO_SYMMETRY_NOT_USED, fill_holes
+from neurep_addon.core.holes import boundary_loops
 from tests import helpers
 
 FITTED_BOUND = 0.05
@@ -31,7 +32,7 @@ OFFSET, SCALE = np.array([1e5, -2e5, 50.0]), 1e-3
 @pytest.fixture(scope="module")
 def filled(holed_icosphere):
     vertices, faces = holed_icosphere
-    config, prior = settings("default", "default")
+    config, prior = settings("default", "default", keep_open="none")
     return fill_holes(vertices * SCALE + OFFSET, faces, config, prior, device="cpu", seed=0)
 
 
@@ -60,7 +61,7 @@ def test_patches_lie_near_the_sphere_and_cover_the_missing_area(filled):
 
 def test_holes_larger_than_the_max_size_stay_open_with_the_reason(holed_icosphere):
     vertices, faces = holed_icosphere
-    config, prior = settings("fast", "none", steps=2, points_per_step=256)
+    config, prior = settings("fast", "none", steps=2, points_per_step=256, keep_open="none")
     result = fill_holes(vertices, faces, config, prior, device="cpu", max_hole_size=1.0)
     # Bounding-box diagonals: the side window 1.37, the top cap 2.0.
     assert sorted(round(hole.size, 2) for hole in result.holes) == [1.37, 2.0]
@@ -100,3 +101,21 @@ def test_bad_meshes_and_settings_are_refused_before_the_fit(holed_icosphere):
     cancel.set()
     with pytest.raises(FitCancelled):
         fill_holes(vertices, faces, config, device="cpu", cancel=cancel)
+
+
+def test_by_default_the_largest_hole_stays_open_and_a_mesh_with_nothing_to_fill_is_not_fitted(holed_icosphere):
+    vertices, faces = holed_icosphere
+    config, prior = settings("fast", "none", steps=3, points_per_step=256)
+    assert config.keep_open == "largest" and config.max_hole_percent == 100
+    result = fill_holes(vertices, faces, config, prior, device="cpu")
+    by_size = sorted(result.holes, key=lambda hole: hole.size)
+    assert [hole.reason for hole in by_size][1] == "the largest opening" and by_size[1].size == pytest.approx(2.0, abs=0.01)
+    assert result.stats.steps == 3 and len(boundary_loops(result.faces)) == 2 - result.stats.holes_closed >= 1
+    assert f"a hole of {len(by_size[1].vertices)} edges stays open: the largest opening" in result.notes
+    # 1.37 / 2.0 of the mesh's diagonal (2 * sqrt(3)): the window is 40%, the cap 58%
+    assert [round(100 * hole.share) for hole in by_size] == [40, 58]
+    window_only = fill_holes(vertices, faces, config.replace(max_hole_percent=30.0), prior, device="cpu")
+    window = min(window_only.holes, key=lambda hole: hole.size)
+    assert window.reason == "larger than max percent (39.6% > 30% of the mesh's size)"
+    assert window_only.stats.steps == 0 and len(window_only.faces) == len(faces)
+    assert any("nothing was fitted" in note for note in window_only.notes)

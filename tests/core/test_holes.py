@@ -3,7 +3,8 @@ import pytest
 import trimesh
 
 from neurep_addon.core.errors import InputError
-from neurep_addon.core.holes import HoleFill, boundary_loops, fill_holes, fill_holes_minimal_area
+from neurep_addon.core.holes import (HoleFill, boundary_loops, boundary_of, fill_holes, fill_holes_minimal_area,
+                                     find_holes, planarity)
 from tests.helpers import holed_icosphere
 
 
@@ -202,3 +203,61 @@ def test_a_field_facing_the_wrong_way_somewhere_leaves_the_loop_open(holed_spher
 def test_unusable_meshes_are_rejected_with_a_reason(vertices, faces, message):
     with pytest.raises(InputError, match=message):
         fill_holes(vertices, faces, sphere_field)
+
+
+def based_sphere_with_a_side_hole():
+    """A level-3 icosphere cut flat below z = -0.5 (a statue's base) with a small hole in its side (the six
+    faces around the vertex nearest (1, 0, 0))."""
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    centre = sphere.triangles_center
+    side = int(np.argmin(np.linalg.norm(sphere.vertices - [1.0, 0.0, 0.0], axis=1)))
+    return cut(sphere, (centre[:, 2] < -0.5) | (np.asarray(sphere.faces) == side).any(axis=1))
+
+
+def test_holes_are_classified_by_size_share_and_planarity():
+    vertices, faces = based_sphere_with_a_side_hole()
+    base, side = sorted(find_holes(vertices, boundary_of(vertices, faces), keep_open="planar"),
+                        key=lambda hole: -hole.size)
+    assert base.planar and not side.planar
+    assert base.reason.startswith("a planar cut (flat within") and "meets it at" in base.reason
+    assert len(side.vertices) == 6 and side.share < 0.15 < base.share < 1
+    assert base.share == pytest.approx(base.size / np.linalg.norm(np.ptp(vertices, axis=0)))
+    flatness, angle = planarity(vertices[base.vertices], np.tile([0.0, 0.0, 1.0], (len(base.vertices), 1)),
+                                np.ones(len(base.vertices)))
+    assert angle == pytest.approx(0.0, abs=1e-6) and flatness < 0.05  # faces lying in the plane: a hole in a wall
+
+
+@pytest.mark.parametrize("keep_open, open_reasons", [
+    ("none", []),
+    ("largest", ["the largest opening"]),
+    ("planar", ["a planar cut"]),
+])
+def test_keep_open_leaves_the_base_open_and_closes_the_small_hole(keep_open, open_reasons):
+    vertices, faces = based_sphere_with_a_side_hole()
+    fill = fill_holes(vertices, faces, sphere_field, keep_open=keep_open)
+    assert [hole.reason.split(" (")[0] for hole in fill.holes if not hole.closed] == open_reasons
+    assert fill.holes_closed == 2 - len(open_reasons)
+    assert len(boundary_loops(fill.faces)) == len(open_reasons)  # measured on the output mesh
+
+
+def test_a_size_limit_and_a_selection_decide_before_keep_open():
+    vertices, faces = based_sphere_with_a_side_hole()
+    holes = find_holes(vertices, boundary_of(vertices, faces), keep_open="largest", max_percent=10.0)
+    base, side = sorted(holes, key=lambda hole: -hole.size)
+    assert base.reason == "the largest opening" and side.reason.startswith("larger than max percent (")
+    picked = find_holes(vertices, boundary_of(vertices, faces), keep_open="largest",
+                        selected=base.vertices[:1])
+    assert {hole.reason for hole in picked} == {"", "not selected"}
+    assert next(hole for hole in picked if not hole.reason).size == base.size  # picked: filled anyway
+    with pytest.raises(ValueError, match="keep_open must be one of"):
+        find_holes(vertices, boundary_of(vertices, faces), keep_open="all")
+
+
+def test_the_boundary_normals_are_the_faces_along_it():
+    vertices, faces = based_sphere_with_a_side_hole()
+    boundary = boundary_of(vertices, faces)
+    assert len(boundary.edges) == sum(len(loop) for loop in boundary_loops(faces))
+    assert np.allclose(np.linalg.norm(boundary.normals, axis=1), 1.0)
+    # every face here faces outwards, so its normal points away from the centre
+    midpoints = vertices[boundary.edges].mean(axis=1)
+    assert (np.einsum("ij,ij->i", boundary.normals, midpoints) > 0).all()
