@@ -1,7 +1,8 @@
 """Complete partial scans into closed meshes, or fill a mesh's holes only, from the command line.
 
     python scripts/complete.py INPUT [INPUT ...] -o OUTPUT [options]
-    python scripts/complete.py --mode fill-holes MESH [MESH ...] -o OUTPUT [--max-hole-size SIZE] [options]
+    python scripts/complete.py --mode fill-holes MESH [MESH ...] -o OUTPUT [--keep-open {largest,planar,none}]
+        [--max-hole-size SIZE] [--max-hole-percent PERCENT] [options]
     blender -b -P scripts/complete.py -- INPUT [INPUT ...] -o OUTPUT [options]
     blender -b -P scripts/complete.py -- --blend FILE.blend --object NAME --save OUT.blend [options]
 
@@ -30,8 +31,8 @@ from neurep_addon.setup.dependencies import require_for_script  # noqa: E402  (n
 
 require_for_script()
 
-from neurep_addon.core.config import (SETTINGS, FitConfig, NetworkConfig, check_seed, flag,  # noqa: E402
-                                      settings_of)
+from neurep_addon.core.config import (PRESETS, SETTINGS, FitConfig, NetworkConfig, check_seed,  # noqa: E402
+                                      flag, settings_of)
 from neurep_addon.core.errors import ConfigError, InputError, NeuRepError, OutputError  # noqa: E402
 from neurep_addon.core.fit import resolve_device  # noqa: E402
 from neurep_addon.core.io import (MESH_SUFFIXES, READ_SUFFIXES, WRITE_SUFFIXES, check_writable,  # noqa: E402
@@ -49,6 +50,10 @@ FIT_OPTIONS = {name: default for config, default in ((FitConfig, "the preset's")
                                                       (NetworkConfig, "the prior's, or the preset's"))
                for name, declared in settings_of(config).items() if declared.cli}
 """The config fields on the command line (those with ``Setting.cli``), each with what it defaults to."""
+
+
+FILL_ONLY = ("max_hole_size", "keep_open", "max_hole_percent")
+"""The settings only ``--mode fill-holes`` reads."""
 
 
 def add_setting(parser, name: str, more_help: str = "", **options) -> None:
@@ -73,6 +78,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     defaults = {field.name: field.default for config in (FitConfig, NetworkConfig)
                 for field in dataclasses.fields(config)}
     for name, default in FIT_OPTIONS.items():
+        if name in FitConfig.__dataclass_fields__ and len({getattr(c, name) for c in PRESETS.values()}) == 1:
+            default = getattr(PRESETS["default"], name)  # no preset changes it
         add_setting(parser, name, f" (default: {default})", type=type(defaults[name]))
     parser.add_argument("--keep-small-parts", action="store_true",
                         help="keep small floating components instead of dropping them")
@@ -88,8 +95,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.mode = Mode(args.mode)
 
-    if args.max_hole_size is not None and args.mode is not Mode.FILL_HOLES:
-        parser.error("--max-hole-size applies to --mode fill-holes")
+    for name in FILL_ONLY:
+        if getattr(args, name) is not None and args.mode is not Mode.FILL_HOLES:
+            parser.error(f"{flag(name)} applies to --mode fill-holes")
     if args.blend:
         if args.mode is Mode.FILL_HOLES:
             parser.error("--mode fill-holes reads mesh files; inside a .blend file only --mode complete runs")

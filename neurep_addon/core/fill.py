@@ -117,9 +117,7 @@ def fill_holes(vertices: np.ndarray, faces: np.ndarray, config: FitConfig, prior
     if not filled.holes:
         notes.append("the mesh has no holes (every edge has two faces); nothing was added")
     elif not to_fill:
-        notes.append("no hole is to be filled (each stays open for the reason given); nothing was fitted")
-    notes += [f"a hole of {len(hole.vertices)} edges stays open: {hole.reason}" for hole in filled.holes
-              if not hole.closed]
+        notes.append("every hole stays open (see why in the list of holes); nothing was fitted")
     mesh = trimesh.Trimesh(filled.vertices, filled.faces, process=False)
     stats = FillStats(
         points=len(prepared.observation.points), normals=prepared.normals_source, steps=session.steps_done,

@@ -120,10 +120,8 @@ class FillFile(Fitting):
                            **self.settings()).run(progress, None, cancel)
         clock = time.perf_counter()
         write_filled_mesh(self.destination, mesh, result.vertices, result.faces)
-        holes = [{"edges": len(hole.vertices), "perimeter": hole.perimeter, "size": hole.size, "closed": hole.closed,
-                  "reason": hole.reason, "added_faces": hole.added_faces, "added_area": hole.added_area}
-                 for hole in result.holes]
-        return dict(notes=list(result.notes), holes=holes, **_timed(result, read_seconds, clock))
+        return dict(notes=list(result.notes), holes=[hole.to_dict() for hole in result.holes],
+                    **_timed(result, read_seconds, clock))
 
 
 def _timed(result, read_seconds: float, write_clock: float) -> dict:

@@ -1,8 +1,8 @@
 """How a result is said, in the terminal, in Blender's reports and in the panel: one wording for each figure.
 
 Every function takes the figures of one result as a dict: ``core`` stats (``CompletionStats.to_dict``, and
-for a fill ``holes_closed``, ``holes_left_open``, ``added_faces``, ``added_area``), optionally
-``invented_faces`` and ``notes``; ``symmetry`` takes the mirror plane read from them once (``PlaneUsed``).
+for a fill ``holes_closed``, ``holes_left_open``, ``added_faces``, ``added_area`` and ``holes``, each hole's
+``Hole.to_dict``), optionally ``invented_faces`` and ``notes``; ``symmetry`` takes the mirror plane read from them once (``PlaneUsed``).
 Blender's menus and reports also word the devices and the core's errors
 here (``device_items``, ``user_message``).
 """
@@ -33,6 +33,37 @@ def holes(stats: dict) -> str:
     """A fill's holes closed, left open and the area added."""
     return (f"{stats['holes_closed']} hole(s) closed, {stats['holes_left_open']} left open, "
             f"{stats['added_faces']:,} faces added ({stats['added_area']:.4g} square units)")
+
+
+HOLES_LISTED = 10
+"""Holes listed one by one, largest first; the rest are counted."""
+
+
+def hole_size(hole: dict) -> str:
+    """A hole's size: its edges, its bounding-box diagonal in the mesh's units and as a share of the mesh's."""
+    return f"{hole['edges']} edges, {hole['size']:.3g} across ({100 * hole['share']:.0f}% of the mesh)"
+
+
+def hole_fate(hole: dict, planned: bool = False) -> str:
+    """What became of a hole (``planned``: what a run will do with it, for the list before the run)."""
+    if hole["reason"]:
+        return f"{'stays' if planned else 'left'} open: {hole['reason']}"
+    if planned:
+        return "to fill"
+    return f"closed ({hole['added_faces']:,} faces)"
+
+
+def hole_lines(holes: list[dict], planned: bool = False) -> list[str]:
+    """The holes of a fill (``Hole.to_dict``), largest first, each with its fate; past ``HOLES_LISTED``, a count."""
+    ordered = sorted(holes, key=lambda hole: -hole["size"])
+    lines = [f"hole {index + 1} of {len(ordered)}: {hole_size(hole)}: {hole_fate(hole, planned)}"
+             for index, hole in enumerate(ordered[:HOLES_LISTED])]
+    rest = ordered[HOLES_LISTED:]
+    if rest:
+        open_count = sum(bool(hole["reason"]) for hole in rest)
+        lines.append(f"and {len(rest)} smaller: {len(rest) - open_count} {'to fill' if planned else 'closed'}, "
+                     f"{open_count} {'staying' if planned else 'left'} open")
+    return lines
 
 
 def invented(count: int) -> str:
@@ -87,9 +118,10 @@ def result_line(stats: dict) -> str:
 
 
 def remarks(stats: dict) -> list[str]:
-    """What is said after the result line: the mirror plane used, then the notes."""
+    """What is said after the result line: the mirror plane used, a fill's holes, then the notes."""
     plane = PlaneUsed.of(stats)
-    return ([f"used a {symmetry(plane)}"] if plane else []) + list(stats.get("notes", ()))
+    return (([f"used a {symmetry(plane)}"] if plane else []) + hole_lines(stats.get("holes", ()))
+            + list(stats.get("notes", ())))
 
 
 DEVICE_MENU = {"auto": ("Auto", "CUDA, then Apple MPS, then the CPU"), "cpu": ("CPU", "The processor"),

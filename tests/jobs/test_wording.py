@@ -93,3 +93,17 @@ def test_the_mirror_plane_is_read_from_the_figures_once_and_worded():
                                        "and 1 plane across it")
     assert wording.remarks({**stats, "notes": ["a note"]}) == [f"used a {wording.symmetry(plane)}", "a note"]
     assert wording.PlaneUsed.of({"symmetry": None}) is None and wording.remarks({"notes": []}) == []
+
+
+def test_each_hole_is_worded_largest_first_with_its_fate_and_the_rest_counted():
+    def hole(size, reason="", added=0):
+        return {"edges": 8, "size": size, "share": size / 4, "reason": reason, "added_faces": added}
+    holes = [hole(0.5, added=12), hole(2.0, "the largest opening")] + [hole(0.01 * i, added=3) for i in range(1, 11)]
+    lines = wording.hole_lines(holes)
+    assert lines[0] == "hole 1 of 12: 8 edges, 2 across (50% of the mesh): left open: the largest opening"
+    assert lines[1] == "hole 2 of 12: 8 edges, 0.5 across (12% of the mesh): closed (12 faces)"
+    assert len(lines) == wording.HOLES_LISTED + 1 and lines[-1] == "and 2 smaller: 2 closed, 0 left open"
+    planned = wording.hole_lines(holes[:2], planned=True)
+    assert planned == ["hole 1 of 2: 8 edges, 2 across (50% of the mesh): stays open: the largest opening",
+                       "hole 2 of 2: 8 edges, 0.5 across (12% of the mesh): to fill"]
+    assert wording.remarks({"holes": holes[:1], "notes": ["n"]}) == [wording.hole_lines(holes[:1])[0], "n"]

@@ -83,6 +83,12 @@ def test_ply_keeps_every_vertex_face_and_property_and_marks_the_patches(tmp_path
     assert record["holes_closed"] >= 1 and record["holes_closed"] + record["holes_left_open"] == len(record["holes"]) == 2
     assert (f"{record['holes_closed']} hole(s) closed, {record['holes_left_open']} left open, "
             f"{record['added_faces']:,} faces added") in out
+    # by default the largest hole, the top cap, stays open, and each hole is listed with its fate
+    cap = max(record["holes"], key=lambda hole: hole["size"])
+    assert not cap["closed"] and cap["reason"] == "the largest opening"
+    assert re.search(r"note: hole 1 of 2: 32 edges, 2 across \(58% of the mesh\): left open: the largest opening", out)
+    assert re.search(r"note: hole 2 of 2: 30 edges, 1\.4 across \(40% of the mesh\): (closed \([\d,]+ faces\)|left open)",
+                     out)
 
 
 def test_obj_keeps_its_text_and_puts_the_patches_in_their_own_group(tmp_path, holed, capsys):
@@ -102,10 +108,10 @@ def test_obj_keeps_its_text_and_puts_the_patches_in_their_own_group(tmp_path, ho
 def test_max_hole_size_leaves_the_big_hole_open_and_says_so(tmp_path, holed, capsys):
     vertices, faces = holed
     source = coloured_ply(tmp_path / "scan.ply", vertices, faces)
-    code, out, _ = run([source, "-o", tmp_path / "filled.ply", "--max-hole-size", "1.7",
+    code, out, _ = run([source, "-o", tmp_path / "filled.ply", "--max-hole-size", "1.7", "--keep-open", "none",
                         "--report", tmp_path / "r.json", *TINY], capsys)
     assert code == 0
-    assert re.search(r"a hole of 32 edges stays open: larger than max size \([\d.]+ > 1\.7\)", out)
+    assert re.search(r"hole 1 of 2: 32 edges, .*: left open: larger than max size \([\d.]+ > 1\.7\)", out)
     assert re.search(r"\d hole\(s\) closed, [12] left open", out)
     holes = json.loads((tmp_path / "r.json").read_text())[0]["holes"]
     big = max(holes, key=lambda hole: hole["size"])
@@ -127,6 +133,9 @@ def test_points_are_refused_with_a_pointer_to_complete(tmp_path, holed, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--max-hole-size", "0"], "--max-hole-size must be a positive size"),
     (["--mode", "complete", "--max-hole-size", "1"], "--max-hole-size applies to --mode fill-holes"),
+    (["--mode", "complete", "--keep-open", "none"], "--keep-open applies to --mode fill-holes"),
+    (["--keep-open", "all"], "invalid choice: 'all'"),
+    (["--max-hole-percent", "0"], "--max-hole-percent must be in (0, 100], got 0.0"),
 ])
 def test_bad_hole_options_exit_2(tmp_path, holed, capsys, argv, message):
     source = coloured_ply(tmp_path / "scan.ply", *holed)
