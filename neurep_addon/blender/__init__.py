@@ -7,6 +7,7 @@
     operators     Complete, Complete Files, Cancel, Install PyTorch, Cancel Install, Train Prior, Remove Prior
     priors        the user's priors: trained from a collection in the worker process, listed in the Prior menu
     props         settings;  ui  sidebar panel;  prefs  preferences
+    hole_list     the holes Fill Holes will find, listed in the panel before a run
     batch         complete objects inside a .blend file (scripts/complete.py --blend)
 
 A fit runs in a process of its own through ``jobs.job``; PyTorch is found and installed by ``setup``.
@@ -20,16 +21,22 @@ def _classes():
     return props.CLASSES + prefs.CLASSES + operators.CLASSES + ui.CLASSES
 
 
+def _handlers() -> list:
+    from . import hole_list, run
+
+    return [*run.HANDLERS.items(), *hole_list.HANDLERS.items()]
+
+
 def register() -> None:
     import bpy
 
-    from . import props, run, ui
+    from . import props, ui
 
     for cls in _classes():
         bpy.utils.register_class(cls)
     props.register_properties()
     ui.register_menus()
-    for name, handler in run.HANDLERS.items():
+    for name, handler in _handlers():
         getattr(bpy.app.handlers, name).append(handler)
 
 
@@ -44,7 +51,7 @@ def unregister() -> None:
     priors.stop_training()
     job.end_idle_worker()
     install.stop()
-    for name, handler in run.HANDLERS.items():
+    for name, handler in _handlers():
         if handler in getattr(bpy.app.handlers, name):
             getattr(bpy.app.handlers, name).remove(handler)
     ui.unregister_menus()

@@ -150,10 +150,10 @@ def place_filled(request: FillRequest, filling):
 
 
 def fill_summary(result_object, filling) -> dict:
-    """The hole filling's figures (core stats with holes closed, left open and added area), the reasons
-    holes stayed open, notes and the object's name."""
+    """The hole filling's figures (core stats with holes closed, left open and added area), each hole
+    (``Hole.to_dict``: its size and what became of it), notes and the object's name."""
     return {**filling.stats.to_dict(), "mode": Mode.FILL_HOLES.value, "object": result_object.name,
-            "open_holes": [hole.reason for hole in filling.holes if not hole.closed],
+            "holes": [hole.to_dict() for hole in filling.holes],
             "invented_faces": int(filling.stats.added_faces), "notes": list(filling.notes)}
 
 

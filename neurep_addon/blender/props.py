@@ -6,7 +6,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from ..core.config import PRESETS, SETTINGS, SYMMETRY_CHOICES
+from ..core.config import KEEP_OPEN_CHOICES, PRESETS, SETTINGS, SYMMETRY_CHOICES
 from ..jobs.kinds import Mode
 from ..jobs.wording import device_items
 from . import priors
@@ -14,8 +14,8 @@ from . import priors
 
 SKIP_SAVE = {"SKIP_SAVE"}
 SETTING_NAMES = ("mode", "preset", "prior", "prior_path", "encoding", "steps", "resolution", "device", "seed",
-                 "symmetry", "merge_selected", "mark_invented", "invented_spacing", "max_hole_size",
-                 "only_selected_holes")
+                 "symmetry", "merge_selected", "mark_invented", "invented_spacing", "keep_open", "max_hole_size",
+                 "max_hole_percent", "only_selected_holes")
 SYMMETRY_WORDS = {"off": ("Off", "No mirror symmetry"),
                   "auto": ("Auto", "Detect a mirror plane in the scan; used only when the scan supports it "
                                    "(not by Fill Holes)")}
@@ -23,6 +23,13 @@ SYMMETRY_ITEMS = [(choice.upper(), *SYMMETRY_WORDS.get(choice, (
     choice.upper(), f"Mirror across the plane normal to {choice.upper()} through the scan's bounding-box centre "
                     "(world axes for Complete, the object's own axes for Fill Holes)"))) for choice in SYMMETRY_CHOICES]
 """The panel's Symmetry choices; the lower-cased key is ``FitConfig.symmetry``."""
+KEEP_OPEN_WORDS = {"largest": ("Largest", "Leave the largest hole open (a scan's border, a statue's base); a mesh "
+                                          "with one hole keeps it"),
+                   "planar": ("Planar Cuts", "Leave open every planar cut: a flat opening the surface meets at an "
+                                             "angle, as a cut plane leaves it"),
+                   "none": ("None", "Close every hole")}
+KEEP_OPEN_ITEMS = [(choice.upper(), *KEEP_OPEN_WORDS[choice]) for choice in KEEP_OPEN_CHOICES]
+"""The panel's Keep Open choices; the lower-cased key is ``FitConfig.keep_open``."""
 BLENDER_INT_MAX = 2**31 - 1
 """Blender's integer properties are 32-bit."""
 PRESET_VALUE = " (0 = the preset's)"
@@ -91,9 +98,18 @@ class FitSettings:
     max_hole_size: FloatProperty(
         name=label("max_hole_size"), options=SKIP_SAVE, default=0.0, min=0.0, soft_max=100.0, subtype="DISTANCE",
         description=tooltip("max_hole_size", " (the object's own, local, units; 0 = no limit)"))
+    keep_open: EnumProperty(
+        name=label("keep_open"), options=SKIP_SAVE, default=PRESETS["default"].keep_open.upper(),
+        items=KEEP_OPEN_ITEMS,
+        description=tooltip("keep_open"))
+    max_hole_percent: FloatProperty(
+        name=label("max_hole_percent"), options=SKIP_SAVE, default=PRESETS["default"].max_hole_percent,
+        min=SETTINGS["max_hole_percent"].low, max=SETTINGS["max_hole_percent"].high, soft_min=1.0,
+        subtype="PERCENTAGE", precision=1, description=tooltip("max_hole_percent"))
     only_selected_holes: BoolProperty(
         name="Only Selected Holes", options=SKIP_SAVE, default=False,
-        description="Fill Holes: close only the holes that touch a vertex selected in Edit Mode")
+        description="Fill Holes: close only the holes that touch a vertex selected in Edit Mode, whatever Keep "
+                    "Open says")
     merge_selected: BoolProperty(
         name="Merge Selected into One Fit", options=SKIP_SAVE, default=False,
         description="Fit all selected objects together (several scan passes of one object) into one result; "
@@ -119,7 +135,8 @@ class FitSettings:
         return settings(self.preset, self.prior_spec(),
                         encoding=None if self.encoding == "PRESET" else self.encoding,
                         steps=self.steps or None, resolution=self.resolution or None,
-                        symmetry=self.symmetry.lower())
+                        symmetry=self.symmetry.lower(), keep_open=self.keep_open.lower(),
+                        max_hole_percent=self.max_hole_percent)
 
     def prior_spec(self) -> str | list[str]:
         """What ``fit_settings.settings`` reads: "default", "none", or a list of one file (taken whole: its name

@@ -20,6 +20,7 @@ from mathutils import Matrix
 from ..core import placement
 from ..core.config import DATA_HALF_EXTENT
 from ..core.errors import InputError
+from ..core.holes import Boundary
 from ..core.observation import MESH_SAMPLES, Observation, merge, sample_mesh
 
 SUPPORTED_TYPES = {"MESH", "POINTCLOUD"}
@@ -552,6 +553,25 @@ def hole_filling_input(ob, depsgraph) -> tuple[np.ndarray, np.ndarray, np.ndarra
         if evaluated is not None:
             evaluated.to_mesh_clear()
     return vertices, triangles.reshape(-1, 3).astype(np.int64), selected
+
+
+def hole_boundary(mesh) -> Boundary:
+    """The boundary of ``mesh`` in its own space (``core.holes.Boundary``), from its edges and polygons: each
+    edge used by one polygon, directed against it, with that polygon's normal. Its loops are those the fill
+    finds on the triangles of ``hole_filling_input`` (triangulating adds no boundary edge), at the cost of a
+    few array reads, so the panel can list them before a run."""
+    loop_count, polygon_count = len(mesh.loops), len(mesh.polygons)
+    corner_vertices = read_array(mesh.loops, "vertex_index", loop_count, np.int32)
+    corner_edges = read_array(mesh.loops, "edge_index", loop_count, np.int32)
+    starts = read_array(mesh.polygons, "loop_start", polygon_count, np.int32)
+    totals = read_array(mesh.polygons, "loop_total", polygon_count, np.int32)
+    alone = np.flatnonzero(np.bincount(corner_edges, minlength=len(mesh.edges))[corner_edges] == 1)
+    following = np.arange(1, loop_count + 1)
+    following[starts + totals - 1] = starts  # the last corner of a polygon is followed by its first
+    polygon_of = np.repeat(np.arange(polygon_count), totals)
+    normals = read_array(mesh.polygons, "normal", polygon_count, np.float32, 3)[polygon_of[alone]]
+    edges = np.stack([corner_vertices[following[alone]], corner_vertices[alone]], axis=1)
+    return Boundary(edges.astype(np.int64), normals.astype(np.float64))
 
 
 def copy_source_mesh(ob, depsgraph, name: str):

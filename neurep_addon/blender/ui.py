@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import bpy
 
-from . import priors, run, scene_io
+from . import hole_list, priors, run, scene_io
 from .prefs import draw_dependency_status
 from ..core.config import DEFAULT_PRIOR_PATH
 from ..jobs import wording
@@ -41,13 +41,16 @@ class NEUREP_PT_complete(bpy.types.Panel):
         for name in ("encoding", "steps", "resolution", "device", "seed", "symmetry"):
             column.prop(settings, name)
         if filling:
-            column.prop(settings, "max_hole_size")
-            column.prop(settings, "only_selected_holes")
+            for name in ("keep_open", "max_hole_size", "max_hole_percent", "only_selected_holes"):
+                column.prop(settings, name)
         else:
             column.prop(settings, "merge_selected")
         column.prop(settings, "mark_invented")
         if settings.mark_invented and not filling:
             column.prop(settings, "invented_spacing")
+
+        if filling:
+            draw_found_holes(layout, context, settings)
 
         live = run.active_completion()
         if live is None:
@@ -78,6 +81,37 @@ def draw_selection(layout, objects) -> None:
         box.label(text="Normals: from faces" if summary.has_face_normals else "Normals: none (estimated)")
     if summary.ignored:
         box.label(text=f"Ignored (not mesh/point cloud): {', '.join(summary.ignored)}", icon="ERROR")
+
+
+LISTED_OBJECTS = 3
+"""Selected meshes whose holes the panel lists before a run (the others are counted)."""
+
+
+def draw_found_holes(layout, context, settings) -> None:
+    """Before a run: each selected mesh's holes, their sizes and what Fill Holes will do with each."""
+    meshes = sorted((ob for ob in context.selected_objects if ob.type == "MESH"), key=lambda ob: ob.name)
+    if not meshes:
+        return
+    box = layout.box()
+    depsgraph = context.evaluated_depsgraph_get()
+    for ob in meshes[:LISTED_OBJECTS]:
+        holes = hole_list.holes_of(ob, depsgraph, settings)
+        if holes is None:
+            box.label(text=f"{ob.name}: holes are listed in Object Mode", icon="INFO")
+            continue
+        box.label(text=found_line(ob.name, holes), icon="MOD_TRIANGULATE" if holes else "CHECKMARK")
+        column = box.column(align=True)
+        for line in wording.hole_lines(holes, planned=True):
+            column.label(text=line)
+    if len(meshes) > LISTED_OBJECTS:
+        box.label(text=f"and {len(meshes) - LISTED_OBJECTS} more meshes")
+
+
+def found_line(name: str, holes: list[dict]) -> str:
+    if not holes:
+        return f"{name}: no holes (closed)"
+    staying = sum(bool(hole["reason"]) for hole in holes)
+    return f"{name}: {len(holes)} hole(s), {len(holes) - staying} to fill, {staying} staying open"
 
 
 class NEUREP_PT_train_prior(bpy.types.Panel):
@@ -163,7 +197,8 @@ def summary_lines(summary: dict) -> tuple[tuple[str, str], ...]:
     if plane is not None:
         lines.append((wording.symmetry(plane).capitalize(), "MOD_MIRROR"))
     if "holes_closed" in summary:
-        lines.append((wording.holes(summary).capitalize(), "MOD_TRIANGULATE"))  # why: in the notes
+        lines.append((wording.holes(summary).capitalize(), "MOD_TRIANGULATE"))
+        lines += [(line.capitalize(), "NONE") for line in wording.hole_lines(summary.get("holes", ()))]
     if "invented_faces" in summary:
         lines.append((f"{wording.invented(summary['invented_faces'])} (material 'NeuRep: invented')", "NONE"))
     return tuple(lines) + tuple((note, "INFO") for note in summary["notes"])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from mathutils import Vector
 
-from .conftest import TINY_FIT, link, point_cloud, scene_state, select_only, sphere_points, vertex_mesh
+from .conftest import TINY_FIT, addon_module, link, point_cloud, scene_state, select_only, sphere_points, vertex_mesh
 
 
 def holed_scan(name="Scan"):
@@ -69,7 +69,7 @@ def test_fill_holes_keeps_the_mesh_exactly_and_closes_its_hole(scene):
     select_only(source)
 
     # 80 steps: after 30 steps from the shipped prior (no sphere base) the cap still sags into the sphere.
-    assert bpy.ops.neurep.complete(**{**TINY_FIT, "steps": 80}, mode="FILL_HOLES") == {"FINISHED"}
+    assert bpy.ops.neurep.complete(**{**TINY_FIT, "steps": 80}, mode="FILL_HOLES", keep_open="NONE") == {"FINISHED"}
 
     assert scene_state()["meshes"][mesh.name] == before["meshes"][mesh.name]  # the source is untouched
     assert len(mesh.vertices) == vertex_count and len(mesh.polygons) == face_count
@@ -100,7 +100,7 @@ def test_fill_holes_keeps_the_mesh_exactly_and_closes_its_hole(scene):
     assert summary["mode"] == "fill-holes" and summary["added_faces"] == len(filled.polygons) - face_count
     assert summary["holes_closed"] + summary["holes_left_open"] == 1 and summary["added_area"] > 0
     if summary["holes_left_open"]:
-        assert all(summary["open_holes"]) and any("stays open" in note for note in summary["notes"])
+        assert all(hole["reason"] for hole in summary["holes"] if not hole["closed"])
     else:
         assert boundary_edges(filled) == 0 and summary["watertight"]
         patch = read(filled.vertices, "co", len(filled.vertices), 3)[vertex_count:]
@@ -154,15 +154,15 @@ def test_with_modifiers_the_evaluated_mesh_is_kept_and_max_hole_size_leaves_hole
     source.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh_clear()
     select_only(source)
 
-    assert bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES", max_hole_size=0.01) == {"FINISHED"}
+    assert bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES", max_hole_size=0.01, keep_open="NONE") == {"FINISHED"}
 
     result = bpy.data.objects["Scan_filled"]
     assert not result.modifiers and polygons(result.data) == expected  # modifiers applied, nothing added
     assert all(len(face) == 3 for face in expected)
     summary = last_summary("Scan_filled")
     assert summary["holes_closed"] == 0 and summary["holes_left_open"] == 1 and summary["added_faces"] == 0
-    assert "larger than max size" in summary["open_holes"][0]
-    assert any("stays open" in note for note in summary["notes"])
+    assert "larger than max size" in summary["holes"][0]["reason"]
+    assert any("nothing was fitted" in note for note in summary["notes"])
 
 
 def test_only_selected_holes_needs_a_selected_vertex(scene):
@@ -180,7 +180,7 @@ def test_patches_take_their_neighbours_shading_and_uvs_continued_from_the_bounda
     for polygon in source.data.polygons:
         polygon.use_smooth = not flat
     select_only(source)
-    assert bpy.ops.neurep.complete(**{**TINY_FIT, "steps": 80}, mode="FILL_HOLES") == {"FINISHED"}
+    assert bpy.ops.neurep.complete(**{**TINY_FIT, "steps": 80}, mode="FILL_HOLES", keep_open="NONE") == {"FINISHED"}
     mesh = bpy.data.objects["Scan_filled"].data
     old_faces, old_loops = len(source.data.polygons), len(source.data.loops)
     assert len(mesh.polygons) > old_faces
@@ -192,3 +192,78 @@ def test_patches_take_their_neighbours_shading_and_uvs_continued_from_the_bounda
     assert not np.any(np.all(patch == 0.0, axis=1))  # no corner left at (0, 0)
     assert np.all(patch >= kept.min(axis=0) - 1e-6) and np.all(patch <= kept.max(axis=0) + 1e-6)  # harmonic
     assert len(np.unique(patch.round(4), axis=0)) > 3  # continued, not one value
+
+
+def based_scan(name="Statue"):
+    """A UV sphere cut flat below z = -0.5 (its base, the largest opening, a planar cut) with a small hole in
+    its side (the four quads around the vertex at (1, 0, 0)); moved and scaled."""
+    mesh = bpy.data.meshes.new(name)
+    work = bmesh.new()
+    bmesh.ops.create_uvsphere(work, u_segments=32, v_segments=16, radius=1.0)
+    side = min(work.verts, key=lambda v: (v.co - Vector((1.0, 0.0, 0.0))).length)
+    doomed = {f for f in work.faces if f.calc_center_median().z < -0.5} | set(side.link_faces)
+    bmesh.ops.delete(work, geom=list(doomed), context="FACES")
+    work.to_mesh(mesh)
+    work.free()
+    ob = link(bpy.data.objects.new(name, mesh))
+    ob.location, ob.scale = (1.0, 2.0, 0.0), (2.0, 2.0, 2.0)
+    bpy.context.view_layer.update()
+    return ob
+
+
+def boundary_loops(mesh) -> int:
+    """Boundary loops of a Blender mesh, counted by walking its boundary edges (union-find on vertices)."""
+    edges = read(mesh.edges, "vertices", len(mesh.edges), 2, dtype=np.int32)
+    uses = np.bincount(read(mesh.loops, "edge_index", len(mesh.loops), dtype=np.int32), minlength=len(mesh.edges))
+    parent = list(range(len(mesh.vertices)))
+
+    def root(v):
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+    border = edges[uses == 1]
+    for a, b in border.tolist():
+        parent[root(a)] = root(b)
+    return len({root(v) for v in np.unique(border).tolist()})
+
+
+@pytest.mark.parametrize("keep_open, loops_left, closed", [("LARGEST", 1, 1), ("PLANAR", 1, 1), ("NONE", 0, 2)])
+def test_the_base_stays_open_by_default_and_the_small_hole_closes(scene, keep_open, loops_left, closed):
+    source = based_scan()
+    assert boundary_loops(source.data) == 2
+    select_only(source)
+    settings = scene.neurep_settings
+    settings.mode = "FILL_HOLES"
+    if keep_open != "LARGEST":  # the default
+        settings.keep_open = keep_open
+    planned = addon_module("blender.hole_list").holes_of(source, bpy.context.evaluated_depsgraph_get(), settings)
+    assert [hole["edges"] for hole in planned] == [32, 8] and planned[0]["planar"] and not planned[1]["planar"]
+
+    assert bpy.ops.neurep.complete(**{**TINY_FIT, "steps": 80}) == {"FINISHED"}
+
+    filled = bpy.data.objects["Statue_filled"].data
+    assert boundary_loops(filled) == loops_left  # measured on the result mesh
+    summary = last_summary("Statue_filled")
+    assert summary["holes_closed"] == closed and summary["holes_left_open"] == 2 - closed
+    base = max(summary["holes"], key=lambda hole: hole["size"])
+    assert base["closed"] == (keep_open == "NONE") and base["edges"] == 32
+    assert base["reason"] == {"LARGEST": "the largest opening", "NONE": ""}.get(keep_open, base["reason"])
+    assert keep_open != "PLANAR" or base["reason"].startswith("a planar cut")
+    # the panel's list before the run said what the run did
+    assert [(hole["edges"], bool(hole["reason"])) for hole in planned] == \
+        [(hole["edges"], not hole["closed"]) for hole in sorted(summary["holes"], key=lambda hole: -hole["size"])]
+    lines = addon_module("blender.ui").summary_lines(summary)
+    assert any(text.startswith("Hole 1 of 2: 32 edges") for text, _ in lines)
+
+
+def test_a_hole_size_in_percent_of_the_object_leaves_the_bigger_holes_open(scene):
+    source = based_scan()
+    select_only(source)
+    assert bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES", keep_open="NONE", max_hole_percent=5.0) == \
+        {"FINISHED"}
+    summary = last_summary("Statue_filled")
+    assert summary["holes_closed"] == 0 and summary["added_faces"] == 0
+    assert all(hole["reason"].startswith("larger than max percent") for hole in summary["holes"])
+    with pytest.raises(RuntimeError, match="Max Hole Percent must be in"):
+        bpy.ops.neurep.complete(**TINY_FIT, mode="FILL_HOLES", max_hole_percent=0.0)

@@ -21,7 +21,7 @@ def test_every_panel_field_matches_its_config_field(addon):
     fields = {f.name: f for c in (config.FitConfig, config.NetworkConfig) for f in dataclasses.fields(c)}
     shown = [name for name in config.SETTINGS if name in properties]
     assert {"preset", "prior", "encoding", "steps", "resolution", "device", "seed", "symmetry",
-            "max_hole_size"} <= set(shown)
+            "max_hole_size", "keep_open", "max_hole_percent"} <= set(shown)
     for name in shown:
         declared, prop = config.SETTINGS[name], properties[name]
         assert prop.name == declared.label, name
@@ -37,6 +37,10 @@ def test_every_panel_field_matches_its_config_field(addon):
             config.FitConfig().replace(**{name: prop.hard_max})  # the panel's largest value is the config's
         elif prop.type == "INT":
             assert prop.default == 0 and prop.hard_min == declared.low and prop.hard_max <= declared.high, name
+        elif prop.type == "FLOAT" and name in fields:  # the field's default and bounds
+            assert (prop.default, prop.hard_min, prop.hard_max) == (fields[name].default, declared.low,
+                                                                    declared.high), name
         elif prop.type == "FLOAT":  # max hole size: 0 is no limit, any positive size is the config's
             assert (prop.default, prop.hard_min) == (0.0, declared.low) and declared.low_open, name
     assert properties["preset"].default == "default" and properties["symmetry"].default == "AUTO"
+    assert properties["keep_open"].default == "LARGEST"

@@ -120,3 +120,21 @@ def test_while_running_the_panel_shows_progress_and_cancel_and_complete_is_block
         live.cancel()
         assert run_ticks(live) == "CANCELLED"
     assert bpy.ops.neurep.complete.poll()
+
+
+@pytest.mark.usefixtures("scene")
+def test_in_fill_holes_mode_the_panel_lists_the_holes_before_the_run():
+    ob = holed_sphere()
+    select_only(ob)
+    settings = bpy.context.scene.neurep_settings
+    settings.mode = "FILL_HOLES"
+    labels = [text for kind, text in draw(bpy.types.NEUREP_PT_complete, bpy.context) if kind == "label"]
+    assert "Scan: 1 hole(s), 0 to fill, 1 staying open" in labels
+    assert any(text.startswith("hole 1 of 1: 32 edges,") and text.endswith("stays open: the largest opening")
+               for text in labels)
+    settings.keep_open = "NONE"  # a setting changed: listed again, without reading the mesh anew
+    labels = [text for kind, text in draw(bpy.types.NEUREP_PT_complete, bpy.context) if kind == "label"]
+    assert "Scan: 1 hole(s), 1 to fill, 0 staying open" in labels
+    assert any(text.startswith("hole 1 of 1: 32 edges,") and text.endswith(": to fill") for text in labels)
+    for name in ("keep_open", "max_hole_size", "max_hole_percent", "only_selected_holes"):
+        assert ("prop", name) in draw(bpy.types.NEUREP_PT_complete, bpy.context)

@@ -67,7 +67,7 @@ def test_holes_larger_than_the_max_size_stay_open_with_the_reason(holed_icospher
     assert sorted(round(hole.size, 2) for hole in result.holes) == [1.37, 2.0]
     assert all(hole.reason.startswith("larger than max size") for hole in result.holes)
     assert len(result.faces) == len(faces) and result.stats.holes_left_open == 2
-    assert sum("stays open: larger than max size" in note for note in result.notes) == 2
+    assert result.stats.steps == 0 and any("nothing was fitted" in note for note in result.notes)
 
 
 def test_a_mesh_without_holes_comes_back_unchanged_without_a_fit():
@@ -111,7 +111,6 @@ def test_by_default_the_largest_hole_stays_open_and_a_mesh_with_nothing_to_fill_
     by_size = sorted(result.holes, key=lambda hole: hole.size)
     assert [hole.reason for hole in by_size][1] == "the largest opening" and by_size[1].size == pytest.approx(2.0, abs=0.01)
     assert result.stats.steps == 3 and len(boundary_loops(result.faces)) == 2 - result.stats.holes_closed >= 1
-    assert f"a hole of {len(by_size[1].vertices)} edges stays open: the largest opening" in result.notes
     # 1.37 / 2.0 of the mesh's diagonal (2 * sqrt(3)): the window is 40%, the cap 58%
     assert [round(100 * hole.share) for hole in by_size] == [40, 58]
     window_only = fill_holes(vertices, faces, config.replace(max_hole_percent=30.0), prior, device="cpu")
