@@ -14,6 +14,9 @@ from ..core.errors import NeuRepError
 from ..core.holes import find_holes
 from . import scene_io
 
+AUTO_LIST_FACES = 200_000
+"""Meshes up to this many faces are listed as the panel draws; larger ones when asked (List Holes): reading a
+667,000-face mesh's edges took 0.5-1.0 s here (2 busy cores), a pause the panel must not make on its own."""
 CACHE_LIMIT = 64
 """Lists kept at most (objects x settings tried) before the oldest are forgotten."""
 
@@ -21,15 +24,23 @@ _found: dict[tuple, list[dict]] = {}
 """(object's session id, the settings that decide) -> its holes (``Hole.to_dict``), largest first."""
 
 
-def holes_of(ob, depsgraph, settings) -> list[dict] | None:
+def listable(ob) -> bool:
+    """Whether the panel lists ``ob``'s holes: a mesh in Object Mode (Edit Mode edits reach the mesh only when
+    it is left)."""
+    return ob.type == "MESH" and ob.mode != "EDIT"
+
+
+def holes_of(ob, depsgraph, settings, read: bool = True) -> list[dict] | None:
     """The holes of the mesh object ``ob`` as the run would sort them with ``settings`` (the panel's), with
-    ``reason`` set on those that stay open; None for an object Fill Holes does not read here (not a mesh, or
-    in Edit Mode, whose edits reach the mesh only when it is left)."""
-    if ob.type != "MESH" or ob.mode == "EDIT":
+    ``reason`` set on those that stay open; None when ``ob`` is not ``listable``, or when the list would need
+    a new read of the mesh and ``read`` is False."""
+    if not listable(ob):
         return None
     key = (ob.session_uid, settings.keep_open, settings.max_hole_size, settings.max_hole_percent,
            settings.only_selected_holes)
     if key not in _found:
+        if not read:
+            return None
         while len(_found) >= CACHE_LIMIT:
             del _found[next(iter(_found))]
         _found[key] = _find(ob, depsgraph, settings)

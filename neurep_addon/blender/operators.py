@@ -22,7 +22,7 @@ from ..jobs.job import CANCELLED, FINISHED, RUNNING, TrainJob
 from ..jobs.wording import user_message
 from ..setup import dependencies, install
 from ..setup.package import ADDON_PACKAGE
-from . import prefs, priors
+from . import hole_list, prefs, priors
 from .props import FitSettings
 from .requests import files_requests, prepare_requests
 from .run import CompletionRun, active_completion, record_result, run_all_blocking, stop_running_fit
@@ -217,6 +217,21 @@ class NEUREP_OT_cancel(bpy.types.Operator):
     def execute(self, context):
         active_completion().cancel()
         context.window_manager.neurep_job.status = "NeuRep: cancelling"
+        return {"FINISHED"}
+
+
+class NEUREP_OT_list_holes(bpy.types.Operator):
+    """Find the holes of the selected meshes (their edges, read once) and list them in the panel with what
+    Fill Holes will do with each"""
+
+    bl_idname = "neurep.list_holes"
+    bl_label = "List Holes"
+
+    def execute(self, context):
+        settings, depsgraph = context.scene.neurep_settings, context.evaluated_depsgraph_get()
+        for ob in context.selected_objects:
+            hole_list.holes_of(ob, depsgraph, settings)
+        _tag_redraw(context)
         return {"FINISHED"}
 
 
@@ -430,5 +445,6 @@ class NEUREP_OT_remove_prior(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (NEUREP_OT_complete, NEUREP_OT_complete_files, NEUREP_OT_cancel, NEUREP_OT_install_dependencies,
+CLASSES = (NEUREP_OT_complete, NEUREP_OT_complete_files, NEUREP_OT_cancel, NEUREP_OT_list_holes,
+           NEUREP_OT_install_dependencies,
            NEUREP_OT_cancel_install, NEUREP_OT_train_prior, NEUREP_OT_cancel_training, NEUREP_OT_remove_prior)

@@ -95,9 +95,13 @@ def draw_found_holes(layout, context, settings) -> None:
     box = layout.box()
     depsgraph = context.evaluated_depsgraph_get()
     for ob in meshes[:LISTED_OBJECTS]:
-        holes = hole_list.holes_of(ob, depsgraph, settings)
-        if holes is None:
+        if not hole_list.listable(ob):
             box.label(text=f"{ob.name}: holes are listed in Object Mode", icon="INFO")
+            continue
+        holes = hole_list.holes_of(ob, depsgraph, settings,
+                                   read=len(ob.data.polygons) <= hole_list.AUTO_LIST_FACES)
+        if holes is None:
+            box.operator("neurep.list_holes", text=f"List the Holes of {ob.name}", icon="VIEWZOOM")
             continue
         box.label(text=found_line(ob.name, holes), icon="MOD_TRIANGULATE" if holes else "CHECKMARK")
         column = box.column(align=True)

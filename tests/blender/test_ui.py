@@ -138,3 +138,17 @@ def test_in_fill_holes_mode_the_panel_lists_the_holes_before_the_run():
     assert any(text.startswith("hole 1 of 1: 32 edges,") and text.endswith(": to fill") for text in labels)
     for name in ("keep_open", "max_hole_size", "max_hole_percent", "only_selected_holes"):
         assert ("prop", name) in draw(bpy.types.NEUREP_PT_complete, bpy.context)
+
+
+@pytest.mark.usefixtures("scene")
+def test_a_large_mesh_is_listed_only_when_asked(monkeypatch):
+    ob = holed_sphere()
+    select_only(ob)
+    bpy.context.scene.neurep_settings.mode = "FILL_HOLES"
+    monkeypatch.setattr(addon_module("blender.hole_list"), "AUTO_LIST_FACES", len(ob.data.polygons) - 1)
+    addon_module("blender.hole_list").forget()
+    log = draw(bpy.types.NEUREP_PT_complete, bpy.context)
+    assert ("operator", "neurep.list_holes") in log and not any(text.startswith("hole 1") for _, text in log)
+    assert bpy.ops.neurep.list_holes() == {"FINISHED"}
+    log = draw(bpy.types.NEUREP_PT_complete, bpy.context)
+    assert ("operator", "neurep.list_holes") not in log and any(text.startswith("hole 1 of 1") for _, text in log)
