@@ -167,6 +167,13 @@ class NEUREP_PT_last_result(bpy.types.Panel):
                 column.label(text=text, icon=icon)
         for failure in shown.failures:
             self.layout.label(text=failure, icon="ERROR")
+        for line in NO_REDO:
+            self.layout.label(text=line, icon="INFO" if line is NO_REDO[0] else "NONE")
+
+
+NO_REDO = ("No Adjust Last Operation (F9) for a fit:", "a redo would re-run it and block Blender until it ends;",
+           "change the settings above and run again (Ctrl+Z removes this result)")
+"""Why the redo panel is not offered (``operators``), said where an artist looks for it after a run."""
 
 
 @dataclass(frozen=True)
