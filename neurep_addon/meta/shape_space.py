@@ -40,6 +40,7 @@ from ..core.shape_fit import fit_code
 from ..core.shape_space import CODE_SIZE, ModulatedSiren, ShapeSpace
 from ..tasks.shapes import load_mesh, procedural_mesh
 from ..tasks.synth import depth_scan
+from .progress import Progress
 
 NETWORK = NetworkConfig(width=128, depth=4)
 """The base's architecture."""
@@ -75,19 +76,6 @@ REFERENCE_FAMILIES = ("handles", "thin", "csg", "blobby")
 """Procedural families (``tasks.shapes``) whose scans calibrate the gate from the other side."""
 UNSEEN_DISTANCE = 0.02
 """A ground-truth sample farther than this (box units) from every observed point counts as unseen."""
-
-
-@dataclass
-class Progress:
-    """Where a training run is: seconds done and budgeted, steps, the latest training loss, the latest and best
-    validation scores (mean distance to the unseen surface, box units; ``None`` before the first)."""
-
-    seconds: float
-    budget: float
-    step: int
-    loss: float
-    validation: float | None
-    best: float | None
 
 
 ProgressCallback = Callable[[Progress], None]
