@@ -23,7 +23,7 @@ from ..jobs.naming import preview_name, result_file_names
 from ..setup import dependencies
 from . import scene_io
 
-if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
+if TYPE_CHECKING:  # annotations only: the engine (torch) never loads in this process
     from ..core.config import FitConfig
     from ..core.fit_settings import PriorChoice
 

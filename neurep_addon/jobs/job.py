@@ -31,7 +31,7 @@ from .cases import Complete, FillHoles, TrainPrior
 from .protocol import Cancel, Kind, Request
 from .wording import user_message
 
-if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
+if TYPE_CHECKING:  # annotations only: the engine (torch) never loads in this process
     from ..core.config import FitConfig
     from ..core.results import StepInfo
     from ..core.results import Completion
