@@ -84,7 +84,7 @@ def test_the_panel_a_completion_and_a_fill_leave_torch_out_of_blenders_process(e
         bpy.types.NEUREP_PT_last_result.draw(SimpleNamespace(layout=AnyLayout()), bpy.context)
         scan.select_set(True)
         bpy.context.view_layer.objects.active = scan
-        assert bpy.ops.neurep.complete(mode="FILL_HOLES", **tiny) == {{"FINISHED"}}
+        assert bpy.ops.neurep.complete(mode="FILL_HOLES", keep_open="NONE", **tiny) == {{"FINISHED"}}
         assert len(bpy.data.objects["Scan_filled"].data.polygons) > len(mesh.polygons)
         print("torch" in sys.modules, "safetensors" in sys.modules)
     """)

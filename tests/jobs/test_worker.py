@@ -110,7 +110,7 @@ def test_a_front_end_without_torch_sends_prior_files_and_reads_every_reply_witho
 
         config, priors = plan("fast", "default", steps=4, resolution=24)
         assert [type(p) for p in priors] == [PriorFile] and config.network == priors[0].network
-        config = config.replace(preview_every=2, preview_resolution=16)
+        config = config.replace(preview_every=2, preview_resolution=16, keep_open="none")
         normals = np.random.default_rng(0).normal(size=(2000, 3))
         normals /= np.linalg.norm(normals, axis=1, keepdims=True)
         vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
