@@ -129,17 +129,18 @@ class FitSettings:
         return Mode[self.mode]
 
     def fit_settings(self):
-        """(core FitConfig, Prior or None); raises ``ConfigError``/``PriorError`` with a user-facing message."""
-        from ..core.fit_settings import settings  # imports torch: only once a fit starts
+        """(core FitConfig, the chosen prior files, checked by their headers: the worker loads them); raises
+        ``ConfigError``/``PriorError`` with a user-facing message. Imports no torch."""
+        from ..core.fit_settings import plan
 
-        return settings(self.preset, self.prior_spec(),
+        return plan(self.preset, self.prior_spec(),
                         encoding=None if self.encoding == "PRESET" else self.encoding,
                         steps=self.steps or None, resolution=self.resolution or None,
                         symmetry=self.symmetry.lower(), keep_open=self.keep_open.lower(),
                         max_hole_percent=self.max_hole_percent)
 
     def prior_spec(self) -> str | list[str]:
-        """What ``fit_settings.settings`` reads: "default", "none", or a list of one file (taken whole: its name
+        """What ``fit_settings.plan`` reads: "default", "none", or a list of one file (taken whole: its name
         may hold a comma). Raises ``ConfigError`` when no file is chosen or the chosen prior was removed."""
         from ..core.errors import ConfigError
 

@@ -23,9 +23,9 @@ from ..jobs.naming import preview_name, result_file_names
 from ..setup import dependencies
 from . import scene_io
 
-if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
+if TYPE_CHECKING:  # annotations only: the engine (torch) never loads in this process
     from ..core.config import FitConfig
-    from ..core.prior import Prior
+    from ..core.fit_settings import PriorChoice
 
 @dataclass(kw_only=True)
 class ObjectRequest:
@@ -33,7 +33,7 @@ class ObjectRequest:
     and name, never by reference (undo and file loads free them)."""
 
     config: FitConfig
-    prior: Prior | None
+    prior: PriorChoice
     device: str
     seed: int
     source_name: str
@@ -98,7 +98,7 @@ class FileRequest:
     path: str
     destination: str
     config: FitConfig
-    prior: Prior | None
+    prior: PriorChoice
     device: str
     seed: int
     threads: int = 0
@@ -139,7 +139,7 @@ def prepare_requests(objects, active, scene, depsgraph, settings, device: str, t
                          threads=threads, invented_factor=invented) for group, group_active in groups]
 
 
-def make_request(objects, active, scene, depsgraph, config: FitConfig, prior: Prior | None, device: str,
+def make_request(objects, active, scene, depsgraph, config: FitConfig, prior: PriorChoice, device: str,
                  seed: int, threads: int = 0, invented_factor: float | None = 4.0) -> FitRequest:
     """Snapshot ``objects`` (world space, modifiers applied) into the request of one fit, placed like
     ``active`` (or the first usable object by name)."""
@@ -155,7 +155,7 @@ def make_request(objects, active, scene, depsgraph, config: FitConfig, prior: Pr
                       sources=sources)
 
 
-def fill_requests(objects, scene, depsgraph, config: FitConfig, prior: Prior | None, device: str, seed: int,
+def fill_requests(objects, scene, depsgraph, config: FitConfig, prior: PriorChoice, device: str, seed: int,
                   threads: int = 0, max_hole_size: float | None = None, only_selected: bool = False,
                   mark_invented: bool = True) -> list[FillRequest]:
     """One hole filling per selected mesh, by name; every object is checked before any fit (a point cloud
@@ -178,7 +178,7 @@ def fill_requests(objects, scene, depsgraph, config: FitConfig, prior: Prior | N
     return requests
 
 
-def files_requests(paths: list[str], output_dir: str, config: FitConfig, prior: Prior | None, device: str,
+def files_requests(paths: list[str], output_dir: str, config: FitConfig, prior: PriorChoice, device: str,
                    seed: int, threads: int = 0) -> list[FileRequest]:
     """One request per file, written to ``output_dir`` under ``naming.result_file_names``, as the command
     line names a folder's outputs. Checked before any work."""

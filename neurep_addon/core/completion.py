@@ -18,7 +18,7 @@ import dataclasses
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import trimesh
@@ -27,10 +27,11 @@ from scipy.spatial import cKDTree
 from .config import FitConfig
 from .errors import ConfigError, FitError
 from .extract import drop_small_components
-from .fit import FitSession, PreviewCallback, ProgressCallback, StepInfo
+from .fit import FitSession, PreviewCallback, ProgressCallback
 from .fit_settings import Priors, inits, spaces
 from .normals import in_box
 from .observation import Normalization, Observation, validate
+from .results import Completion, CompletionStats, StepInfo
 from .shape_fit import ShapeFit, fit_code, refine
 from .shape_space import ShapeSpace
 from .symmetry import mirrored_evidence, planes_for
@@ -57,51 +58,6 @@ class Prepared:
     @property
     def normals_source(self) -> str:
         return "given" if self.observation.has_normals else "estimated"
-
-
-@dataclass
-class CompletionStats:
-    """The figures of one completion (the report, the summary line, the Blender panel)."""
-
-    points: int
-    normals: str
-    """"given" or "estimated"."""
-    steps: int
-    device: str
-    final_loss: float | None
-    seconds: dict[str, float]
-    """Per phase: prepare, fit, extract (front ends add read and write)."""
-    grid_evaluations: int
-    vertices: int
-    faces: int
-    components: int
-    watertight: bool
-    symmetry: dict | None = None
-    """The mirror plane used, if any (see ``Prepared.symmetry``)."""
-    prior: dict | None = None
-    """What a shape-space prior did, when one was among the priors: ``name``, ``used`` (whether the completion
-    comes from it), ``residual`` and ``threshold`` (the gate, box units), ``reason`` (in words), ``pose``."""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class Completion:
-    """A completed, closed mesh in the input's units.
-
-    vertices: float64 [V, 3]; faces: int64 [F, 3] (outward-facing);
-    distance: float64 [V] distance from each vertex to the nearest observed point (what was invented);
-    stats: the run's figures; notes: remarks for the user (subsampling, estimated normals, dropped parts);
-    history: every fit step's loss and timing.
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    distance: np.ndarray
-    stats: CompletionStats
-    notes: tuple[str, ...] = ()
-    history: list[StepInfo] = field(default_factory=list)
 
 
 def prepare(observation: Observation, config: FitConfig, seed: int = 0) -> Prepared:

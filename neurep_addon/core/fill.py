@@ -9,54 +9,19 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
 import trimesh
 
-from .completion import CompletionStats, Prepared, check_steps, prepare, start_fit
+from .completion import Prepared, check_steps, prepare, start_fit
 from .config import FitConfig
-from .fit import FitSession, ProgressCallback, StepInfo
+from .fit import FitSession, ProgressCallback
 from .fit_settings import Priors
-from .holes import Field, Hole, boundary_of, check_mesh, find_holes
+from .holes import Field, boundary_of, check_mesh, find_holes
 from .holes import fill_holes as fill_holes_on_field
 from .observation import MESH_SAMPLES, sample_mesh
-
-
-@dataclass(kw_only=True)
-class FillStats(CompletionStats):
-    """The figures of one hole filling: those of a completion (``grid_evaluations`` counts the points at which
-    the patches evaluated the field; ``vertices``, ``faces``, ``components``, ``watertight`` describe the
-    filled mesh) and what became of the holes (``added_area`` in the input's units, squared)."""
-
-    holes_closed: int
-    holes_left_open: int
-    added_faces: int
-    added_area: float
-
-
-@dataclass
-class HoleFilling:
-    """A mesh with its holes closed by patches on the fitted surface, in the input's units.
-
-    vertices: float64 [V + N, 3] and faces: int64 [F + P, 3], the input's first and unchanged, then the
-    patches' (``faces[input_faces:]``); holes: one record per boundary loop (closed, or why it stays open);
-    stats, notes and history as in ``Completion``.
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    input_faces: int
-    holes: list[Hole]
-    stats: FillStats
-    notes: tuple[str, ...] = ()
-    history: list[StepInfo] = field(default_factory=list)
-
-    @property
-    def added(self) -> np.ndarray:
-        """bool [F + P]: True for the patches' faces."""
-        return np.arange(len(self.faces)) >= self.input_faces
+from .results import FillStats, HoleFilling, StepInfo
 
 
 FILL_CURVATURE_VARIATION = 0.12

@@ -15,7 +15,6 @@ import dataclasses
 import math
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -28,6 +27,7 @@ from .extract import dense_grid, mesh_from_grid, sparse_grid
 from .losses import Batch, sample_batch, sdf_loss, sdf_losses
 from .networks import build_network
 from .prior import Prior
+from .results import StepInfo
 
 Params = dict[str, torch.Tensor]
 """A network's parameters by name, as ``named_parameters()`` gives them."""
@@ -112,18 +112,6 @@ def anchor_loss(network: torch.nn.Module, anchor: torch.nn.Module, batch: Batch,
     with torch.no_grad():
         target = anchor(batch.free)[:, 0]
     return config.prior_anchor_weight * (fade * (network(batch.free)[:, 0] - target).abs()).mean()
-
-
-@dataclass
-class StepInfo:
-    """What one step did: its index (1-based), the loss and its terms, time spent so far and left."""
-
-    step: int
-    total_steps: int
-    loss: float
-    terms: dict[str, float]
-    elapsed: float
-    eta: float
 
 
 ProgressCallback = Callable[[StepInfo], None]

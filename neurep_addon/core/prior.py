@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .config import NetworkConfig
-from .errors import PriorError
+from .prior_files import check_network
 
 
 @dataclass
@@ -34,9 +34,4 @@ class Prior:
 
     def check_matches(self, network: NetworkConfig) -> None:
         """Raise ``PriorError`` unless this prior was made for ``network``."""
-        if self.network != network:
-            mine, theirs = self.network.to_dict(), network.to_dict()
-            diffs = ", ".join(f"{k}: prior {mine[k]!r} vs requested {theirs[k]!r}"
-                              for k in mine if mine[k] != theirs[k])
-            raise PriorError(f"the prior was trained for a different network ({diffs}); "
-                             "choose no prior (random initialisation) or drop the conflicting settings")
+        check_network(self.network, network)

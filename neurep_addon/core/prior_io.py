@@ -20,15 +20,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from .config import DEFAULT_PRIOR_PATH, NetworkConfig
+from .config import DEFAULT_PRIOR_PATH  # noqa: F401  (where the tests and scripts look for it)
 from .errors import PriorError
 from .io import write_atomically
 from .networks import build_network
 from .prior import Prior
-from .shape_space import KIND as SHAPE_SPACE, ModulatedSiren, ShapeSpace
+from .prior_files import FORMAT, INIT, SHAPE_SPACE, prior_file, prior_files, read_prior_file
+from .shape_space import ModulatedSiren, ShapeSpace
 
-FORMAT = "neurep-prior/1"
-INIT = "init"
 AnyPrior = Prior | ShapeSpace
 
 
@@ -63,39 +62,28 @@ def save_prior(prior: AnyPrior, path: str | os.PathLike) -> Path:
 
 def load_prior(path: str | os.PathLike) -> AnyPrior:
     """Read a prior file of either kind; raises ``PriorError`` if it is missing, corrupt or not a NeuRep prior."""
-    path = Path(path)
-    if not path.is_file():
-        raise PriorError(f"{path}: prior file not found")
+    header = read_prior_file(path)
+    path, metadata = Path(path), header.metadata
     try:
         tensors = load_file(str(path))
-        with open(path, "rb") as stream:
-            header_size = int.from_bytes(stream.read(8), "little")
-            metadata = json.loads(stream.read(header_size)).get("__metadata__", {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise PriorError(f"{path}: not a readable prior file ({exc})") from exc
-    if metadata.get("format") != FORMAT:
-        raise PriorError(f"{path}: not a NeuRep prior (format {metadata.get('format')!r}, expected {FORMAT!r})")
     if metadata.get("sha256") != _checksum(tensors, metadata):
         raise PriorError(f"{path}: checksum mismatch; the file is corrupt or was edited")
-    kind = metadata.get("kind", INIT)
     try:
-        network = NetworkConfig(**json.loads(metadata["network"]))
         provenance = json.loads(metadata["provenance"])
-        if kind == SHAPE_SPACE:
-            space = ShapeSpace(network=network, state_dict=_weights(tensors), codes=tensors["codes"],
+        if header.kind == SHAPE_SPACE:
+            space = ShapeSpace(network=header.network, state_dict=_weights(tensors), codes=tensors["codes"],
                                threshold=float(metadata["threshold"]), provenance=provenance, name=path.stem)
-        elif kind == INIT:
+        else:
             inner_steps = int(metadata["inner_steps"])
     except (KeyError, TypeError, ValueError) as exc:
         raise PriorError(f"{path}: prior metadata is incomplete ({exc})") from exc
-    if kind == SHAPE_SPACE:
+    if header.kind == SHAPE_SPACE:
         _check_shape_space(space, path)
         return space
-    if kind != INIT:
-        raise PriorError(f"{path}: a prior of kind {kind!r}, which this version of NeuRep does not know; "
-                         f"it reads {INIT!r} and {SHAPE_SPACE!r}")
     prior = Prior(
-        network=network,
+        network=header.network,
         state_dict=_weights(tensors),
         inner_lrs={k[len("inner_lr."):]: v for k, v in tensors.items() if k.startswith("inner_lr.")},
         inner_steps=inner_steps,
@@ -149,18 +137,11 @@ def _check_tensors(prior: Prior, path: Path) -> None:
 
 
 def resolve_priors(spec: str | list[str | os.PathLike]) -> tuple[AnyPrior, ...]:
-    """Several candidates, comma-separated (``"default,shoes.safetensors"``), or a list of them, each taken
-    whole (a file whose name has a comma); ``"none"`` gives none."""
-    parts = [part.strip() for part in spec.split(",")] if isinstance(spec, str) else list(spec)
-    return tuple(p for p in map(resolve_prior, parts) if p is not None)
+    """The priors of a prior choice (``prior_files.prior_files``: comma-separated, or a list), loaded."""
+    return tuple(load_prior(file.path) for file in prior_files(spec))
 
 
 def resolve_prior(spec: str | os.PathLike) -> AnyPrior | None:
     """``"none"`` -> no prior (random init); ``"default"`` -> the shipped prior; else a file path."""
-    if spec == "none":
-        return None
-    if spec == "default":
-        if not DEFAULT_PRIOR_PATH.is_file():
-            raise PriorError("this build ships no default prior; choose no prior (random initialisation) or a prior file")
-        return load_prior(DEFAULT_PRIOR_PATH)
-    return load_prior(spec)
+    file = prior_file(spec)
+    return None if file is None else load_prior(file.path)

@@ -21,8 +21,9 @@ from torch import nn
 
 from .config import NetworkConfig
 from .networks import SineLayer, Siren
+from .prior_files import SHAPE_SPACE
 
-KIND = "shape-space"
+KIND = SHAPE_SPACE
 """The ``kind`` of a shape-space prior file (``prior_io``); an initialisation prior is ``"init"``."""
 CODE_SIZE = 64
 """Entries of a shape's code."""

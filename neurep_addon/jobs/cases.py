@@ -27,29 +27,31 @@ import numpy as np
 
 from .kinds import Mode
 
-if TYPE_CHECKING:  # the fit's types import torch
+if TYPE_CHECKING:
     from ..core.config import FitConfig
+    from ..core.fit_settings import PriorChoice
     from ..core.observation import Observation
-    from ..core.fit_settings import Priors
-
-
-    from ..core.completion import Completion
-
-
-    from ..core.fill import HoleFilling
+    from ..core.results import Completion, HoleFilling
 
 
 @dataclass(kw_only=True)
 class Fitting:
-    """What every fit takes: its settings, its prior(s), the device and the seed."""
+    """What every fit takes: its settings, its prior(s), the device and the seed.
+
+    ``prior`` may name files (``PriorFile``, from ``fit_settings.plan``) rather than hold loaded priors: a
+    front end that must not load torch (Blender) sends those, and the process that runs the case loads them.
+    """
 
     config: FitConfig
-    prior: Priors = None
+    prior: PriorChoice = None
     device: str = "auto"
     seed: int = 0
 
     def settings(self) -> dict:
-        return dict(config=self.config, prior=self.prior, device=self.device, seed=self.seed)
+        """The keyword arguments of the engine's call, the priors loaded."""
+        from ..core.fit_settings import load
+
+        return dict(config=self.config, prior=load(self.prior), device=self.device, seed=self.seed)
 
 
 @dataclass(kw_only=True)
@@ -132,7 +134,7 @@ def _timed(result, read_seconds: float, write_clock: float) -> dict:
     return stats
 
 
-def file_case(mode: Mode, source: str, destination: str, config: FitConfig, prior: Priors = None,
+def file_case(mode: Mode, source: str, destination: str, config: FitConfig, prior: PriorChoice = None,
               device: str = "auto", seed: int = 0, max_hole_size: float | None = None) -> CompleteFile | FillFile:
     """The use case of ``mode`` for one file: where the command line's ``--mode`` is dispatched
     (``max_hole_size`` applies to Fill Holes)."""

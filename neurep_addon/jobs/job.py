@@ -31,11 +31,11 @@ from .cases import Complete, FillHoles, TrainPrior
 from .protocol import Cancel, Kind, Request
 from .wording import user_message
 
-if TYPE_CHECKING:  # the fit's types import torch, which loads only once a fit starts
+if TYPE_CHECKING:  # annotations only: the engine (torch) never loads in this process
     from ..core.config import FitConfig
-    from ..core.fit import StepInfo
-    from ..core.completion import Completion
-    from ..core.prior import Prior
+    from ..core.results import StepInfo
+    from ..core.results import Completion
+    from ..core.fit_settings import PriorChoice
 
 RUNNING, FINISHED, CANCELLED, FAILED = JobState
 
@@ -101,7 +101,7 @@ class FitJob:
     Subclasses change the work by overriding ``_request`` (``FillJob``)."""
 
     def __init__(self, observation: Observation | Callable[[], Observation], config: FitConfig,
-                 prior: Prior | None = None, device: str = "auto", seed: int = 0, threads: int = 0,
+                 prior: PriorChoice = None, device: str = "auto", seed: int = 0, threads: int = 0,
                  after: Callable[[Completion], None] | None = None):
         """``observation`` may be a function that reads it (a file), called when the job starts;
         ``after(completion)`` runs once the fit is done (writing a file), and its error fails the job;
@@ -236,7 +236,7 @@ class FillJob(FitJob):
     indices, None: every hole) are passed on as they are.
     """
 
-    def __init__(self, vertices: np.ndarray, triangles: np.ndarray, config: FitConfig, prior: Prior | None = None,
+    def __init__(self, vertices: np.ndarray, triangles: np.ndarray, config: FitConfig, prior: PriorChoice = None,
                  device: str = "auto", seed: int = 0, threads: int = 0, max_hole_size: float | None = None,
                  selected: np.ndarray | None = None):
         super().__init__(None, config, prior, device, seed, threads)

@@ -22,7 +22,7 @@ import numpy as np
 from ..core.errors import ConfigError, FitCancelled, InputError, OutputError
 
 if TYPE_CHECKING:
-    from ..meta.shape_space import Progress
+    from ..meta.progress import Progress
 
 PRIOR_SUFFIX = ".safetensors"
 TEMPORARY_PREFIX = ".training-"

@@ -10,7 +10,8 @@ the connection closes (torch and the engine load with the first, about 2 s, and 
     process -> front end   ``protocol.Reply``: progress, previews and log lines while it runs, then one outcome
                            (finished with the result, cancelled, or failed with the error)
 
-Objects cross by plain ``pickle`` (``send``/``receive``: not the connection's own pickler, to which torch
+Replies hold plain data (numpy, Python, ``core.results``, NeuRep's errors), so that reading them in the front
+end's process imports no torch. Objects cross by plain ``pickle`` (``send``/``receive``: not the connection's own pickler, to which torch
 adds file-descriptor sharing of tensors between related processes), under the same module names on both
 sides: the bootstrap makes the packages above this one importable from the front end's folders without
 running their ``__init__`` (Blender's extension package imports bpy), and takes the front end's
@@ -158,12 +159,16 @@ def _run(request: Request, cancel: threading.Event, reply) -> None:
         reply(Kind.FAILED, exc)
     except Exception as exc:  # the traceback goes to the console (stderr is the front end's); the user gets one line
         traceback.print_exc()
-        reply(Kind.FAILED, exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}"))
+        reply(Kind.FAILED, plain_error(exc))
 
 
-def _picklable(exc: BaseException) -> bool:
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return True
-    except Exception:
-        return False
+def plain_error(exc: BaseException) -> BaseException:
+    """``exc`` if the front end can unpickle it without importing anything (a built-in exception), else a
+    ``RuntimeError`` that names it: a torch error would load torch into the front end's process."""
+    if type(exc).__module__ == "builtins":
+        try:
+            pickle.loads(pickle.dumps(exc))
+            return exc
+        except Exception:
+            pass
+    return RuntimeError(f"{type(exc).__name__}: {exc}")

@@ -42,6 +42,7 @@ from ..core.shape_fit import fit_code, shape_mesh
 from ..core.shape_space import CODE_SIZE, ModulatedSiren, ShapeSpace
 from ..tasks.shapes import load_mesh, procedural_mesh
 from ..tasks.synth import depth_scan
+from .progress import Progress
 
 NETWORK = NetworkConfig(width=128, depth=4)
 """The base's architecture."""
@@ -79,19 +80,6 @@ VALIDATION_RESOLUTION = 64
 """Grid of the validation fits' meshes."""
 VALIDATION_SAMPLES = 20_000
 """Surface samples of the validation's Chamfer distance."""
-
-
-@dataclass
-class Progress:
-    """Where a training run is: seconds done and budgeted, steps, the latest training loss, the latest and best
-    validation scores (mean Chamfer-L1 of the held-out shapes' code fits; ``None`` before the first)."""
-
-    seconds: float
-    budget: float
-    step: int
-    loss: float
-    validation: float | None
-    best: float | None
 
 
 ProgressCallback = Callable[[Progress], None]

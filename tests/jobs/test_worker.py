@@ -3,7 +3,11 @@
 import dataclasses
 import os
 import pickle
+import subprocess
+import sys
+import textwrap
 from multiprocessing.connection import Client
+from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +18,8 @@ from neurep_addon.jobs import worker
 from neurep_addon.jobs.cases import Complete, FillHoles
 from neurep_addon.jobs.protocol import Cancel, Kind, Request
 from tests.helpers import holed_icosphere, icosphere_samples
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sphere_observation() -> Observation:
@@ -85,3 +91,56 @@ def test_a_cancel_sent_right_after_the_work_stops_it_and_the_process_serves_the_
             pass
         assert reply.kind is Kind.FINISHED and len(reply.payload.faces) > 0
     assert process.wait(timeout=30) == 0
+
+
+def test_a_front_end_without_torch_sends_prior_files_and_reads_every_reply_without_loading_torch():
+    """As Blender's process does: the settings and the default prior come from ``fit_settings.plan`` (headers
+    only), the worker loads the prior, and progress, previews, a completion and a hole filling come back as
+    plain data; the front end's process never imports torch."""
+    code = textwrap.dedent("""
+        import os, sys
+        from multiprocessing.connection import Client
+        import numpy as np
+        from neurep_addon.core.fit_settings import plan
+        from neurep_addon.core.observation import Observation
+        from neurep_addon.core.prior_files import PriorFile
+        from neurep_addon.jobs import worker
+        from neurep_addon.jobs.cases import Complete, FillHoles
+        from neurep_addon.jobs.protocol import Kind, Request
+
+        config, priors = plan("fast", "default", steps=4, resolution=24)
+        assert [type(p) for p in priors] == [PriorFile] and config.network == priors[0].network
+        config = config.replace(preview_every=2, preview_resolution=16, keep_open="none")
+        normals = np.random.default_rng(0).normal(size=(2000, 3))
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
+        faces = np.array([[0, 2, 1], [0, 1, 3], [1, 2, 3]])  # a tetrahedron without one face: one hole
+        cases = [Complete(observation=Observation(0.6 * normals, normals), config=config, prior=priors, device="cpu"),
+                 FillHoles(vertices=vertices, faces=faces, config=config, prior=priors, device="cpu")]
+        key = os.urandom(32)
+        process, address = worker.start(key)
+        kinds = []
+        with Client(address, authkey=key) as connection:
+            for case in cases:
+                worker.send(connection, Request(case, 1))
+                while not (reply := worker.receive(connection)).kind.ends:
+                    kinds.append(reply.kind)
+                assert reply.kind is Kind.FINISHED, reply.payload
+                kinds.append(type(reply.payload).__name__)
+        process.wait(timeout=30)
+        print(kinds.count(Kind.PROGRESS), Kind.PREVIEW in kinds, kinds[-1], kinds.count("Completion"))
+        print(sorted(m for m in ("torch", "safetensors") if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == ["8 True HoleFilling 1", "[]"], done.stdout + done.stderr
+
+
+def test_an_error_of_another_library_reaches_the_front_end_by_its_name_only():
+    """A torch error unpickled in Blender's process would import torch there."""
+    import torch
+
+    error = worker.plain_error(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert type(error) is RuntimeError and str(error) == "OutOfMemoryError: CUDA out of memory"
+    kept = worker.plain_error(ValueError("bad"))
+    assert type(kept) is ValueError and str(kept) == "bad"
