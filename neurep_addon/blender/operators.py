@@ -89,13 +89,15 @@ class ModalRun:
         _show_status(context, None)
 
     def _report_summaries(self, summaries: list[dict]) -> None:
+        """Each result's side notes and warnings, then its summary line: the status bar shows the last
+        report, so it ends on what was made rather than on a note."""
         for summary in summaries:
             name = summary["object"] or summary.get("output")
-            self.report({"INFO"}, f"NeuRep: '{name}': {wording.result_line(summary)}")
             for remark in wording.remarks(summary):
                 self.report({"INFO"}, f"NeuRep: {remark}")
             for warning in summary.get("warnings", ()):
                 self.report({"WARNING"}, f"NeuRep: {warning}")
+            self.report({"INFO"}, f"NeuRep: '{name}': {wording.result_line(summary)}")
 
 
 def _interactive(operator, context) -> bool:
