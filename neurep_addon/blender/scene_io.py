@@ -11,6 +11,7 @@ Inputs, per selected object, after modifiers and geometry nodes (the evaluated g
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import bpy
@@ -38,7 +39,9 @@ INVENTED_MATERIAL_NAME = "NeuRep: invented"
 INVENTED_MATERIAL_TAG = "neurep_invented_material"
 INVENTED_RGBA = (1.0, 0.35, 0.05, 1.0)
 PREVIEW_TAG = "neurep_preview"
-"""Custom property that marks a preview object, so removing by name never deletes a user's object."""
+"""Custom property that marks a preview object and holds the name it was made for (``naming.preview_name``):
+previews are found by it, never by the object's name, so a user's object of that name is never touched and
+a preview that Blender had to name ``<name>.001`` is still found and reused."""
 
 
 @dataclass
@@ -498,11 +501,12 @@ def distance_colors(distance: np.ndarray, vertices: np.ndarray) -> np.ndarray:
 
 def show_preview(name: str, collection, vertices: np.ndarray, faces: np.ndarray) -> None:
     """Create or update the preview object ``name`` (a wireframe-over-solid coarse surface) from world-space
-    ``vertices``; stored as results are, so a preview far from the world origin keeps its detail."""
-    ob = bpy.data.objects.get(name)
-    if ob is None or PREVIEW_TAG not in ob:
+    ``vertices``; stored as results are, so a preview far from the world origin keeps its detail. A user's
+    object already called ``name`` is left alone (the preview is then ``<name>.001``, reused on each update)."""
+    ob = find_preview(name)
+    if ob is None:
         ob = bpy.data.objects.new(name, bpy.data.meshes.new(name))
-        ob[PREVIEW_TAG] = True
+        ob[PREVIEW_TAG] = name
         ob.show_wire = True
         ob.hide_select = True
         collection.objects.link(ob)
@@ -511,20 +515,39 @@ def show_preview(name: str, collection, vertices: np.ndarray, faces: np.ndarray)
     ob.matrix_basis = Matrix(matrix.tolist())
 
 
+def find_preview(name: str):
+    """The preview object made for ``name`` (by its tag, whatever Blender called it), or None."""
+    return next((ob for ob in bpy.data.objects if _preview_of(ob) == name), None)
+
+
+def _preview_of(ob) -> str | None:
+    """The name a preview object was made for; None for any other object. (A preview saved by an earlier
+    version is tagged True: its own name, less a ``.001``-style suffix Blender may have added.)"""
+    tag = ob.get(PREVIEW_TAG)
+    if tag is None:
+        return None
+    return tag if isinstance(tag, str) else re.sub(r"\.\d{3}$", "", ob.name)
+
+
 def remove_previews(keep: str | None = None) -> None:
-    """Remove every preview object (and its mesh) except ``keep``: after an undo, a redo or a file load."""
-    for ob in [ob for ob in bpy.data.objects if PREVIEW_TAG in ob and ob.name != keep]:
-        remove_preview(ob.name)
+    """Remove every preview object (and its mesh) except the one made for ``keep``: after an undo, a redo or
+    a file load."""
+    for ob in [ob for ob in bpy.data.objects if _preview_of(ob) not in (None, keep)]:
+        _remove_object_and_mesh(ob)
 
 
 def remove_preview(name: str) -> None:
-    """Remove the preview object ``name`` and its mesh, if it exists (nothing else is touched)."""
-    ob = bpy.data.objects.get(name)
-    if ob is not None and PREVIEW_TAG in ob:
-        mesh = ob.data
-        bpy.data.objects.remove(ob)
-        bpy.data.meshes.remove(mesh)
+    """Remove the preview object made for ``name`` and its mesh, if it exists (nothing else is touched)."""
+    ob = find_preview(name)
+    if ob is not None:
+        _remove_object_and_mesh(ob)
 
+
+def _remove_object_and_mesh(ob) -> None:
+    mesh = ob.data
+    bpy.data.objects.remove(ob)
+    if mesh is not None and mesh.users == 0:
+        bpy.data.meshes.remove(mesh)
 
 
 def uses_evaluated_mesh(ob) -> bool:

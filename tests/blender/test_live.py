@@ -235,3 +235,36 @@ def _tetrahedron():
 
     return (np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64),
             np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]]))
+
+
+def test_a_users_object_named_like_the_preview_is_left_alone_and_previews_do_not_pile_up(addon, scene):
+    scan = holed_sphere()
+    mine = bpy.data.objects.new("Scan_preview", bpy.data.meshes.new("Scan_preview"))
+    scene.collection.objects.link(mine)
+    mine.location = (5.0, 6.0, 7.0)
+    select_only(scan)
+    live = addon.run.CompletionRun(make_request(addon, scan, steps=16, preview_every=2)).start()
+    seen = {"previews": set(), "most": 0, "updates": 0}
+
+    def watch(state):
+        previews = [ob for ob in bpy.data.objects if addon.scene_io.PREVIEW_TAG in ob]
+        seen["most"] = max(seen["most"], len(previews))
+        seen["previews"].update(ob.name for ob in previews)
+        seen["updates"] += bool(previews)
+
+    assert run_ticks(live, watch) == "FINISHED"
+    assert seen["updates"] >= 2 and seen["most"] == 1 and seen["previews"] == {"Scan_preview.001"}
+    assert sorted(bpy.data.objects.keys()) == ["Scan", "Scan_completed", "Scan_preview"]
+    assert bpy.data.objects["Scan_preview"] == mine and tuple(mine.location) == (5.0, 6.0, 7.0)
+    assert addon.scene_io.PREVIEW_TAG not in mine and "Scan_preview" in bpy.data.meshes
+
+
+def test_a_preview_left_in_the_file_is_reused_not_duplicated(addon, scene):
+    import numpy as np
+
+    triangle = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), np.array([[0, 1, 2]])
+    addon.scene_io.show_preview("Scan_preview", scene.collection, *triangle)
+    addon.scene_io.show_preview("Scan_preview", scene.collection, *triangle)
+    assert [ob.name for ob in bpy.data.objects] == ["Scan_preview"]
+    addon.scene_io.remove_preview("Scan_preview")
+    assert not bpy.data.objects and "Scan_preview" not in bpy.data.meshes
