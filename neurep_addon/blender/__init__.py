@@ -27,12 +27,23 @@ def _handlers() -> list:
     return [*run.HANDLERS.items(), *hole_list.HANDLERS.items()]
 
 
+def _describe_in_one_line(cls) -> None:
+    """An operator's or panel's tooltip from its docstring, on one line: Blender would show the docstring's
+    line breaks as they are."""
+    import bpy
+
+    if issubclass(cls, (bpy.types.Operator, bpy.types.Panel, bpy.types.Menu)) and cls.__doc__ and \
+            "bl_description" not in cls.__dict__:
+        cls.bl_description = " ".join(cls.__doc__.split())
+
+
 def register() -> None:
     import bpy
 
     from . import props, ui
 
     for cls in _classes():
+        _describe_in_one_line(cls)
         bpy.utils.register_class(cls)
     props.register_properties()
     ui.register_menus()

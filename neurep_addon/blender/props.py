@@ -33,6 +33,10 @@ KEEP_OPEN_ITEMS = [(choice.upper(), *KEEP_OPEN_WORDS[choice]) for choice in KEEP
 BLENDER_INT_MAX = 2**31 - 1
 """Blender's integer properties are 32-bit."""
 PRESET_VALUE = " (0 = the preset's)"
+ENCODING_LABELS = {"siren": "SIREN", "fourier": "Fourier", "relu": "ReLU"}
+"""How the panel spells each ``FitConfig.encoding``."""
+ENCODING_ITEMS = [(name, ENCODING_LABELS.get(name, name.title()), f"{ENCODING_LABELS.get(name, name.title())} network")
+                  for name in SETTINGS["encoding"].choices]
 
 
 def label(name: str) -> str:
@@ -42,7 +46,7 @@ def label(name: str) -> str:
 
 def tooltip(name: str, more: str = "") -> str:
     """The help of the core setting ``name`` as a tooltip: a sentence, then ``more``."""
-    help_text = SETTINGS[name].help
+    help_text = " ".join(SETTINGS[name].help.split())  # one line: Blender shows a description's breaks
     return help_text[0].upper() + help_text[1:] + more
 
 
@@ -79,8 +83,7 @@ class FitSettings:
     encoding: EnumProperty(
         options=SKIP_SAVE, name=label("encoding"), description=tooltip("encoding"),
         items=[("PRESET", "From Prior/Preset", "The prior's network, or SIREN without a prior")]
-        + [(name, name.upper() if name == "siren" else name.title(), f"{name} network")
-           for name in SETTINGS["encoding"].choices],
+        + ENCODING_ITEMS,
         default="PRESET")
     steps: preset_override("steps")
     resolution: preset_override("resolution")

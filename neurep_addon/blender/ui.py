@@ -80,7 +80,7 @@ def draw_selection(layout, objects) -> None:
         box.label(text=f"{summary.points:,} points, {summary.faces:,} faces")
         box.label(text="Normals: from faces" if summary.has_face_normals else "Normals: none (estimated)")
     if summary.ignored:
-        box.label(text=f"Ignored (not mesh/point cloud): {', '.join(summary.ignored)}", icon="ERROR")
+        box.label(text=f"Ignored (not mesh/point cloud): {', '.join(summary.ignored)}", icon="INFO")
 
 
 LISTED_OBJECTS = 3

@@ -27,6 +27,8 @@ class RecordingLayout:
 
     def label(self, text="", icon="NONE"):
         self.log.append(("label", text))
+        if icon != "NONE":
+            self.log.append(("icon", icon))  # the label's icon, right after it
 
     def separator(self):
         pass
@@ -153,3 +155,37 @@ def test_a_large_mesh_is_listed_only_when_asked(monkeypatch):
     assert bpy.ops.neurep.list_holes() == {"FINISHED"}
     log = draw(bpy.types.NEUREP_PT_complete, bpy.context)
     assert ("operator", "neurep.list_holes") not in log and any(text.startswith("hole 1 of 1") for _, text in log)
+
+
+def neurep_types():
+    """Every registered NeuRep operator's, panel's and property group's RNA."""
+    for name in dir(bpy.types):
+        if name.startswith(("NEUREP_", "NeuRep")):
+            yield getattr(bpy.types, name).bl_rna
+    yield bpy.context.preferences.addons[PACKAGE].preferences.bl_rna
+
+
+@pytest.mark.usefixtures("scene")
+def test_tooltips_are_one_line_and_name_relu_as_ReLU():
+    rnas = list(neurep_types())
+    assert any(rna.identifier == "NEUREP_OT_complete" for rna in rnas)
+    for rna in rnas:
+        assert "\n" not in rna.description, rna.identifier
+        for prop in rna.properties:
+            assert "\n" not in prop.description, f"{rna.identifier}.{prop.identifier}"
+            for item in getattr(prop, "enum_items", ()):
+                assert "\n" not in item.description, f"{rna.identifier}.{prop.identifier}.{item.identifier}"
+    operator = bpy.ops.neurep.complete.get_rna_type()
+    assert operator.description.startswith("Complete each selected scan into a closed mesh, or (Fill Holes)")
+    encodings = {item.identifier: item.name for item in operator.properties["encoding"].enum_items}
+    assert encodings["relu"] == "ReLU" and encodings["siren"] == "SIREN"
+
+
+@pytest.mark.usefixtures("scene")
+def test_an_ignored_camera_is_noted_with_an_info_icon_not_an_error():
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    bpy.context.scene.collection.objects.link(camera)
+    select_only(holed_sphere(), camera)
+    log = draw(bpy.types.NEUREP_PT_complete, bpy.context)
+    at = next(i for i, (kind, text) in enumerate(log) if kind == "label" and text.startswith("Ignored"))
+    assert "Camera" in log[at][1] and log[at + 1] == ("icon", "INFO")
