@@ -100,7 +100,7 @@ def source_changes(request: FitRequest) -> list[str]:
 
 
 def place_result(request: FitRequest, completion) -> tuple:
-    """The completed mesh as ``<source>_completed``: the source's transform, collection and materials, plus
+    """The completed mesh as ``<source>_completed``: the source's transform, parent, collection and materials, plus
     the invented slot. Returns the object and what happened to the sources during the fit (``source_changes``
     and where the result went), to be said with it."""
     threshold = None
@@ -120,13 +120,15 @@ def place_result(request: FitRequest, completion) -> tuple:
                                            completion.vertices, completion.faces, completion.distance,
                                            matrix_world=request.matrix_world, materials=materials,
                                            invented_threshold=threshold, surface=surface)
+    if source is not None:
+        scene_io.parent_like(result, source)
     return result, warnings
 
 
 def place_filled(request: FillRequest, filling):
     """The filled mesh as ``<source>_filled``: a copy of the source's mesh (its own vertices, faces and
     attributes first, unchanged) with the patches appended as triangles in the "NeuRep: invented" slot;
-    the source's transform and collection. Raises ``InputError`` when the source changed during the fit."""
+    the source's transform, parent and collection. Raises ``InputError`` when the source changed during the fit."""
     source = scene_io.find_object(request.source_uid, request.source_name)
     if source is None or source.type != "MESH":
         raise InputError(f"'{request.source_name}' was deleted during the fit; its holes were not filled")
@@ -146,6 +148,7 @@ def place_filled(request: FillRequest, filling):
     result = bpy.data.objects.new(name, mesh)
     result.matrix_basis = Matrix(request.matrix_world.tolist())  # no parent: the basis is the world transform
     output_collection(request).objects.link(result)
+    scene_io.parent_like(result, source)
     return result
 
 

@@ -499,6 +499,20 @@ def distance_colors(distance: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     return ((1.0 - invented) * observed_rgba + invented * invented_rgba).astype(np.float32)
 
 
+def parent_like(result, source) -> None:
+    """Give ``result`` the parent ``source`` has (object, bone or vertex parent, as it is), keeping where
+    ``result`` is in the world: moving the parent then moves the scan and its result together."""
+    if source.parent is None:
+        return
+    world = result.matrix_basis.copy()  # no parent yet: the basis is the world transform
+    result.parent = source.parent
+    result.parent_type = source.parent_type
+    result.parent_bone = source.parent_bone
+    result.parent_vertices = source.parent_vertices
+    result.matrix_parent_inverse = source.matrix_parent_inverse.copy()
+    result.matrix_world = world
+
+
 def show_preview(name: str, collection, vertices: np.ndarray, faces: np.ndarray) -> None:
     """Create or update the preview object ``name`` (a wireframe-over-solid coarse surface) from world-space
     ``vertices``; stored as results are, so a preview far from the world origin keeps its detail. A user's

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bmesh
 import bpy
 import numpy as np
+import pytest
 from mathutils import Matrix
 
 from .conftest import TINY_FIT, holed_sphere, link, select_only, vertex_positions
@@ -163,3 +164,32 @@ def vertex_positions_of(mesh) -> np.ndarray:
     mesh.vertices.foreach_get("co", values)
     return values.reshape(-1, 3).astype(np.float64)
 
+
+
+@pytest.mark.parametrize("mode, name", [("COMPLETE", "Scan_completed"), ("FILL_HOLES", "Scan_filled")])
+def test_the_result_of_a_parented_scan_has_its_parent_and_stays_where_it_was(scene, mode, name):
+    rig = link(bpy.data.objects.new("Rig", None))
+    rig.location, rig.rotation_euler, rig.scale = (1.0, -2.0, 0.5), (0.3, 0.0, 0.8), (2.0, 2.0, 2.0)
+    bpy.context.view_layer.update()
+    scan = holed_sphere(location=(0.0, 0.0, 0.0), scale=1.0)
+    scan.parent = rig
+    scan.location = (0.5, 0.0, 0.0)
+    bpy.context.view_layer.update()
+    centre = np.array(scan.matrix_world.translation)
+    select_only(scan)
+
+    assert bpy.ops.neurep.complete(**TINY_FIT, mode=mode) == {"FINISHED"}
+
+    result = bpy.data.objects[name]
+    bpy.context.view_layer.update()
+    assert result.parent == rig and result.parent_type == "OBJECT"
+    positions = world_positions(result)
+    assert np.allclose((positions.min(axis=0) + positions.max(axis=0)) / 2, centre, atol=0.4)
+    assert 1.6 < (positions.max(axis=0) - positions.min(axis=0)).max() / 2 < 2.5  # radius 1, scaled by 2
+    if mode == "FILL_HOLES":
+        assert np.allclose(np.array(result.matrix_world), np.array(scan.matrix_world), atol=1e-5)
+    before = world_positions(result)
+    rig.location.x += 3.0
+    bpy.context.view_layer.update()
+    assert np.allclose(world_positions(result) - before, [3.0, 0.0, 0.0], atol=1e-4)  # moves with its scan
+    assert scan.parent == rig and np.allclose(np.array(scan.matrix_world.translation), centre + [3.0, 0, 0])
