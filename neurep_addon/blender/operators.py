@@ -22,7 +22,7 @@ from ..jobs.job import CANCELLED, FINISHED, RUNNING, TrainJob
 from ..jobs.wording import user_message
 from ..setup import dependencies, install
 from ..setup.package import ADDON_PACKAGE
-from . import hole_list, prefs, priors
+from . import hole_list, prefs, priors, scene_io
 from .props import FitSettings
 from .requests import files_requests, prepare_requests
 from .run import CompletionRun, active_completion, record_result, run_all_blocking, stop_running_fit
@@ -132,10 +132,23 @@ class NEUREP_OT_complete(ModalRun, FitSettings, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
+        """Off, with the reason as its tooltip, when it could not start: Edit Mode, a run in progress,
+        PyTorch missing, or no mesh or point cloud selected (the run itself checks the rest)."""
         if context.mode != "OBJECT":
             cls.poll_message_set("Switch to Object Mode first")
             return False
-        return _run_poll(cls, context)
+        if not _run_poll(cls, context):
+            return False
+        missing = dependencies.missing_modules()
+        if missing:  # "PyTorch not installed; install with ..."
+            cls.poll_message_set(dependencies.missing_message(missing))
+            return False
+        try:
+            scene_io.usable_objects(context.selected_objects)
+        except InputError as exc:
+            cls.poll_message_set(str(exc)[0].upper() + str(exc)[1:])
+            return False
+        return True
 
     def invoke(self, context, event):
         return self.execute(context)

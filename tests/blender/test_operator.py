@@ -84,9 +84,9 @@ def test_one_undo_step_removes_every_result_of_a_run(scene, make, results):
 
 
 @pytest.mark.parametrize("setup, message", [
-    (lambda: [], "nothing is selected"),
-    (lambda: [bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))], "holds no mesh or point cloud"),
-    (lambda: [bpy.data.objects.new("Empty", None)], "holds no mesh or point cloud"),
+    (lambda: [], "Nothing is selected"),
+    (lambda: [bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))], "The selection holds no mesh or point cloud"),
+    (lambda: [bpy.data.objects.new("Empty", None)], "The selection holds no mesh or point cloud"),
     (lambda: [point_cloud("Few", sphere_points(12))], "12 points; at least 100 are needed"),
     (lambda: [point_cloud("Flat", np.c_[np.random.default_rng(0).random((500, 2)), np.zeros(500)])], "plane"),
 ])
@@ -134,3 +134,33 @@ def test_a_script_or_background_call_fits_as_the_panel_saved_in_the_blend_says(s
     assert "Scan_filled" in bpy.data.objects and "Scan_completed" not in bpy.data.objects  # the panel's mode
     filled = bpy.data.objects["Scan_filled"]
     assert "NeuRep: invented" not in [m.name for m in filled.data.materials if m is not None]  # its switch too
+
+
+@pytest.mark.parametrize("setup, reason", [
+    (lambda: [], "Nothing is selected; select the scan"),
+    (lambda: [bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))],
+     "The selection holds no mesh or point cloud: 'Camera' (camera)"),
+])
+def test_complete_is_off_with_the_reason_when_nothing_usable_is_selected(scene, setup, reason):
+    for ob in setup():
+        scene.collection.objects.link(ob)
+        ob.select_set(True)
+    assert not bpy.ops.neurep.complete.poll()
+    with pytest.raises(RuntimeError, match=r"poll\(\) " + reason.replace("(", r"\(").replace(")", r"\)")):
+        bpy.ops.neurep.complete(**TINY_FIT)
+    select_only(holed_sphere())
+    assert bpy.ops.neurep.complete.poll()
+
+
+def test_complete_is_off_with_the_reason_when_a_package_is_missing(addon, scene, monkeypatch):
+    """A requirement that is really not installed (torch is, here): the button says what to install."""
+    from .conftest import addon_module
+
+    dependencies = addon_module("setup.dependencies")
+    select_only(holed_sphere())
+    assert bpy.ops.neurep.complete.poll()
+    monkeypatch.setitem(dependencies.MODULE_REQUIREMENTS, "neurep_not_a_module", "neurep-not-a-module==1.0")
+    assert not bpy.ops.neurep.complete.poll()
+    with pytest.raises(RuntimeError, match=r"poll\(\) neurep-not-a-module not installed; install with the panel"):
+        bpy.ops.neurep.complete(**TINY_FIT)
+    assert [ob.name for ob in bpy.data.objects] == ["Scan"]
