@@ -13,6 +13,7 @@ from ..jobs.wording import device_items
 from ..setup import dependencies, install
 from ..setup.package import ADDON_PACKAGE
 from . import priors
+from .labels import wrapped_label
 
 
 def _build_items(self, context):
@@ -90,15 +91,15 @@ def draw_dependency_status(layout, context=None, full: bool = False) -> None:
     box = layout.box()
     if running is not None and running.state == install.FAILED:
         box.alert = True
-        box.label(text=f"Install failed: {running.error}", icon="ERROR")
-        box.label(text=f"Full log: {running.log_path}")
+        wrapped_label(box, f"Install failed: {running.error}", context, icon="ERROR")
+        wrapped_label(box, f"Full log: {running.log_path}", context)
     if not missing:
         box.label(text=f"PyTorch: {os.path.dirname(importlib.util.find_spec('torch').origin)}", icon="CHECKMARK")
         if not full:
             return
     else:
         box.alert = True
-        box.label(text=dependencies.missing_message(missing), icon="ERROR")
+        wrapped_label(box, dependencies.missing_message(missing), context, icon="ERROR")
     prefs = preferences(context)
     wheels = prefs.wheels_dir if prefs is not None else ""
     gpu = dependencies.detect_gpu()
@@ -107,8 +108,8 @@ def draw_dependency_status(layout, context=None, full: bool = False) -> None:
     if prefs is not None:
         box.prop(prefs, "build")
     if not wheels and not bpy.app.online_access:
-        box.label(text="Online access is off: allow it in Preferences > System > Network, "
-                       "or install from a wheels folder", icon="INFO")
+        wrapped_label(box, "Online access is off: allow it in Preferences > System > Network, "
+                           "or install from a wheels folder", context, icon="INFO")
     row = box.row()
     row.enabled = bool(wheels) or bpy.app.online_access
     row.operator("neurep.install_dependencies", text="Reinstall PyTorch" if not missing else "Install PyTorch",

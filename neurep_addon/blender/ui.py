@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import bpy
 
 from . import hole_list, priors, run, scene_io
+from .labels import wrapped_label
 from .prefs import draw_dependency_status
 from ..core.config import DEFAULT_PRIOR_PATH
 from ..jobs import wording
@@ -145,7 +146,7 @@ class NEUREP_PT_train_prior(bpy.types.Panel):
             return
         layout.operator("neurep.train_prior", icon="OUTLINER_OB_LIGHTPROBE")
         if state.status:
-            layout.label(text=state.status, icon="INFO")
+            wrapped_label(layout, state.status, context, icon="INFO")
 
 
 class NEUREP_PT_last_result(bpy.types.Panel):
@@ -166,7 +167,7 @@ class NEUREP_PT_last_result(bpy.types.Panel):
             for text, icon in lines:
                 column.label(text=text, icon=icon)
         for failure in shown.failures:
-            self.layout.label(text=failure, icon="ERROR")
+            wrapped_label(self.layout, failure, context, icon="ERROR")
         for line in NO_REDO:
             self.layout.label(text=line, icon="INFO" if line is NO_REDO[0] else "NONE")
 

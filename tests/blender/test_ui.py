@@ -189,3 +189,21 @@ def test_an_ignored_camera_is_noted_with_an_info_icon_not_an_error():
     log = draw(bpy.types.NEUREP_PT_complete, bpy.context)
     at = next(i for i, (kind, text) in enumerate(log) if kind == "label" and text.startswith("Ignored"))
     assert "Camera" in log[at][1] and log[at + 1] == ("icon", "INFO")
+
+
+@pytest.mark.usefixtures("scene")
+def test_a_long_message_is_wrapped_into_labels_that_fit(monkeypatch):
+    """The missing-packages message (well over one line) as several labels, none wider than the line."""
+    dependencies, labels = addon_module("setup.dependencies"), addon_module("blender.labels")
+    monkeypatch.setitem(dependencies.MODULE_REQUIREMENTS, "neurep_not_a_module", "neurep-not-a-module==1.0")
+    message = dependencies.missing_message(dependencies.missing_modules())
+    assert len(message) > 2 * addon_module("blender.labels").FALLBACK_WIDTH
+    log = draw(bpy.types.NEUREP_PT_complete, bpy.context)
+    texts = [text for kind, text in log if kind == "label"]
+    first = next(i for i, text in enumerate(texts) if text.startswith("neurep-not-a-module not installed"))
+    lines = next(texts[first:end] for end in range(first + 1, len(texts) + 1)
+                 if len(" ".join(texts[first:end])) >= len(message))
+    assert " ".join(lines) == message and len(lines) >= 3
+    assert all(len(line) <= labels.FALLBACK_WIDTH for line in lines)  # headless: no region, the fallback width
+    assert labels.line_width(SimpleNamespace(region=SimpleNamespace(width=600),
+                                             preferences=bpy.context.preferences)) > labels.FALLBACK_WIDTH
