@@ -19,7 +19,7 @@ from neurep_addon.core.completion import complete
 from neurep_addon.core.prior_io import load_prior
 from neurep_addon.core.shape_space import ShapeSpace
 from neurep_addon.evaluation.metrics import evaluate
-from neurep_addon.meta.shape_space import train_shape_space, winding_numbers
+from neurep_addon.meta.shape_space import chamfer_l1, train_shape_space, winding_numbers
 from neurep_addon.tasks.synth import depth_scan
 
 TINY = NetworkConfig(width=32, depth=2)
@@ -139,3 +139,11 @@ def test_a_scan_of_another_kind_falls_back_to_the_generic_fit(box_space):
     assert not report["used"] and report["residual"] > report["threshold"]
     assert "does not explain" in report["reason"] and any("does not explain" in n for n in result.notes)
     assert result.stats.steps == config.steps  # the generic fit ran in full
+
+
+def test_the_validation_chamfer_distance_sees_a_shape_too_large_and_no_shape_at_all():
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    assert chamfer_l1(sphere.vertices, sphere.faces, sphere.vertices, sphere.faces) < 0.005
+    # A sphere of radius 1.2 around the unit sphere: every point 0.2 away, a tenth of the unit sphere's side.
+    assert chamfer_l1(1.2 * sphere.vertices, sphere.faces, sphere.vertices, sphere.faces) == pytest.approx(0.1, abs=0.01)
+    assert chamfer_l1(np.zeros((0, 3)), np.zeros((0, 3), dtype=int), sphere.vertices, sphere.faces) == np.inf
